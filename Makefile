@@ -1,0 +1,35 @@
+# sweepdoctor: everything a newcomer needs. `make run` and `make test` set up first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test test-all bench lint clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# A demo sweep on the default SQLite database (./sweepdoctor.db), then its diagnosis.
+run: $(STAMP)
+	$(BIN)/sweepdoctor sweep --dataset digits --trials 30 --folds 5 --epochs 20 --study demo-digits --diagnose
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 -m ''
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+lint: $(STAMP)
+	$(BIN)/ruff check sweepdoctor tests benchmarks
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

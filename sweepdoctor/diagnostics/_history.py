@@ -1,0 +1,270 @@
+"""Training histories: the curves the diagnostics read (format ``sweepdoctor.history/1``).
+
+A :class:`History` holds one or more runs (a candidate trial, or a baseline trained on
+the same folds); a run holds one curve per cross-validation fold; a curve is a list of
+per-epoch records. Non-finite numbers are ``None`` here and ``null`` in JSON.
+
+This module is the public contract between the sweep, the study database and the
+diagnostics: keep it small and documented.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from sweepdoctor.errors import HistoryFormatError
+
+__all__ = [
+    "FORMAT",
+    "EpochRecord",
+    "FoldHistory",
+    "History",
+    "Role",
+    "RunHistory",
+    "Task",
+]
+
+FORMAT = "sweepdoctor.history/1"
+
+
+class Task(str, Enum):
+    """What the model predicts."""
+
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+
+
+class Role(str, Enum):
+    """A run is a candidate (a trial of the sweep) or a reference baseline."""
+
+    CANDIDATE = "candidate"
+    BASELINE = "baseline"
+
+
+def finite_or_none(value: Any) -> float | None:
+    """``float(value)`` when it is a finite number, else ``None`` (the JSON ``null``)."""
+    if value is None:
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch of one fold. Losses are means over the fold's rows."""
+
+    epoch: int
+    train_loss: float | None
+    val_loss: float | None
+    grad_norm: float | None
+    lr: float
+    val_metric: float | None = None
+    wall_time: float | None = None
+
+
+@dataclass(frozen=True)
+class FoldHistory:
+    """The curve of one fold; ``test_loss`` is the loss on a deployment test set."""
+
+    epochs: tuple[EpochRecord, ...]
+    test_loss: float | None = None
+
+
+@dataclass(frozen=True)
+class RunHistory:
+    """One trained configuration evaluated on every fold."""
+
+    name: str
+    role: Role
+    folds: tuple[FoldHistory, ...]
+    depth: int | None = None
+    n_params: int | None = None
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    # "complete", "pruned", "failed" or None when unknown. Informational only.
+    state: str | None = None
+
+
+@dataclass(frozen=True)
+class History:
+    """Everything the diagnostics need about a set of runs on one task."""
+
+    task: Task
+    loss: str
+    runs: tuple[RunHistory, ...]
+
+    @property
+    def candidates(self) -> tuple[RunHistory, ...]:
+        return tuple(r for r in self.runs if r.role is Role.CANDIDATE)
+
+    @property
+    def baselines(self) -> tuple[RunHistory, ...]:
+        return tuple(r for r in self.runs if r.role is Role.BASELINE)
+
+    # ---- JSON ---------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "task": self.task.value,
+            "loss": self.loss,
+            "runs": [_run_to_dict(r) for r in self.runs],
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> History:
+        """Parse a ``sweepdoctor.history/1`` document; unknown fields are ignored."""
+        if not isinstance(doc, Mapping):
+            raise HistoryFormatError("history: the document must be a JSON object")
+        fmt = doc.get("format")
+        if fmt != FORMAT:
+            raise HistoryFormatError(f"history: 'format' must be {FORMAT!r}, got {fmt!r}")
+        task = _enum(Task, doc.get("task"), "task")
+        loss = doc.get("loss", "cross_entropy" if task is Task.CLASSIFICATION else "mse")
+        if not isinstance(loss, str):
+            raise HistoryFormatError(f"history: 'loss' must be a string, got {loss!r}")
+        runs = doc.get("runs")
+        if not isinstance(runs, list) or not runs:
+            raise HistoryFormatError("history: 'runs' must be a non-empty list")
+        return cls(task=task, loss=loss, runs=tuple(_run_from_dict(r, i) for i, r in enumerate(runs)))
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, allow_nan=False)
+
+    @classmethod
+    def load(cls, path: str | Path) -> History:
+        """Read a history file; any problem is a one-line :class:`HistoryFormatError`."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as e:
+            raise HistoryFormatError(f"history: cannot read {str(path)!r}: {e.strerror}") from None
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise HistoryFormatError(
+                f"history: {str(path)!r} is not valid JSON (line {e.lineno}: {e.msg})"
+            ) from None
+        return cls.from_dict(doc)
+
+
+def _run_to_dict(run: RunHistory) -> dict[str, Any]:
+    return {
+        "name": run.name,
+        "role": run.role.value,
+        "depth": run.depth,
+        "n_params": run.n_params,
+        "state": run.state,
+        "hyperparameters": dict(run.hyperparameters),
+        "folds": [
+            {
+                "test_loss": f.test_loss,
+                "epochs": [
+                    {
+                        "epoch": e.epoch,
+                        "train_loss": e.train_loss,
+                        "val_loss": e.val_loss,
+                        "grad_norm": e.grad_norm,
+                        "lr": e.lr,
+                        "val_metric": e.val_metric,
+                        "wall_time": e.wall_time,
+                    }
+                    for e in f.epochs
+                ],
+            }
+            for f in run.folds
+        ],
+    }
+
+
+def _enum(kind: type[Task] | type[Role], value: Any, where: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(repr(m.value) for m in kind)
+        raise HistoryFormatError(f"history: {where!r} must be one of {choices}, got {value!r}") from None
+
+
+def _number(d: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> float | None:
+    if key not in d:
+        if required:
+            raise HistoryFormatError(f"history: {where}.{key} is missing")
+        return None
+    v = d[key]
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise HistoryFormatError(f"history: {where}.{key} must be a number or null, got {v!r}")
+    return finite_or_none(v)
+
+
+def _int(d: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> int | None:
+    if key not in d or d[key] is None:
+        if required:
+            raise HistoryFormatError(f"history: {where}.{key} is missing")
+        return None
+    v = d[key]
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise HistoryFormatError(f"history: {where}.{key} must be an integer, got {v!r}")
+    return v
+
+
+def _run_from_dict(doc: Any, i: int) -> RunHistory:
+    where = f"runs[{i}]"
+    if not isinstance(doc, Mapping):
+        raise HistoryFormatError(f"history: {where} must be an object")
+    name = doc.get("name", f"run-{i}")
+    if not isinstance(name, str):
+        raise HistoryFormatError(f"history: {where}.name must be a string, got {name!r}")
+    role = _enum(Role, doc.get("role", "candidate"), f"{where}.role")
+    hp = doc.get("hyperparameters", {})
+    if not isinstance(hp, Mapping):
+        raise HistoryFormatError(f"history: {where}.hyperparameters must be an object")
+    folds = doc.get("folds")
+    if not isinstance(folds, list) or not folds:
+        raise HistoryFormatError(f"history: {where}.folds must be a non-empty list")
+    state = doc.get("state")
+    return RunHistory(
+        name=name,
+        role=role,
+        folds=tuple(_fold_from_dict(f, f"{where}.folds[{j}]") for j, f in enumerate(folds)),
+        depth=_int(doc, "depth", where),
+        n_params=_int(doc, "n_params", where),
+        hyperparameters=dict(hp),
+        state=state if isinstance(state, str) else None,
+    )
+
+
+def _fold_from_dict(doc: Any, where: str) -> FoldHistory:
+    if not isinstance(doc, Mapping):
+        raise HistoryFormatError(f"history: {where} must be an object")
+    epochs = doc.get("epochs")
+    if not isinstance(epochs, list):
+        raise HistoryFormatError(f"history: {where}.epochs must be a list")
+    records = []
+    for k, e in enumerate(epochs):
+        ew = f"{where}.epochs[{k}]"
+        if not isinstance(e, Mapping):
+            raise HistoryFormatError(f"history: {ew} must be an object")
+        epoch = _int(e, "epoch", ew)
+        lr = _number(e, "lr", ew)
+        records.append(
+            EpochRecord(
+                epoch=k if epoch is None else epoch,
+                train_loss=_number(e, "train_loss", ew),
+                val_loss=_number(e, "val_loss", ew),
+                grad_norm=_number(e, "grad_norm", ew),
+                lr=float("nan") if lr is None else lr,
+                val_metric=_number(e, "val_metric", ew),
+                wall_time=_number(e, "wall_time", ew),
+            )
+        )
+    return FoldHistory(epochs=tuple(records), test_loss=_number(doc, "test_loss", where))
+
+
+def runs_by_name(runs: Sequence[RunHistory]) -> dict[str, RunHistory]:
+    return {r.name: r for r in runs}

@@ -1,0 +1,114 @@
+"""Engines, session scope and URL handling for the study database."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from sweepdoctor.errors import StorageError
+
+__all__ = [
+    "DEFAULT_STORAGE",
+    "STORAGE_ENV",
+    "default_storage",
+    "make_engine",
+    "mask_url",
+    "session_scope",
+]
+
+STORAGE_ENV = "SWEEPDOCTOR_STORAGE"
+DEFAULT_STORAGE = "sqlite:///sweepdoctor.db"
+
+# SQLite waits this long for a writer's lock before "database is locked" (seconds).
+# Several local workers share one file; a trial's writes take milliseconds.
+SQLITE_BUSY_TIMEOUT_S = 60.0
+
+
+def default_storage() -> str:
+    """The storage URL used when none is given: ``$SWEEPDOCTOR_STORAGE`` or a local file."""
+    return os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+
+
+_PASSWORD_RE = re.compile(r"(?P<head>[a-zA-Z0-9+._-]+://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)")
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***`` (safe to print or log)."""
+    return _PASSWORD_RE.sub(lambda m: m.group("head") + "***" + m.group("tail"), url)
+
+
+def check_url(url: str) -> str:
+    """Validate a storage URL up front; returns it. Raises :class:`StorageError`."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StorageError(
+            f"storage: {mask_url(url)!r} is not a database URL "
+            "(expected e.g. sqlite:///study.db or postgresql://user@host/db)"
+        ) from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database)
+        if path.is_dir():
+            raise StorageError(f"storage: {str(path)!r} is a directory, not a SQLite file")
+        if path.exists() and path.stat().st_size > 0:
+            with path.open("rb") as fh:
+                if fh.read(16) != b"SQLite format 3\x00":
+                    raise StorageError(f"storage: {str(path)!r} exists but is not a SQLite database")
+        elif not path.parent.exists():
+            raise StorageError(f"storage: folder {str(path.parent)!r} does not exist")
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for our own tables on the same database Optuna uses."""
+    check_url(url)
+    backend = make_url(url).get_backend_name()
+    kwargs: dict[str, object] = {"pool_pre_ping": True, "future": True}
+    if backend == "sqlite":
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+    try:
+        engine = create_engine(url, **kwargs)
+    except (ArgumentError, SQLAlchemyError, ImportError) as e:
+        raise StorageError(f"storage: cannot open {mask_url(url)!r}: {e}") from e
+    if backend == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
+    cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on error, always close.
+
+    Database errors come out as :class:`StorageError` (the original is chained).
+    """
+    session = sessionmaker(bind=engine, expire_on_commit=False)()
+    try:
+        yield session
+        session.commit()
+    except SQLAlchemyError as e:
+        session.rollback()
+        raise StorageError(f"storage: database error: {_first_line(e)}") from e
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(getattr(e, "orig", None) or e).strip()
+    return mask_url(text.splitlines()[0] if text else type(e).__name__)

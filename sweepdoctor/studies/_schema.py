@@ -1,0 +1,96 @@
+"""Our tables, beside Optuna's in the same database (Optuna's are never altered).
+
+- ``sd_runs``: one trained configuration: a trial of a study (``trial_id`` is
+  Optuna's ``trials.trial_id``) or a baseline of the study (``trial_id`` NULL).
+- ``sd_epochs``: one row per run, fold and epoch: the curves the diagnostics read.
+- ``sd_folds``: one row per run and fold: the fold's final validation score and its
+  loss on a deployment test set.
+- ``sd_findings``: diagnoses; ``run_id`` NULL for a study-level finding.
+
+Non-finite numbers are stored as NULL (MySQL has no NaN).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Double, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "EpochRow", "FindingRow", "FoldRow", "RunRow"]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RunRow(Base):
+    __tablename__ = "sd_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(Integer, index=True)
+    trial_id: Mapped[int | None] = mapped_column(Integer, unique=True, nullable=True)
+    trial_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    task: Mapped[str] = mapped_column(String(16))
+    loss: Mapped[str] = mapped_column(String(32))
+    depth: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    n_params: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fail_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+
+    __table_args__ = (Index("ix_sd_runs_study_role", "study_id", "role"),)
+
+
+class EpochRow(Base):
+    __tablename__ = "sd_epochs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sd_runs.id", ondelete="CASCADE"))
+    fold: Mapped[int] = mapped_column(Integer)
+    epoch: Mapped[int] = mapped_column(Integer)
+    train_loss: Mapped[float | None] = mapped_column(Double, nullable=True)
+    val_loss: Mapped[float | None] = mapped_column(Double, nullable=True)
+    val_metric: Mapped[float | None] = mapped_column(Double, nullable=True)
+    grad_norm: Mapped[float | None] = mapped_column(Double, nullable=True)
+    lr: Mapped[float | None] = mapped_column(Double, nullable=True)
+    wall_time: Mapped[float | None] = mapped_column(Double, nullable=True)
+
+    __table_args__ = (UniqueConstraint("run_id", "fold", "epoch", name="uq_sd_epochs_run_fold_epoch"),)
+
+
+class FoldRow(Base):
+    __tablename__ = "sd_folds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sd_runs.id", ondelete="CASCADE"))
+    fold: Mapped[int] = mapped_column(Integer)
+    val_score: Mapped[float | None] = mapped_column(Double, nullable=True)
+    test_loss: Mapped[float | None] = mapped_column(Double, nullable=True)
+
+    __table_args__ = (UniqueConstraint("run_id", "fold", name="uq_sd_folds_run_fold"),)
+
+
+class FindingRow(Base):
+    __tablename__ = "sd_findings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(Integer, index=True)
+    run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sd_runs.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    code: Mapped[str] = mapped_column(String(32), index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    rule: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(Text)
+    advice: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)

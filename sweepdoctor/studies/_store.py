@@ -1,0 +1,234 @@
+"""Writing and reading our curves and findings (the ``sd_*`` tables)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from sweepdoctor.diagnostics._findings import Finding
+from sweepdoctor.diagnostics._history import (
+    EpochRecord,
+    FoldHistory,
+    History,
+    Role,
+    RunHistory,
+    Task,
+    finite_or_none,
+)
+from sweepdoctor.errors import StorageError
+from sweepdoctor.studies._engine import make_engine, mask_url, session_scope
+from sweepdoctor.studies._optuna_tables import o_studies
+from sweepdoctor.studies._schema import Base, EpochRow, FindingRow, FoldRow, RunRow
+
+__all__ = ["Store"]
+
+
+class Store:
+    """Our tables in one database. Pass a URL or an existing engine."""
+
+    def __init__(self, storage: str | Engine) -> None:
+        if isinstance(storage, str):
+            self.url = storage
+            self.engine = make_engine(storage)
+        else:
+            self.engine = storage
+            self.url = storage.url.render_as_string(hide_password=True)
+        self._schema_ready = False
+
+    def ensure_schema(self) -> None:
+        """Create our tables if they are missing (never touches Optuna's)."""
+        if self._schema_ready:
+            return
+        try:
+            Base.metadata.create_all(self.engine)
+        except SQLAlchemyError as e:
+            raise StorageError(f"storage: cannot create tables in {mask_url(self.url)!r}: {e}") from e
+        self._schema_ready = True
+
+    def study_id(self, study_name: str) -> int:
+        with session_scope(self.engine) as s:
+            sid = s.execute(
+                select(o_studies.c.study_id).where(o_studies.c.study_name == study_name)
+            ).scalar_one_or_none()
+        if sid is None:
+            raise StorageError(f"storage: no study named {study_name!r} in {mask_url(self.url)!r}")
+        return int(sid)
+
+    # ---- writing ------------------------------------------------------------------
+
+    def add_run(
+        self,
+        *,
+        study_id: int,
+        run: RunHistory,
+        task: Task,
+        loss: str,
+        trial_id: int | None = None,
+        trial_number: int | None = None,
+        fold_scores: Sequence[float | None] | None = None,
+        fail_reason: str | None = None,
+    ) -> int:
+        """Store one run with all its epochs and folds in one transaction; returns its id."""
+        self.ensure_schema()
+        with session_scope(self.engine) as s:
+            row = RunRow(
+                study_id=study_id,
+                trial_id=trial_id,
+                trial_number=trial_number,
+                name=run.name,
+                role=run.role.value,
+                state=run.state or "complete",
+                task=task.value,
+                loss=loss,
+                depth=run.depth,
+                n_params=run.n_params,
+                hyperparameters=_jsonable(run.hyperparameters),
+                fail_reason=fail_reason,
+            )
+            s.add(row)
+            s.flush()
+            epochs = [
+                EpochRow(
+                    run_id=row.id,
+                    fold=f,
+                    epoch=e.epoch,
+                    train_loss=finite_or_none(e.train_loss),
+                    val_loss=finite_or_none(e.val_loss),
+                    val_metric=finite_or_none(e.val_metric),
+                    grad_norm=finite_or_none(e.grad_norm),
+                    lr=finite_or_none(e.lr),
+                    wall_time=finite_or_none(e.wall_time),
+                )
+                for f, fold in enumerate(run.folds)
+                for e in fold.epochs
+            ]
+            s.add_all(epochs)
+            scores = list(fold_scores) if fold_scores is not None else [None] * len(run.folds)
+            s.add_all(
+                FoldRow(run_id=row.id, fold=f, val_score=finite_or_none(scores[f]), test_loss=fold.test_loss)
+                for f, fold in enumerate(run.folds)
+            )
+            return row.id
+
+    def replace_findings(
+        self, *, study_id: int, findings: Iterable[Finding], run_ids: dict[str, int]
+    ) -> int:
+        """Replace the stored findings of the runs named in ``run_ids`` (and study-level ones).
+
+        ``run_ids`` maps run names (``Finding.run``) to ``sd_runs.id``. Returns the
+        number of rows written.
+        """
+        self.ensure_schema()
+        findings = list(findings)
+        with session_scope(self.engine) as s:
+            ids = list(run_ids.values())
+            if ids:
+                s.execute(delete(FindingRow).where(FindingRow.run_id.in_(ids)))
+            if any(f.run is None for f in findings):
+                s.execute(
+                    delete(FindingRow).where(FindingRow.study_id == study_id, FindingRow.run_id.is_(None))
+                )
+            s.add_all(
+                FindingRow(
+                    study_id=study_id,
+                    run_id=None if f.run is None else run_ids.get(f.run),
+                    code=f.code.value,
+                    severity=f.severity.value,
+                    rule=f.rule,
+                    summary=f.summary,
+                    advice=f.advice,
+                    evidence=_jsonable(f.evidence),
+                )
+                for f in findings
+                if f.run is None or f.run in run_ids
+            )
+        return len(findings)
+
+    # ---- reading ------------------------------------------------------------------
+
+    def load_history(
+        self,
+        study_name: str,
+        *,
+        trial_numbers: Sequence[int] | None = None,
+        include_baselines: bool = True,
+    ) -> tuple[History, dict[str, int]]:
+        """The study's stored curves as a :class:`History`, and run name → run id."""
+        self.ensure_schema()
+        sid = self.study_id(study_name)
+        with session_scope(self.engine) as s:
+            q = select(RunRow).where(RunRow.study_id == sid)
+            if trial_numbers is not None:
+                cond = RunRow.trial_number.in_(list(trial_numbers))
+                if include_baselines:
+                    cond = cond | (RunRow.role == Role.BASELINE.value)
+                q = q.where(cond)
+            elif not include_baselines:
+                q = q.where(RunRow.role == Role.CANDIDATE.value)
+            runs = list(s.execute(q.order_by(RunRow.id)).scalars())
+            if not runs:
+                raise StorageError(
+                    f"storage: study {study_name!r} has no curves of ours "
+                    "(was it made by plain Optuna, or is the trial number wrong?)"
+                )
+            ids = [r.id for r in runs]
+            epochs: dict[tuple[int, int], list[EpochRow]] = defaultdict(list)
+            for e in s.execute(
+                select(EpochRow).where(EpochRow.run_id.in_(ids)).order_by(EpochRow.run_id, EpochRow.fold, EpochRow.epoch)
+            ).scalars():
+                epochs[(e.run_id, e.fold)].append(e)
+            folds: dict[int, dict[int, FoldRow]] = defaultdict(dict)
+            for f in s.execute(select(FoldRow).where(FoldRow.run_id.in_(ids))).scalars():
+                folds[f.run_id][f.fold] = f
+        task = Task(runs[0].task)
+        loss = next((r.loss for r in runs if r.role == Role.CANDIDATE.value), runs[0].loss)
+        out = []
+        for r in runs:
+            n_folds = max([k + 1 for k in folds[r.id]] + [f + 1 for (rid, f) in epochs if rid == r.id] + [0])
+            out.append(
+                RunHistory(
+                    name=r.name,
+                    role=Role(r.role),
+                    depth=r.depth,
+                    n_params=r.n_params,
+                    hyperparameters=dict(r.hyperparameters or {}),
+                    state=r.state,
+                    folds=tuple(
+                        FoldHistory(
+                            epochs=tuple(
+                                EpochRecord(
+                                    epoch=e.epoch,
+                                    train_loss=e.train_loss,
+                                    val_loss=e.val_loss,
+                                    grad_norm=e.grad_norm,
+                                    lr=float("nan") if e.lr is None else e.lr,
+                                    val_metric=e.val_metric,
+                                    wall_time=e.wall_time,
+                                )
+                                for e in epochs.get((r.id, f), [])
+                            ),
+                            test_loss=folds[r.id][f].test_loss if f in folds[r.id] else None,
+                        )
+                        for f in range(n_folds)
+                    ),
+                )
+            )
+        return History(task=task, loss=loss, runs=tuple(out)), {r.name: r.id for r in runs}
+
+
+def _jsonable(d: object) -> dict[str, object]:
+    """A plain-JSON copy (numpy scalars → Python, non-finite floats → None)."""
+    import json
+
+    return json.loads(json.dumps(d, default=_coerce), parse_constant=lambda _c: None)
+
+
+def _coerce(o: object) -> object:
+    if hasattr(o, "item"):
+        return o.item()  # type: ignore[no-any-return, attr-defined]
+    if hasattr(o, "value"):
+        return o.value  # type: ignore[no-any-return, attr-defined]
+    return str(o)

@@ -1,0 +1,241 @@
+"""Data: built-in and generated datasets, CSV files, and arrays from the Python API."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sweepdoctor.diagnostics import Task
+from sweepdoctor.errors import DataError
+
+__all__ = ["BUILTIN_DATASETS", "Dataset", "from_arrays", "load_builtin", "load_csv"]
+
+BUILTIN_DATASETS = (
+    "iris",
+    "wine",
+    "breast_cancer",
+    "digits",
+    "diabetes",
+    "classification",  # make_classification
+    "regression",  # make_regression
+)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Features and target as numpy arrays, plus an optional deployment test set."""
+
+    name: str
+    X: np.ndarray  # (n, d) float32
+    y: np.ndarray  # (n,) int64 class index or float32 target
+    task: Task
+    n_classes: int  # 0 for regression
+    X_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    classes: tuple[Any, ...] = ()
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+    def fingerprint(self) -> str:
+        """A hash of the data (compared when a study is resumed)."""
+        h = hashlib.sha256()
+        for a in (self.X, self.y, self.X_test, self.y_test):
+            if a is not None:
+                h.update(str(a.shape).encode())
+                h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()[:16]
+
+
+def _infer_task(y: np.ndarray) -> Task:
+    if y.dtype.kind in "OUSb":
+        return Task.CLASSIFICATION
+    if y.dtype.kind in "iu":
+        return Task.CLASSIFICATION if len(np.unique(y)) <= max(20, int(0.05 * len(y))) else Task.REGRESSION
+    if y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0) and len(np.unique(y)) <= 20:
+        return Task.CLASSIFICATION
+    return Task.REGRESSION
+
+
+def from_arrays(
+    X: Any,
+    y: Any,
+    *,
+    task: Task | str | None = None,
+    X_test: Any = None,
+    y_test: Any = None,
+    name: str = "arrays",
+) -> Dataset:
+    """Make a :class:`Dataset` from arrays or tensors (task inferred unless given)."""
+    Xa = _as_2d_float(X, "X")
+    ya = _as_1d(y, "y")
+    if len(Xa) != len(ya):
+        raise DataError(f"data: X has {len(Xa)} rows but y has {len(ya)}")
+    t = Task(task) if task is not None else _infer_task(ya)
+    classes: tuple[Any, ...] = ()
+    n_classes = 0
+    Xt = yt = None
+    if t is Task.CLASSIFICATION:
+        cls, yi = np.unique(ya, return_inverse=True)
+        classes = tuple(c.item() if hasattr(c, "item") else c for c in cls)
+        n_classes = len(classes)
+        if n_classes < 2:
+            raise DataError(f"data: classification needs at least 2 classes, y has {n_classes}")
+        y_out = yi.astype(np.int64)
+    else:
+        if ya.dtype.kind not in "iuf":
+            raise DataError("data: a regression target must be numeric")
+        y_out = ya.astype(np.float32)
+    if X_test is not None or y_test is not None:
+        if X_test is None or y_test is None:
+            raise DataError("data: a test set needs both X_test and y_test")
+        Xt = _as_2d_float(X_test, "X_test")
+        if Xt.shape[1] != Xa.shape[1]:
+            raise DataError(f"data: X_test has {Xt.shape[1]} features, X has {Xa.shape[1]}")
+        yt_raw = _as_1d(y_test, "y_test")
+        if t is Task.CLASSIFICATION:
+            lookup = {c: i for i, c in enumerate(classes)}
+            unknown = sorted({v.item() if hasattr(v, "item") else v for v in yt_raw} - set(lookup), key=str)
+            if unknown:
+                raise DataError(f"data: the test set has classes not in the training data: {unknown[:5]}")
+            yt = np.array([lookup[v.item() if hasattr(v, "item") else v] for v in yt_raw], dtype=np.int64)
+        else:
+            yt = yt_raw.astype(np.float32)
+    if len(Xa) < 10:
+        raise DataError(f"data: need at least 10 rows, got {len(Xa)}")
+    return Dataset(name, Xa, y_out, t, n_classes, Xt, yt, classes)
+
+
+def _as_2d_float(X: Any, what: str) -> np.ndarray:
+    if hasattr(X, "detach"):
+        X = X.detach().cpu().numpy()
+    try:
+        a = np.asarray(X, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise DataError(f"data: {what} must be numeric") from None
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise DataError(f"data: {what} must be 2-D (rows x features), got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise DataError(f"data: {what} contains NaN or infinite values")
+    return a
+
+
+def _as_1d(y: Any, what: str) -> np.ndarray:
+    if hasattr(y, "detach"):
+        y = y.detach().cpu().numpy()
+    a = np.asarray(y)
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim != 1:
+        raise DataError(f"data: {what} must be 1-D, got shape {a.shape}")
+    return a
+
+
+def load_builtin(name: str, *, n_samples: int = 1000, n_features: int = 20, seed: int = 0) -> Dataset:
+    """A dataset scikit-learn ships, or a generated one (``classification``/``regression``)."""
+    from sklearn import datasets
+
+    loaders = {
+        "iris": datasets.load_iris,
+        "wine": datasets.load_wine,
+        "breast_cancer": datasets.load_breast_cancer,
+        "digits": datasets.load_digits,
+        "diabetes": datasets.load_diabetes,
+    }
+    if name in loaders:
+        X, y = loaders[name](return_X_y=True)
+        task = Task.REGRESSION if name == "diabetes" else Task.CLASSIFICATION
+        return from_arrays(X, y, task=task, name=name)
+    if name == "classification":
+        X, y = datasets.make_classification(
+            n_samples=n_samples,
+            n_features=n_features,
+            n_informative=max(2, n_features // 2),
+            n_classes=3,
+            n_clusters_per_class=1,
+            random_state=seed,
+        )
+        return from_arrays(X, y, task=Task.CLASSIFICATION, name=f"classification-{n_samples}x{n_features}")
+    if name == "regression":
+        X, y = datasets.make_regression(
+            n_samples=n_samples, n_features=n_features, n_informative=max(1, n_features // 2), noise=10.0, random_state=seed
+        )
+        return from_arrays(X, y, task=Task.REGRESSION, name=f"regression-{n_samples}x{n_features}")
+    raise DataError(f"data: unknown dataset {name!r}; choose one of {', '.join(BUILTIN_DATASETS)}")
+
+
+def _read_csv(path: Path, target: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except OSError as e:
+        raise DataError(f"data: cannot read {str(path)!r}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise DataError(f"data: {str(path)!r} is not a UTF-8 text file") from None
+    if not rows or not rows[0]:
+        raise DataError(f"data: {str(path)!r} is empty")
+    header = [h.strip() for h in rows[0]]
+    if target not in header:
+        raise DataError(f"data: {str(path)!r} has no column {target!r}; columns: {', '.join(header)}")
+    ti = header.index(target)
+    body = [r for r in rows[1:] if any(c.strip() for c in r)]
+    feats = [h for i, h in enumerate(header) if i != ti]
+    X = np.empty((len(body), len(feats)), dtype=np.float32)
+    y = []
+    for line, r in enumerate(body, start=2):
+        if len(r) != len(header):
+            raise DataError(f"data: {str(path)!r} line {line} has {len(r)} fields, the header has {len(header)}")
+        j = 0
+        for i, cell in enumerate(r):
+            if i == ti:
+                y.append(cell.strip())
+                continue
+            try:
+                X[line - 2, j] = float(cell)
+            except ValueError:
+                raise DataError(
+                    f"data: column {header[i]!r} of {str(path)!r} is not numeric "
+                    f"(line {line}: {cell!r}); encode it as numbers or drop it"
+                ) from None
+            j += 1
+    if not np.all(np.isfinite(X)):
+        bad = header[[i for i in range(len(header)) if i != ti][int(np.where(~np.isfinite(X))[1][0])]]
+        raise DataError(f"data: column {bad!r} of {str(path)!r} has missing or infinite values")
+    yarr = np.array(y, dtype=object)
+    try:
+        ynum = yarr.astype(np.float64)
+        if not np.all(np.isfinite(ynum)):
+            raise DataError(f"data: target column {target!r} of {str(path)!r} has missing values")
+        if np.all(np.mod(ynum, 1) == 0):
+            return feats, X, ynum.astype(np.int64)
+        return feats, X, ynum
+    except ValueError:
+        if any(v == "" for v in y):
+            raise DataError(f"data: target column {target!r} of {str(path)!r} has empty cells") from None
+        return feats, X, yarr.astype(str)
+
+
+def load_csv(
+    path: str | Path,
+    *,
+    target: str,
+    task: Task | str | None = None,
+    test_path: str | Path | None = None,
+) -> Dataset:
+    """A CSV file with a header row, numeric features and a named target column."""
+    p = Path(path)
+    feats, X, y = _read_csv(p, target)
+    Xt = yt = None
+    if test_path is not None:
+        tfeats, Xt, yt = _read_csv(Path(test_path), target)
+        if tfeats != feats:
+            raise DataError(f"data: the test CSV's feature columns differ from {str(p)!r}'s")
+    return from_arrays(X, y, task=task, X_test=Xt, y_test=yt, name=p.stem)

@@ -1,0 +1,253 @@
+"""The search space: each hyper-parameter is fixed, a numeric range, or a set of choices.
+
+In TOML a fixed value is a scalar (``depth = 2``), a range is a table
+(``lr = {low = 1e-4, high = 0.3, log = true}``) and choices are a list
+(``optimizer = ["adam", "sgd"]``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Union
+
+import optuna
+
+from sweepdoctor.errors import ConfigError
+
+__all__ = [
+    "ACTIVATIONS",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "Choice",
+    "Fixed",
+    "FloatRange",
+    "IntRange",
+    "Param",
+    "SearchSpace",
+    "TrialParams",
+    "suggest",
+]
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+SCHEDULES = ("constant", "step", "exponential", "cosine", "warmup")
+ACTIVATIONS = ("relu", "tanh", "gelu", "sigmoid")
+
+
+@dataclass(frozen=True)
+class Fixed:
+    value: Any
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    low: float
+    high: float
+    log: bool = False
+    # Also try exactly 0 (as a separate ``use_<name>`` choice): for weight decay.
+    include_zero: bool = False
+
+
+@dataclass(frozen=True)
+class IntRange:
+    low: int
+    high: int
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class Choice:
+    values: tuple[Any, ...]
+
+
+Param = Union[Fixed, FloatRange, IntRange, Choice]
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """What the sweep explores. Every field can be fixed, a range, or choices."""
+
+    lr: Param = FloatRange(1e-4, 0.3, log=True)
+    batch_size: Param = Choice((16, 32, 64, 128))
+    optimizer: Param = Choice(OPTIMIZERS)
+    momentum: Param = FloatRange(0.5, 0.99)  # sgd momentum / nesterov
+    beta1: Param = FloatRange(0.8, 0.99)  # adam / adamw first moment
+    beta2: Param = Fixed(0.999)
+    schedule: Param = Choice(SCHEDULES)
+    weight_decay: Param = FloatRange(1e-6, 1e-2, log=True, include_zero=True)
+    dropout: Param = FloatRange(0.0, 0.5)
+    patience: Param = Choice((0, 5))  # early stopping on validation loss; 0 = off
+    depth: Param = Fixed(2)
+    width: Param = Fixed(128)
+    activation: Param = Fixed("relu")
+
+    @classmethod
+    def from_mapping(cls, doc: Mapping[str, Any], *, base: SearchSpace | None = None) -> SearchSpace:
+        """Build from a TOML ``[space]`` table; keys not given keep ``base``'s value."""
+        known = {f.name for f in fields(cls)}
+        values = {f.name: getattr(base or cls(), f.name) for f in fields(cls)}
+        for key, raw in doc.items():
+            if key not in known:
+                raise ConfigError(
+                    f"space: unknown key {key!r}; valid keys: {', '.join(sorted(known))}"
+                )
+            values[key] = _parse_param(key, raw)
+        space = cls(**values)
+        space.validate()
+        return space
+
+    def validate(self) -> None:
+        for f in fields(self):
+            _check_param(f.name, getattr(self, f.name))
+
+    def fingerprint(self) -> dict[str, Any]:
+        """A JSON-able description, compared on resume."""
+        return {f.name: {"kind": type(p).__name__, **asdict(p)} for f in fields(self) for p in [getattr(self, f.name)]}
+
+
+def _parse_param(key: str, raw: Any) -> Param:
+    if isinstance(raw, Mapping):
+        extra = set(raw) - {"low", "high", "log", "include_zero"}
+        if extra:
+            raise ConfigError(f"space.{key}: unknown option(s) {sorted(extra)}; use low, high, log, include_zero")
+        if "low" not in raw or "high" not in raw:
+            raise ConfigError(f"space.{key}: a range needs both 'low' and 'high', got {dict(raw)}")
+        low, high = raw["low"], raw["high"]
+        log = bool(raw.get("log", False))
+        if isinstance(low, int) and isinstance(high, int) and not raw.get("include_zero"):
+            if key in _FLOAT_KEYS:
+                return FloatRange(float(low), float(high), log)
+            return IntRange(low, high, log)
+        return FloatRange(float(low), float(high), log, bool(raw.get("include_zero", False)))
+    if isinstance(raw, list):
+        if not raw:
+            raise ConfigError(f"space.{key}: the list of choices is empty")
+        return Choice(tuple(raw))
+    return Fixed(raw)
+
+
+_FLOAT_KEYS = {"lr", "momentum", "beta1", "beta2", "weight_decay", "dropout"}
+_INT_KEYS = {"batch_size", "patience", "depth", "width"}
+_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "activation": ACTIVATIONS}
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "lr": (0.0, math.inf),
+    "momentum": (0.0, 1.0),
+    "beta1": (0.0, 1.0),
+    "beta2": (0.0, 1.0),
+    "weight_decay": (0.0, math.inf),
+    "dropout": (0.0, 1.0),
+    "batch_size": (1, math.inf),
+    "patience": (0, math.inf),
+    "depth": (0, 16),
+    "width": (1, 1 << 16),
+}
+
+
+def _values(p: Param) -> list[Any]:
+    if isinstance(p, Fixed):
+        return [p.value]
+    if isinstance(p, Choice):
+        return list(p.values)
+    return [p.low, p.high]
+
+
+def _check_param(key: str, p: Param) -> None:
+    if isinstance(p, (FloatRange, IntRange)):
+        if key in _CHOICES:
+            raise ConfigError(f"space.{key}: must be a value or a list of choices, not a range")
+        if not p.low <= p.high:
+            raise ConfigError(f"space.{key}: low must be <= high, got low={p.low}, high={p.high}")
+        if p.log and p.low <= 0:
+            raise ConfigError(f"space.{key}: a log range needs low > 0, got low={p.low}")
+    for v in _values(p):
+        if key in _CHOICES:
+            if v not in _CHOICES[key]:
+                raise ConfigError(f"space.{key}: {v!r} is not one of {', '.join(_CHOICES[key])}")
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ConfigError(f"space.{key}: expected a number, got {v!r}")
+        if key in _INT_KEYS and not float(v).is_integer():
+            raise ConfigError(f"space.{key}: expected an integer, got {v!r}")
+        lo, hi = _BOUNDS[key]
+        bad = not (lo <= v <= hi) or (key in ("lr", "batch_size", "width") and v <= 0)
+        if key in ("momentum", "beta1", "beta2", "dropout") and v >= 1:
+            bad = True
+        if bad:
+            raise ConfigError(f"space.{key}: {v!r} is out of range [{lo}, {hi}]")
+    if key == "batch_size":
+        for v in _values(p) if not isinstance(p, IntRange) else []:
+            if int(v) & (int(v) - 1):
+                raise ConfigError(f"space.batch_size: {v} is not a power of two")
+
+
+@dataclass(frozen=True)
+class TrialParams:
+    """The concrete hyper-parameters of one trial."""
+
+    lr: float
+    batch_size: int
+    optimizer: str
+    schedule: str
+    weight_decay: float
+    dropout: float
+    patience: int
+    depth: int
+    width: int
+    activation: str
+    momentum: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.999
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("extra")
+        d.update(self.extra)
+        return d
+
+
+def _suggest_one(trial: optuna.Trial, name: str, p: Param) -> Any:
+    if isinstance(p, Fixed):
+        return p.value
+    if isinstance(p, Choice):
+        return trial.suggest_categorical(name, list(p.values))
+    if isinstance(p, IntRange):
+        return trial.suggest_int(name, p.low, p.high, log=p.log)
+    if p.include_zero and not trial.suggest_categorical(f"use_{name}", [True, False]):
+        return 0.0
+    return trial.suggest_float(name, p.low, p.high, log=p.log)
+
+
+def suggest(trial: optuna.Trial, space: SearchSpace) -> TrialParams:
+    """Ask Optuna for one point of the space (conditional parameters only where used)."""
+    opt = _suggest_one(trial, "optimizer", space.optimizer)
+    values: dict[str, Any] = {"optimizer": opt}
+    for name in ("lr", "batch_size", "schedule", "weight_decay", "dropout", "patience", "depth", "width", "activation"):
+        values[name] = _suggest_one(trial, name, getattr(space, name))
+    if opt in ("momentum", "nesterov"):
+        values["momentum"] = _suggest_one(trial, "momentum", space.momentum)
+    if opt in ("adam", "adamw"):
+        values["beta1"] = _suggest_one(trial, "beta1", space.beta1)
+        values["beta2"] = _suggest_one(trial, "beta2", space.beta2)
+    for k in ("batch_size", "patience", "depth", "width"):
+        values[k] = int(values[k])
+    for k in ("lr", "weight_decay", "dropout"):
+        values[k] = float(values[k])
+    return TrialParams(**values)
+
+
+def fixed_params(space: SearchSpace, **overrides: Any) -> TrialParams:
+    """The space's point with every range at its low end or first choice (for tests/refit)."""
+
+    def first(p: Param) -> Any:
+        if isinstance(p, Fixed):
+            return p.value
+        if isinstance(p, Choice):
+            return p.values[0]
+        return p.low
+
+    vals = {name: first(getattr(space, name)) for name in TrialParams.__dataclass_fields__ if name != "extra"}
+    vals.update(overrides)
+    return TrialParams(**vals)
+
