@@ -157,10 +157,34 @@ class Store:
         include_baselines: bool = True,
     ) -> tuple[History, dict[str, int]]:
         """The study's stored curves as a :class:`History`, and run name → run id."""
-        self.ensure_schema()
         sid = self.study_id(study_name)
+        runs, ids, task, loss = self._load_runs(sid, trial_numbers=trial_numbers, include_baselines=include_baselines)
+        if not runs:
+            raise StorageError(
+                f"storage: study {study_name!r} has no curves of ours "
+                "(was it made by plain Optuna, or is the trial number wrong?)"
+            )
+        assert task is not None and loss is not None
+        return History(task=task, loss=loss, runs=tuple(runs)), ids
+
+    def load_runs(self, study_id: int, *, role: Role | None = None) -> list[RunHistory]:
+        """Every stored run of a study (optionally only candidates or baselines)."""
+        runs, _, _, _ = self._load_runs(study_id, role=role)
+        return runs
+
+    def _load_runs(
+        self,
+        sid: int,
+        *,
+        trial_numbers: Sequence[int] | None = None,
+        include_baselines: bool = True,
+        role: Role | None = None,
+    ) -> tuple[list[RunHistory], dict[str, int], Task | None, str | None]:
+        self.ensure_schema()
         with session_scope(self.engine) as s:
             q = select(RunRow).where(RunRow.study_id == sid)
+            if role is not None:
+                q = q.where(RunRow.role == role.value)
             if trial_numbers is not None:
                 cond = RunRow.trial_number.in_(list(trial_numbers))
                 if include_baselines:
@@ -168,55 +192,56 @@ class Store:
                 q = q.where(cond)
             elif not include_baselines:
                 q = q.where(RunRow.role == Role.CANDIDATE.value)
-            runs = list(s.execute(q.order_by(RunRow.id)).scalars())
-            if not runs:
-                raise StorageError(
-                    f"storage: study {study_name!r} has no curves of ours "
-                    "(was it made by plain Optuna, or is the trial number wrong?)"
-                )
-            ids = [r.id for r in runs]
+            rows = list(s.execute(q.order_by(RunRow.id)).scalars())
+            if not rows:
+                return [], {}, None, None
+            ids = [r.id for r in rows]
             epochs: dict[tuple[int, int], list[EpochRow]] = defaultdict(list)
             for e in s.execute(
-                select(EpochRow).where(EpochRow.run_id.in_(ids)).order_by(EpochRow.run_id, EpochRow.fold, EpochRow.epoch)
+                select(EpochRow)
+                .where(EpochRow.run_id.in_(ids))
+                .order_by(EpochRow.run_id, EpochRow.fold, EpochRow.epoch)
             ).scalars():
                 epochs[(e.run_id, e.fold)].append(e)
             folds: dict[int, dict[int, FoldRow]] = defaultdict(dict)
             for f in s.execute(select(FoldRow).where(FoldRow.run_id.in_(ids))).scalars():
                 folds[f.run_id][f.fold] = f
-        task = Task(runs[0].task)
-        loss = next((r.loss for r in runs if r.role == Role.CANDIDATE.value), runs[0].loss)
-        out = []
-        for r in runs:
-            n_folds = max([k + 1 for k in folds[r.id]] + [f + 1 for (rid, f) in epochs if rid == r.id] + [0])
-            out.append(
-                RunHistory(
-                    name=r.name,
-                    role=Role(r.role),
-                    depth=r.depth,
-                    n_params=r.n_params,
-                    hyperparameters=dict(r.hyperparameters or {}),
-                    state=r.state,
-                    folds=tuple(
-                        FoldHistory(
-                            epochs=tuple(
-                                EpochRecord(
-                                    epoch=e.epoch,
-                                    train_loss=e.train_loss,
-                                    val_loss=e.val_loss,
-                                    grad_norm=e.grad_norm,
-                                    lr=float("nan") if e.lr is None else e.lr,
-                                    val_metric=e.val_metric,
-                                    wall_time=e.wall_time,
-                                )
-                                for e in epochs.get((r.id, f), [])
-                            ),
-                            test_loss=folds[r.id][f].test_loss if f in folds[r.id] else None,
-                        )
-                        for f in range(n_folds)
-                    ),
-                )
+        task = Task(rows[0].task)
+        loss = next((r.loss for r in rows if r.role == Role.CANDIDATE.value), rows[0].loss)
+        runs = [_run_from_rows(r, epochs, folds[r.id]) for r in rows]
+        return runs, {r.name: r.id for r in rows}, task, loss
+
+
+def _run_from_rows(
+    r: RunRow, epochs: dict[tuple[int, int], list[EpochRow]], folds: dict[int, FoldRow]
+) -> RunHistory:
+    n_folds = max([k + 1 for k in folds] + [f + 1 for (rid, f) in epochs if rid == r.id] + [0])
+    return RunHistory(
+        name=r.name,
+        role=Role(r.role),
+        depth=r.depth,
+        n_params=r.n_params,
+        hyperparameters=dict(r.hyperparameters or {}),
+        state=r.state,
+        folds=tuple(
+            FoldHistory(
+                epochs=tuple(
+                    EpochRecord(
+                        epoch=e.epoch,
+                        train_loss=e.train_loss,
+                        val_loss=e.val_loss,
+                        grad_norm=e.grad_norm,
+                        lr=float("nan") if e.lr is None else e.lr,
+                        val_metric=e.val_metric,
+                        wall_time=e.wall_time,
+                    )
+                    for e in epochs.get((r.id, f), [])
+                ),
+                test_loss=folds[f].test_loss if f in folds else None,
             )
-        return History(task=task, loss=loss, runs=tuple(out)), {r.name: r.id for r in runs}
+            for f in range(n_folds)
+        ),
+    )
 
 
 def _jsonable(d: object) -> dict[str, object]:

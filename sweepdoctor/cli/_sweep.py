@@ -1,0 +1,209 @@
+"""``sweepdoctor sweep``: run or resume a k-fold Optuna sweep."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+import optuna
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from sweepdoctor.cli._render import echo_json, fmt, make_console
+from sweepdoctor.sweep import BUILTIN_DATASETS, SweepConfig, SweepResult, TrialEvent, load_config, load_dataset
+from sweepdoctor.sweep._runner import resolve_task_settings, run_sweep
+from sweepdoctor.sweep._space import TrialParams
+
+COMMANDS: list[click.Command] = []
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="A sweep TOML file (flags override it).")
+@click.option("--dataset", type=click.Choice(BUILTIN_DATASETS), help="A built-in or generated dataset (default: digits).")
+@click.option("--csv", "csv_path", help="A CSV file with a header row and numeric features.")
+@click.option("--target", help="The CSV's target column.")
+@click.option("--test-csv", help="A test set from the deployment distribution (recorded, never used to select).")
+@click.option("--task", type=click.Choice(["classification", "regression"]), help="Override the inferred task.")
+@click.option("--n-samples", type=int, help="Rows of a generated dataset (classification/regression).")
+@click.option("--n-features", type=int, help="Features of a generated dataset.")
+@click.option("--trials", type=int, help="Number of trials in the study (across all workers). [30]")
+@click.option("--folds", type=int, help="Cross-validation folds. [5]")
+@click.option("--repeats", type=int, help="Repeats of the k-fold split. [1]")
+@click.option("--epochs", type=int, help="Epochs per trial (fewer if pruned or early-stopped). [20]")
+@click.option("--loss", type=click.Choice(["cross_entropy", "mse"]), help="Training loss.")
+@click.option("--metric", type=click.Choice(["accuracy", "log_loss", "rmse", "r2"]), help="The CV score to optimize.")
+@click.option("--study", "study_name", help="Study name; the same name and storage resumes it.")
+@click.option("--storage", help="SQLAlchemy URL [env SWEEPDOCTOR_STORAGE, else sqlite:///sweepdoctor.db].")
+@click.option("--sampler", type=click.Choice(["tpe", "random", "gp", "cmaes"]), help="Optuna sampler. [tpe]")
+@click.option("--pruner", type=click.Choice(["median", "hyperband", "none"]), help="Epoch-level pruner. [median]")
+@click.option("--no-prune", is_flag=True, help="Same as --pruner none.")
+@click.option("--seed", type=int, help="Seed of the folds, the sampler and training. [0]")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train. [auto]")
+@click.option("--threads", type=int, help="Torch threads per worker. [1]")
+@click.option("--timeout", type=float, help="Stop asking for trials after this many seconds.")
+@click.option("--sequential", is_flag=True, help="Train folds one after another instead of as one batched model.")
+@click.option("--no-baselines", is_flag=True, help="Skip the reference models (the diagnostics need them).")
+@click.option("--save-weights", is_flag=True, help="Keep each trial's best-fold weights (for diagnose --hessian).")
+@click.option("--diagnose", is_flag=True, help="Diagnose each trial as it finishes, and the study at the end.")
+@click.option("--refit", "refit_dir", is_flag=False, flag_value="refit", default=None,
+              help="Train the best configuration on all data; save to DIR (default ./refit/<study>).")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary instead of tables.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar; only the summary (or JSON).")
+def sweep(**opts: Any) -> None:
+    """Run (or resume) a k-fold Optuna sweep of a PyTorch MLP.
+
+    \b
+    Examples:
+      sweepdoctor sweep --dataset digits --trials 30 --folds 5 --epochs 20
+      sweepdoctor sweep --config sweep.toml
+      sweepdoctor sweep --csv data.csv --target label --task classification
+    """
+    cfg = _build_config(opts)
+    ds = load_dataset(cfg.data, seed=cfg.study.seed)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("sweepdoctor").setLevel(logging.ERROR)
+    out = make_console()
+    err = make_console(stderr=True)
+    show_progress = not (opts["quiet"] or opts["as_json"]) and err.is_terminal
+    events: list[TrialEvent] = []
+    with _progress(err, cfg.study.trials, enabled=show_progress) as progress:
+        task_id = progress.add_task("starting", total=cfg.study.trials)
+
+        def on_trial(e: TrialEvent) -> None:
+            events.append(e)
+            progress.update(task_id, completed=e.done, description=f"best {fmt(e.best_value)}")
+            if not show_progress and not (opts["quiet"] or opts["as_json"]):
+                err.print(f"trial {e.number}: {e.state} {fmt(e.value)}  (best {fmt(e.best_value)})")
+
+        def on_stage(msg: str) -> None:
+            progress.update(task_id, description=msg)
+
+        result = run_sweep(cfg, ds, on_trial=on_trial, on_stage=on_stage)
+    if opts["refit_dir"] and result.best_number is not None and not result.interrupted:
+        result.refit_dir = str(_refit(cfg, ds, result, opts["refit_dir"]))
+    if opts["as_json"]:
+        echo_json(result.to_dict())
+    else:
+        _print_summary(out, result)
+    if result.interrupted:
+        sys.exit(130)
+
+
+COMMANDS.append(sweep)
+
+
+def _build_config(o: dict[str, Any]) -> SweepConfig:
+    cfg = load_config(o["config_path"]) if o["config_path"] else SweepConfig()
+    cfg = cfg.with_overrides(
+        "data",
+        dataset=o["dataset"],
+        csv=o["csv_path"],
+        target=o["target"],
+        test_csv=o["test_csv"],
+        task=o["task"],
+        n_samples=o["n_samples"],
+        n_features=o["n_features"],
+    )
+    if o["csv_path"] and not o["dataset"]:
+        cfg = replace(cfg, data=replace(cfg.data, dataset=None))
+    pruner = "none" if o["no_prune"] else o["pruner"]
+    cfg = cfg.with_overrides(
+        "study",
+        name=o["study_name"],
+        storage=o["storage"],
+        trials=o["trials"],
+        timeout=o["timeout"],
+        sampler=o["sampler"],
+        pruner=pruner,
+        seed=o["seed"],
+        diagnose=True if o["diagnose"] else None,
+    )
+    cfg = cfg.with_overrides(
+        "train",
+        folds=o["folds"],
+        repeats=o["repeats"],
+        epochs=o["epochs"],
+        loss=o["loss"],
+        metric=o["metric"],
+        device=o["device"],
+        threads=o["threads"],
+        vectorize=False if o["sequential"] else None,
+        baselines=False if o["no_baselines"] else None,
+        save_weights=True if o["save_weights"] else None,
+    )
+    return cfg.validate()
+
+
+class _NoProgress:
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, *_a: Any, **_k: Any) -> int:
+        return 0
+
+    def update(self, *_a: Any, **_k: Any) -> None:
+        return None
+
+
+def _progress(console: Console, total: int, *, enabled: bool) -> Any:
+    if not enabled:
+        return _NoProgress()
+    return Progress(
+        TextColumn("[bold]trials"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def _refit(cfg: SweepConfig, ds: Any, result: SweepResult, target: str) -> Path:
+    from sweepdoctor.sweep import refit
+
+    loss, metric = resolve_task_settings(cfg, ds)
+    params = {k: v for k, v in result.best_params.items() if k in TrialParams.__dataclass_fields__}
+    hp = TrialParams(**params)
+    out = Path("refit") / result.study_name if target == "refit" else Path(target)
+    return refit(ds, hp, epochs=cfg.train.epochs, loss=loss, metric=metric, out_dir=out, seed=cfg.study.seed)
+
+
+def _print_summary(console: Console, r: SweepResult) -> None:
+    head = "interrupted: " if r.interrupted else ""
+    console.print(
+        f"[bold]{head}study {r.study_name}[/bold]: {r.n_complete} complete, {r.n_pruned} pruned, "
+        f"{r.n_failed} failed in {r.seconds:.1f}s (training {r.train_seconds:.1f}s, folds {r.training_path or '-'})"
+    )
+    if r.best_number is None:
+        console.print("no complete trial yet")
+    else:
+        import numpy as np
+
+        scores = np.asarray(r.best_fold_scores)
+        t = Table(title=f"best trial #{r.best_number}: {r.metric} {fmt(r.best_value)}", show_header=True)
+        t.add_column("parameter")
+        t.add_column("value", justify="right")
+        for k, v in r.best_params.items():
+            t.add_row(k, fmt(v))
+        console.print(t)
+        folds = "  ".join(f"{fmt(float(s))}" for s in scores)
+        console.print(f"per-fold {r.metric}: {folds}   mean {fmt(float(scores.mean()))} ± {fmt(float(scores.std()))}")
+    if r.findings:
+        from collections import Counter
+
+        counts = Counter(f.code.value for f in r.findings)
+        console.print("findings: " + ", ".join(f"{c} x{n}" for c, n in counts.most_common()))
+    if r.refit_dir:
+        console.print(f"refit model saved to {r.refit_dir}/model.pt (+ model.json)")
+    console.print(f"stored in {r.storage} (study {r.study_name!r}); next: sweepdoctor diagnose --study {r.study_name}")

@@ -1,0 +1,132 @@
+"""Small pure helpers over loss curves: fold aggregation, plateaus, rises, trends.
+
+A curve is a sequence of per-epoch values where ``None`` marks a non-finite (or
+missing) number. Every helper says what it computes and returns ``None`` when the
+curve is too short to tell.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+from sweepdoctor.diagnostics._history import FoldHistory, RunHistory
+
+__all__ = [
+    "down_fraction",
+    "finite",
+    "first_nonfinite",
+    "fold_curve",
+    "grad_ratio",
+    "mean",
+    "mean_curve",
+    "rate_ratio",
+    "relative_improvement",
+    "relative_rise",
+    "tail_length",
+]
+
+Curve = Sequence[float | None]
+
+
+def fold_curve(fold: FoldHistory, field: str) -> list[float | None]:
+    """The values of ``field`` (``train_loss``, ``val_loss``, ``grad_norm``...) per epoch."""
+    return [getattr(e, field) for e in fold.epochs]
+
+
+def finite(curve: Curve) -> list[float]:
+    """The curve without its missing / non-finite points."""
+    return [v for v in curve if v is not None]
+
+
+def mean(values: Sequence[float | None]) -> float | None:
+    """Mean of the known values (fold aggregation); ``None`` when there are none."""
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+def mean_curve(run: RunHistory, field: str) -> list[float | None]:
+    """Per-epoch mean over the folds that have a value at that epoch (for pictures)."""
+    curves = [fold_curve(f, field) for f in run.folds]
+    length = max((len(c) for c in curves), default=0)
+    return [mean([c[i] for c in curves if i < len(c)]) for i in range(length)]
+
+
+def first_nonfinite(curve: Curve) -> int | None:
+    """Index of the first missing / non-finite value, or ``None``."""
+    return next((i for i, v in enumerate(curve) if v is None), None)
+
+
+def tail_length(n_epochs: int, min_epochs: int) -> int:
+    """How many final epochs count as "the end": a quarter of the run, at least ``min_epochs``."""
+    return max(min_epochs, n_epochs // 4)
+
+
+def relative_improvement(curve: Curve, tail: int) -> float | None:
+    """How much the last ``tail`` epochs lowered the best value so far, relative to it.
+
+    ``(min(before) - min(tail)) / |min(before)|``; 0 or negative means the tail did not
+    improve on the best earlier value (a plateau).
+    """
+    values = finite(curve)
+    if len(values) <= tail:
+        return None
+    before, end = min(values[:-tail]), min(values[-tail:])
+    if before == 0:
+        return 0.0
+    return (before - end) / abs(before)
+
+
+def down_fraction(curve: Curve, tail: int) -> float | None:
+    """Fraction of the last ``tail`` epoch-to-epoch steps that go strictly down."""
+    values = finite(curve)
+    if len(values) <= tail:
+        return None
+    steps = [b - a for a, b in zip(values[-tail - 1 : -1], values[-tail:])]
+    return sum(1 for s in steps if s < 0) / len(steps)
+
+
+def rate_ratio(curve: Curve, tail: int) -> float | None:
+    """Per-epoch decrease over the tail divided by the per-epoch decrease over the run.
+
+    About 1 for a straight line (no levelling off), near 0 for a curve that flattened,
+    0 when the run did not decrease at all.
+    """
+    values = finite(curve)
+    if len(values) <= tail:
+        return None
+    overall = (values[0] - values[-1]) / (len(values) - 1)
+    if overall <= 0:
+        return 0.0
+    return ((values[-tail - 1] - values[-1]) / tail) / overall
+
+
+def grad_ratio(grads: Curve, tail: int) -> float | None:
+    """Median gradient norm over the last ``tail`` epochs over the median over the first ``tail``.
+
+    Medians make it robust to the spikes of a bouncing run. ``None`` when fewer than
+    ``2 * tail`` norms are known or the start is exactly zero.
+    """
+    values = finite(grads)
+    if len(values) < 2 * tail:
+        return None
+    head = statistics.median(values[:tail])
+    if head == 0:
+        return None
+    return statistics.median(values[-tail:]) / head
+
+
+def relative_rise(curve: Curve) -> tuple[float, int, float] | None:
+    """``(rise, argmin, minimum)``: how far the final value sits above the curve's minimum.
+
+    ``rise = (final - minimum) / |minimum|``; ``argmin`` is the epoch index of the
+    minimum (the early-stopping epoch for a validation curve).
+    """
+    values = [(i, v) for i, v in enumerate(curve) if v is not None]
+    if not values:
+        return None
+    i_min, v_min = min(values, key=lambda iv: iv[1])
+    final = values[-1][1]
+    if v_min == 0:
+        return (0.0 if final == 0 else float("inf")), i_min, v_min
+    return (final - v_min) / abs(v_min), i_min, v_min

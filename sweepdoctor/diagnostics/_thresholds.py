@@ -1,0 +1,133 @@
+"""The numbers behind every rule, each with the reason for its value.
+
+They were calibrated on the seeded scenarios in ``tests/diagnostics/scenarios.py``
+(small MLPs on digits, breast cancer, moons, make_classification/regression): each
+problem scenario must trip its rule, and the healthy set must trip none. Override any
+of them from a config file or ``sweepdoctor diagnose --threshold KEY=VALUE``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from sweepdoctor.errors import ConfigError
+
+__all__ = ["Thresholds"]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Named constants of the diagnosis rules (see ``docs/diagnostics.md``)."""
+
+    # ---- curve shape ---------------------------------------------------------------
+    # The "end" of a curve is its last quarter, but at least this many epochs: fewer
+    # points cannot tell a trend from epoch-to-epoch noise.
+    tail_min_epochs: int = 3
+    # Stalled: the tail improved the best training loss by less than 1%. Healthy runs
+    # that are still learning improve by far more; converged runs are judged elsewhere.
+    stall_rel_improvement: float = 0.01
+    # Steady fall: at least 80% of the tail's epoch-to-epoch steps go down, and the
+    # tail falls at no less than half the run's average rate (no sign of levelling off).
+    steady_down_fraction: float = 0.8
+    steady_rate_fraction: float = 0.5
+    # Gradient norm at the end (tail median) over its norm at the start (head median).
+    # <= 0.25: the gradient is vanishing, a critical point is near (RULES.md §2).
+    # >= 0.5: the gradient is not small; a stalled loss is then not a critical point.
+    # In between the curves do not decide, and no refinement is reported.
+    grad_vanished_ratio: float = 0.25
+    grad_kept_ratio: float = 0.5
+
+    # ---- comparison with reference models (RULES.md §1) ----------------------------
+    # A reference is "clearly lower" when its training loss is at most 1/1.5 of the
+    # candidate's: fold-to-fold noise of training losses is far below 50%.
+    reference_ratio: float = 1.5
+    # Without baselines, "training loss large" means the run did not even halve the
+    # training loss of its first recorded epoch.
+    large_vs_first_epoch: float = 0.5
+
+    # ---- overfitting (RULES.md §1) -------------------------------------------------
+    # Validation loss 20% above its minimum at the end while the training loss kept
+    # falling. Validation noise on folds of >= 30 rows stays well below that; an
+    # early-stopped run rises a few percent at most.
+    overfit_val_rise: float = 0.2
+    # "Clearly larger" validation loss without a rise: 1.5x the best validation loss a
+    # reference reaches, while fitting the training data at least as well as it.
+    overfit_vs_reference: float = 1.5
+
+    # ---- mismatch (RULES.md §1) ----------------------------------------------------
+    # Test loss (deployment distribution) 1.5x the k-fold validation loss, and at
+    # least 0.05 above it in absolute terms (tiny losses have noisy ratios).
+    mismatch_ratio: float = 1.5
+    mismatch_min_gap: float = 0.05
+
+    # ---- divergence (RULES.md §4) --------------------------------------------------
+    # The training loss ends at 2x its minimum and above its first epoch: learning
+    # runs never end worse than after one epoch.
+    divergence_growth: float = 2.0
+    # A mean cross-entropy of 50 nats puts probability e^-50 on the true class: the
+    # logits have blown up (the trivial predictor scores ln K, 2.3 for ten classes).
+    exploded_cross_entropy: float = 50.0
+    # For other losses: 100x the linear baseline's validation loss (a network a hundred
+    # times worse than linear regression on the same folds has blown up).
+    exploded_vs_linear: float = 100.0
+
+    # ---- study level (RULES.md §3) -------------------------------------------------
+    # Large-batch trials' median top Hessian eigenvalue at least 1.5x the small-batch
+    # ones' (sharpness varies by far less between seeds of one configuration).
+    sharpness_ratio: float = 1.5
+    # A search-space pattern is reported when at least 3 trials show the code, 60% of
+    # the trials in the region show it, and the region holds at least half of them.
+    pattern_min_count: int = 3
+    pattern_min_precision: float = 0.6
+    pattern_min_coverage: float = 0.5
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"thresholds: {f.name} must be a finite number, got {value!r}")
+            if value <= 0:
+                raise ConfigError(f"thresholds: {f.name} must be > 0, got {value!r}")
+        if self.grad_vanished_ratio > self.grad_kept_ratio:
+            raise ConfigError(
+                "thresholds: grad_vanished_ratio must be <= grad_kept_ratio, got "
+                f"grad_vanished_ratio={self.grad_vanished_ratio}, grad_kept_ratio={self.grad_kept_ratio}"
+            )
+        for name in ("steady_down_fraction", "pattern_min_precision", "pattern_min_coverage", "large_vs_first_epoch"):
+            if getattr(self, name) > 1:
+                raise ConfigError(f"thresholds: {name} must be <= 1, got {getattr(self, name)!r}")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, base: Thresholds | None = None) -> Thresholds:
+        """``base`` (default: the defaults) with the given values replaced.
+
+        Unknown keys and values that are not numbers raise :class:`ConfigError`
+        naming the key. Strings are parsed, so ``{"overfit_val_rise": "0.3"}`` works.
+        """
+        known = {f.name: f for f in fields(cls)}
+        changes: dict[str, Any] = {}
+        for key, raw in values.items():
+            if key not in known:
+                raise ConfigError(f"thresholds: unknown key {key!r}; valid keys: {', '.join(sorted(known))}")
+            changes[key] = _coerce(key, raw, int if known[key].type in (int, "int") else float)
+        return replace(base or cls(), **changes)
+
+    def as_dict(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _coerce(key: str, raw: Any, kind: type) -> float:
+    if isinstance(raw, bool):
+        raise ConfigError(f"thresholds: {key} must be a number, got {raw!r}")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"thresholds: {key} must be a number, got {raw!r}") from None
+    if kind is int:
+        if not value.is_integer():
+            raise ConfigError(f"thresholds: {key} must be a whole number, got {raw!r}")
+        return int(value)
+    return value

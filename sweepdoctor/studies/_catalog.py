@@ -1,0 +1,219 @@
+"""Study-level reads: which studies exist, their directions and attributes, their parameters.
+
+Every function takes an open :class:`~sqlalchemy.orm.Session` (from ``session_scope``)
+and runs a few aggregate queries; nothing loads a study's trials into Python.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections import defaultdict
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from optuna.distributions import BaseDistribution, CategoricalDistribution, json_to_distribution
+from sqlalchemy import and_, distinct, func, select
+from sqlalchemy.orm import Session
+
+from sweepdoctor.diagnostics._history import Role
+from sweepdoctor.errors import StorageError
+from sweepdoctor.studies._engine import mask_url
+from sweepdoctor.studies._optuna_tables import (
+    o_studies,
+    o_study_directions,
+    o_study_user_attrs,
+    o_trial_params,
+    o_trial_values,
+    o_trials,
+)
+from sweepdoctor.studies._records import StudySummary
+from sweepdoctor.studies._schema import RunRow
+
+__all__ = [
+    "ParamDecoder",
+    "StudyRef",
+    "find_study",
+    "list_studies",
+    "param_distribution",
+    "param_names",
+    "study_user_attrs",
+]
+
+
+class StudyRef(NamedTuple):
+    """A study found by name: its id and its objectives' directions."""
+
+    study_id: int
+    name: str
+    directions: tuple[str, ...]
+
+    @property
+    def maximize(self) -> bool:
+        """Whether the first objective (the one ``value`` means) is maximized."""
+        return bool(self.directions) and self.directions[0] == "maximize"
+
+
+def _directions(s: Session, study_ids: list[int] | None = None) -> dict[int, tuple[str, ...]]:
+    d = o_study_directions
+    q = select(d.c.study_id, d.c.direction).order_by(d.c.study_id, d.c.objective)
+    if study_ids is not None:
+        q = q.where(d.c.study_id.in_(study_ids))
+    out: dict[int, list[str]] = defaultdict(list)
+    for sid, direction in s.execute(q):
+        out[int(sid)].append(str(direction).lower())
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def find_study(s: Session, name: str, *, url: str) -> StudyRef:
+    """The study called ``name``; a missing one is an error naming the close matches."""
+    sid = s.execute(select(o_studies.c.study_id).where(o_studies.c.study_name == name)).scalar_one_or_none()
+    if sid is None:
+        names = list(s.execute(select(o_studies.c.study_name).order_by(o_studies.c.study_name)).scalars())
+        close = difflib.get_close_matches(name, names, n=3)
+        if close:
+            hint = "did you mean " + " or ".join(repr(c) for c in close) + "?"
+        elif names:
+            hint = "studies there: " + ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+        else:
+            hint = "it holds no studies"
+        raise StorageError(f"storage: no study named {name!r} in {mask_url(url)!r}; {hint}")
+    return StudyRef(study_id=int(sid), name=name, directions=_directions(s, [int(sid)]).get(int(sid), ()))
+
+
+def list_studies(s: Session, *, ours: bool, only: int | None = None) -> list[StudySummary]:
+    """Every study (or study ``only``) with trials counted by state, best value, last activity.
+
+    A few GROUP BY queries; the trials themselves stay in the database.
+    """
+    t, v = o_trials, o_trial_values
+    per_state = (
+        select(
+            t.c.study_id,
+            t.c.state,
+            func.count(t.c.trial_id),
+            func.min(v.c.value),
+            func.max(v.c.value),
+            func.max(t.c.datetime_start),
+            func.max(t.c.datetime_complete),
+        )
+        .select_from(t.outerjoin(v, and_(v.c.trial_id == t.c.trial_id, v.c.objective == 0)))
+        .group_by(t.c.study_id, t.c.state)
+    )
+    if only is not None:
+        per_state = per_state.where(t.c.study_id == only)
+    states: dict[int, dict[str, int]] = defaultdict(dict)
+    best: dict[int, tuple[float | None, float | None]] = {}
+    last: dict[int, datetime] = {}
+    for sid, state, n, lo, hi, started, completed in s.execute(per_state):
+        states[sid][str(state).lower()] = int(n)
+        if str(state).upper() == "COMPLETE":
+            best[sid] = (lo, hi)
+        for when in (started, completed):
+            if when is not None and (sid not in last or when > last[sid]):
+                last[sid] = when
+    a = o_study_user_attrs
+    attrs: dict[int, dict[str, Any]] = defaultdict(dict)
+    attr_q = select(a.c.study_id, a.c.key, a.c.value_json).where(a.c.key.in_(["task", "metric"]))
+    if only is not None:
+        attr_q = attr_q.where(a.c.study_id == only)
+    for sid, key, value_json in s.execute(attr_q):
+        attrs[sid][key] = _loads(value_json)
+    runs: dict[int, int] = {}
+    if ours:
+        q = select(RunRow.study_id, func.count(RunRow.id)).where(RunRow.role == Role.CANDIDATE.value)
+        if only is not None:
+            q = q.where(RunRow.study_id == only)
+        runs = {int(sid): int(n) for sid, n in s.execute(q.group_by(RunRow.study_id))}
+    directions = _directions(s, None if only is None else [only])
+    studies = select(o_studies.c.study_id, o_studies.c.study_name).order_by(o_studies.c.study_id)
+    if only is not None:
+        studies = studies.where(o_studies.c.study_id == only)
+    out = []
+    for sid, name in s.execute(studies):
+        dirs = directions.get(sid, ())
+        lo, hi = best.get(sid, (None, None))
+        out.append(
+            StudySummary(
+                study_id=int(sid),
+                name=name,
+                directions=dirs,
+                states=states.get(sid, {}),
+                best_value=None if len(dirs) != 1 else (hi if dirs[0] == "maximize" else lo),
+                last_activity=last.get(sid),
+                task=_str_or_none(attrs[sid].get("task")),
+                metric=_str_or_none(attrs[sid].get("metric")),
+                n_runs=runs.get(sid, 0) if ours else None,
+            )
+        )
+    return out
+
+
+def study_user_attrs(s: Session, study_id: int) -> dict[str, Any]:
+    a = o_study_user_attrs
+    rows = s.execute(select(a.c.key, a.c.value_json).where(a.c.study_id == study_id).order_by(a.c.key))
+    return {key: _loads(vj) for key, vj in rows}
+
+
+def param_distribution(s: Session, study_id: int, name: str) -> BaseDistribution | None:
+    """The distribution of parameter ``name`` in the study, or ``None`` when no trial has it.
+
+    One row suffices: Optuna refuses a categorical parameter whose choices change within
+    a study, and a numeric range change does not affect how values are compared.
+    """
+    p, t = o_trial_params, o_trials
+    q = (
+        select(p.c.distribution_json)
+        .select_from(p.join(t, t.c.trial_id == p.c.trial_id))
+        .where(t.c.study_id == study_id, p.c.param_name == name)
+        .limit(1)
+    )
+    dj = s.execute(q).scalar_one_or_none()
+    return None if dj is None else json_to_distribution(dj)
+
+
+def param_names(s: Session, study_id: int) -> list[str]:
+    """Every parameter name used by the study's trials (a DISTINCT over its parameters)."""
+    p, t = o_trial_params, o_trials
+    q = (
+        select(distinct(p.c.param_name))
+        .select_from(p.join(t, t.c.trial_id == p.c.trial_id))
+        .where(t.c.study_id == study_id)
+    )
+    return sorted(s.execute(q).scalars())
+
+
+class ParamDecoder:
+    """Turns stored ``param_value`` floats into what the user suggested (the choice, the int).
+
+    Decoded distributions are cached by their JSON text, so a study's million parameter
+    rows parse a handful of distributions.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[str, BaseDistribution] = {}
+
+    def distribution(self, distribution_json: str) -> BaseDistribution:
+        d = self._cache.get(distribution_json)
+        if d is None:
+            d = self._cache[distribution_json] = json_to_distribution(distribution_json)
+        return d
+
+    def decode(self, value: float, distribution_json: str) -> Any:
+        d = self.distribution(distribution_json)
+        if isinstance(d, CategoricalDistribution) and not 0 <= int(value) < len(d.choices):
+            return None
+        return d.to_external_repr(value)
+
+
+def _loads(value_json: str | None) -> Any:
+    if value_json is None:
+        return None
+    try:
+        return json.loads(value_json)
+    except json.JSONDecodeError:
+        return value_json
+
+
+def _str_or_none(v: Any) -> str | None:
+    return None if v is None else str(v)

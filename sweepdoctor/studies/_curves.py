@@ -1,0 +1,86 @@
+"""Per-epoch curves of one stored run, aggregated over its folds in the database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from sweepdoctor.diagnostics._history import Role
+from sweepdoctor.errors import StorageError
+from sweepdoctor.studies._catalog import StudyRef
+from sweepdoctor.studies._records import CurvePoint, Curves
+from sweepdoctor.studies._schema import EpochRow, RunRow
+
+__all__ = ["run_curves"]
+
+
+def run_curves(s: Session, study: StudyRef, *, trial: int | None = None, run: str | None = None) -> Curves:
+    """Mean, min and max over folds of train and validation loss, per epoch.
+
+    Pick the run by trial number or by name (a baseline such as ``linear``).
+    """
+    q = select(RunRow.id, RunRow.name, RunRow.trial_number).where(RunRow.study_id == study.study_id)
+    if run is not None:
+        q = q.where(RunRow.name == run)
+    elif trial is not None:
+        q = q.where(RunRow.trial_number == trial)
+    found = s.execute(q.order_by(RunRow.id.desc()).limit(1)).first()
+    if found is None:
+        what = f"run {run!r}" if run is not None else f"trial {trial}"
+        raise StorageError(f"storage: study {study.name!r} has no stored curves for {what}; {_available(s, study)}")
+    run_id, name, number = found
+    e = EpochRow
+    rows = s.execute(
+        select(
+            e.epoch,
+            func.count(e.fold),
+            func.avg(e.train_loss),
+            func.min(e.train_loss),
+            func.max(e.train_loss),
+            func.avg(e.val_loss),
+            func.min(e.val_loss),
+            func.max(e.val_loss),
+        )
+        .where(e.run_id == run_id)
+        .group_by(e.epoch)
+        .order_by(e.epoch)
+    )
+    points = tuple(
+        CurvePoint(
+            epoch=int(epoch),
+            n_folds=int(n),
+            train_mean=_float(tm),
+            train_min=tlo,
+            train_max=thi,
+            val_mean=_float(vm),
+            val_min=vlo,
+            val_max=vhi,
+        )
+        for epoch, n, tm, tlo, thi, vm, vlo, vhi in rows
+    )
+    return Curves(study=study.name, run=name, trial_number=number, points=points)
+
+
+def _available(s: Session, study: StudyRef) -> str:
+    n, lo, hi = s.execute(
+        select(func.count(RunRow.id), func.min(RunRow.trial_number), func.max(RunRow.trial_number)).where(
+            RunRow.study_id == study.study_id, RunRow.role == Role.CANDIDATE.value
+        )
+    ).one()
+    baselines = list(
+        s.execute(
+            select(RunRow.name).where(RunRow.study_id == study.study_id, RunRow.role == Role.BASELINE.value)
+        ).scalars()
+    )
+    if not n and not baselines:
+        return "it has none (made by plain Optuna, or stored by another tool?)"
+    parts = [f"{n} trials have curves (numbers {lo}..{hi})"] if n else []
+    if baselines:
+        parts.append("baselines: " + ", ".join(sorted(baselines)))
+    return "; ".join(parts)
+
+
+def _float(x: Any) -> float | None:
+    return None if x is None else float(x)

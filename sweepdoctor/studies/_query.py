@@ -1,0 +1,224 @@
+"""``StudyDB``: the questions a user asks a study database, answered by SQL.
+
+Read-only except :meth:`StudyDB.delete`. Works on any database Optuna's RDB storage
+uses (SQLite, PostgreSQL, MySQL/MariaDB); on a study made by plain Optuna, the
+questions that need our curves or findings raise a :class:`StorageError` saying so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import TracebackType
+from typing import NamedTuple
+
+from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy.orm import Session
+
+from sweepdoctor.diagnostics._history import History
+from sweepdoctor.errors import ConfigError, StorageError
+from sweepdoctor.studies._catalog import ParamDecoder, StudyRef, find_study, list_studies, study_user_attrs
+from sweepdoctor.studies._curves import run_curves
+from sweepdoctor.studies._detail import finding_counts, fold_spreads, value_stats
+from sweepdoctor.studies._engine import make_engine, mask_url, session_scope
+from sweepdoctor.studies._importance import param_importance
+from sweepdoctor.studies._optuna_tables import o_trial_values
+from sweepdoctor.studies._records import Curves, GroupBest, Importance, StudyDetail, StudySummary, TrialPage
+from sweepdoctor.studies._removal import DeleteReport, delete_study
+from sweepdoctor.studies._store import Store
+from sweepdoctor.studies._trials import TrialQuery, load_trials
+from sweepdoctor.studies._where import Condition, parse_sort, parse_where
+
+__all__ = ["StudyDB"]
+
+
+class _Tables(NamedTuple):
+    optuna: bool
+    ours: bool
+
+
+class StudyDB:
+    """Queries over one database. Pass a URL or an engine; close it (or use ``with``)."""
+
+    def __init__(self, storage: str | Engine) -> None:
+        self._owns_engine = isinstance(storage, str)
+        self.engine = make_engine(storage) if isinstance(storage, str) else storage
+        self._raw_url = storage if isinstance(storage, str) else storage.url.render_as_string(hide_password=False)
+        self._tables: _Tables | None = None
+
+    @property
+    def url(self) -> str:
+        """The storage URL with any password masked (safe to print)."""
+        return mask_url(self._raw_url)
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self.engine.dispose()
+
+    def __enter__(self) -> StudyDB:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    # ---- plumbing ---------------------------------------------------------------
+
+    @contextmanager
+    def _session(self) -> Iterator[tuple[Session, _Tables]]:
+        with session_scope(self.engine) as s:
+            if self._tables is None:
+                insp = inspect(s.connection())
+                self._tables = _Tables(
+                    optuna=insp.has_table("studies") and insp.has_table("trials"),
+                    ours=insp.has_table("sd_runs") and insp.has_table("sd_findings"),
+                )
+            yield s, self._tables
+
+    def _find(self, s: Session, tables: _Tables, name: str) -> StudyRef:
+        if not tables.optuna:
+            raise StorageError(f"storage: no study named {name!r} in {self.url!r}; it holds no Optuna studies")
+        return find_study(s, name, url=self._raw_url)
+
+    def _need_ours(self, tables: _Tables, study: str, what: str) -> None:
+        if not tables.ours:
+            raise StorageError(
+                f"storage: {what} needs sweepdoctor's curves and findings, but {self.url!r} has only "
+                f"Optuna's tables (was {study!r} made by plain Optuna? run it with `sweepdoctor sweep`)"
+            )
+
+    # ---- questions --------------------------------------------------------------
+
+    def list_studies(self) -> list[StudySummary]:
+        """Every study: trials by state, best value, last activity, task/metric, runs with curves."""
+        with self._session() as (s, tables):
+            return list_studies(s, ours=tables.ours) if tables.optuna else []
+
+    def summary(self, study: str) -> StudySummary:
+        """One study's line of :meth:`list_studies`."""
+        with self._session() as (s, tables):
+            ref = self._find(s, tables, study)
+            return list_studies(s, ours=tables.ours, only=ref.study_id)[0]
+
+    def user_attrs(self, study: str) -> dict[str, object]:
+        """The study's user attributes (the sweep stores task, metric, data fingerprint, space)."""
+        with self._session() as (s, tables):
+            return study_user_attrs(s, self._find(s, tables, study).study_id)
+
+    def trials(
+        self,
+        study: str,
+        *,
+        where: Sequence[str | Condition] = (),
+        states: Sequence[str] = (),
+        finding: str | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
+    ) -> TrialPage:
+        """Trials filtered, sorted and limited in the database.
+
+        ``where`` holds ``NAME OP VALUE`` conditions (all must hold) on parameters,
+        ``value`` or ``number`` (and ``n_params`` / ``depth`` from our runs);
+        ``sort`` is ``value`` (best first), ``number`` or a parameter, ``-`` for reverse.
+        """
+        if limit is not None and limit < 1:
+            raise ConfigError(f"--limit must be at least 1, got {limit}")
+        conds = [c if isinstance(c, Condition) else parse_where(c) for c in where]
+        with self._session() as (s, tables):
+            ref = self._find(s, tables, study)
+            q = TrialQuery(s, ref, ours=tables.ours)
+            for c in conds:
+                q.where(c)
+            q.states(states)
+            if finding is not None:
+                self._need_ours(tables, study, "--finding")
+                q.finding(finding)
+            q.sort(None if sort is None else parse_sort(sort))
+            stmt = q.select(func.count().over().label("matched"))
+            rows = list(s.execute(stmt if limit is None else stmt.limit(limit)))
+            records = load_trials(s, rows, study_id=ref.study_id, ours=tables.ours)
+            return TrialPage(study=study, trials=tuple(records), matched=int(rows[0][-1]) if rows else 0)
+
+    def best(self, study: str, *, by: str | None = None, where: Sequence[str | Condition] = ()) -> list[GroupBest]:
+        """The best complete trial, or the best for each value of parameter ``by`` (best group first)."""
+        conds = [c if isinstance(c, Condition) else parse_where(c) for c in where]
+        with self._session() as (s, tables):
+            ref = self._find(s, tables, study)
+            q = TrialQuery(s, ref, ours=tables.ours).states(["complete"])
+            for c in conds:
+                q.where(c)
+            value = o_trial_values.c.value
+            groups: dict[int, object] = {}
+            if by is None:
+                stmt = q.select(func.count().over().label("n")).where(value.is_not(None))
+                rows = list(s.execute(stmt.order_by(None).order_by(*q.best_first()).limit(1)))
+            else:
+                col, dj = q.join_param(by, "--by")
+                extra = [
+                    col.label("g"),
+                    func.row_number().over(partition_by=col, order_by=q.best_first()).label("rk"),
+                    func.count().over(partition_by=col).label("n"),
+                ]
+                if dj is not None:
+                    extra.append(dj.label("dj"))
+                inner = q.select(*extra).where(value.is_not(None)).order_by(None).subquery()
+                order = inner.c.value.desc() if ref.maximize else inner.c.value.asc()
+                rows = list(s.execute(select(inner).where(inner.c.rk == 1).order_by(order, inner.c.number)))
+                decoder = ParamDecoder()
+                groups = {r[0]: r.g if dj is None else decoder.decode(r.g, r.dj) for r in rows}
+            n = {r[0]: int(r.n) for r in rows}
+            records = load_trials(s, rows, study_id=ref.study_id, ours=tables.ours)
+        return [
+            GroupBest(by=by, group=groups.get(t.trial_id), n_trials=n[t.trial_id], best=t) for t in records
+        ]
+
+    def show(self, study: str, *, top: int = 5, importance: bool = True) -> StudyDetail:
+        """Summary, best trial, value statistics, fold spread of the ``top`` trials, importance, findings."""
+        with self._session() as (s, tables):
+            ref = self._find(s, tables, study)
+            summary = list_studies(s, ours=tables.ours, only=ref.study_id)[0]
+            q = TrialQuery(s, ref, ours=tables.ours).states(["complete"])
+            q.sort(parse_sort("value"))
+            rows = list(s.execute(q.select().limit(max(top, 1))))
+            best = load_trials(s, rows, study_id=ref.study_id, ours=tables.ours)
+            return StudyDetail(
+                summary=summary,
+                user_attrs=study_user_attrs(s, ref.study_id),
+                best=best[0] if best and best[0].value is not None else None,
+                values=value_stats(s, ref),
+                spreads=fold_spreads(s, best[:top], ours=tables.ours),
+                importance=param_importance(s, ref) if importance else Importance(None, "not computed"),
+                findings=finding_counts(s, ref) if tables.ours else None,
+            )
+
+    def compare(self, studies: Sequence[str], *, top: int = 5, importance: bool = True) -> list[StudyDetail]:
+        """:meth:`show` for each study, for a side-by-side view."""
+        if len(studies) < 2:
+            raise ConfigError(f"compare needs at least two studies, got {len(studies)}")
+        return [self.show(name, top=top, importance=importance) for name in studies]
+
+    def curves(self, study: str, *, trial: int | None = None, run: str | None = None) -> Curves:
+        """Per-epoch curves of a trial (default: the best), or of a run by name (e.g. a baseline)."""
+        with self._session() as (s, tables):
+            ref = self._find(s, tables, study)
+            self._need_ours(tables, study, "curves")
+            if trial is None and run is None:
+                q = TrialQuery(s, ref, ours=True).states(["complete"])
+                best = s.execute(q.select().order_by(None).order_by(*q.best_first()).limit(1)).first()
+                if best is None:
+                    raise StorageError(f"storage: study {study!r} has no complete trial; pass --trial N")
+                trial = int(best.number)
+            return run_curves(s, ref, trial=trial, run=run)
+
+    def history(self, study: str) -> History:
+        """The study's stored curves as a ``sweepdoctor.history/1`` :class:`History`."""
+        with self._session() as (s, tables):
+            self._find(s, tables, study)
+            self._need_ours(tables, study, "the history export")
+        history, _ids = Store(self.engine).load_history(study)
+        return history
+
+    def delete(self, study: str) -> DeleteReport:
+        """Delete the study: our rows first (one transaction), then Optuna's through ``optuna.delete_study``."""
+        with self._session() as (s, tables):
+            ref = self._find(s, tables, study)
+        return delete_study(self.engine, self._raw_url, ref, ours=tables.ours)

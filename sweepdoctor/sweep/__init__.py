@@ -1,0 +1,111 @@
+"""Sweeps: data → search space → k-fold training (folds in lockstep) → Optuna study.
+
+The one-call API::
+
+    from sweepdoctor import sweep
+    result = sweep.run(X=X, y=y, n_trials=30, storage="sqlite:///s.db")
+    result = sweep.run(model_fn=my_factory, X=X, y=y, space=sweep.SearchSpace(lr=...))
+
+``model_fn(hp, n_inputs, n_outputs) -> nn.Module`` receives the trial's
+:class:`TrialParams`; without it the built-in MLP is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from sweepdoctor.sweep._config import DataConfig, StudyConfig, SweepConfig, TrainConfig, load_config
+from sweepdoctor.sweep._data import BUILTIN_DATASETS, Dataset, from_arrays, load_builtin, load_csv
+from sweepdoctor.sweep._fit import FitResult, ModelFn, fit_folds
+from sweepdoctor.sweep._folds import Split, make_splits, splits_hash
+from sweepdoctor.sweep._models import build_mlp
+from sweepdoctor.sweep._refit import refit
+from sweepdoctor.sweep._runner import SweepResult, TrialEvent, resolve_task_settings, run_sweep
+from sweepdoctor.sweep._space import Choice, Fixed, FloatRange, IntRange, SearchSpace, TrialParams
+from sweepdoctor.sweep._tensors import FoldData, prepare_folds
+
+__all__ = [
+    "BUILTIN_DATASETS",
+    "Choice",
+    "DataConfig",
+    "Dataset",
+    "FitResult",
+    "Fixed",
+    "FloatRange",
+    "FoldData",
+    "IntRange",
+    "ModelFn",
+    "SearchSpace",
+    "Split",
+    "StudyConfig",
+    "SweepConfig",
+    "SweepResult",
+    "TrainConfig",
+    "TrialEvent",
+    "TrialParams",
+    "build_mlp",
+    "fit_folds",
+    "from_arrays",
+    "load_builtin",
+    "load_config",
+    "load_csv",
+    "load_dataset",
+    "make_splits",
+    "prepare_folds",
+    "refit",
+    "resolve_task_settings",
+    "run",
+    "run_sweep",
+    "splits_hash",
+]
+
+
+def load_dataset(cfg: DataConfig, *, seed: int = 0) -> Dataset:
+    """The dataset a :class:`DataConfig` names."""
+    from sweepdoctor.errors import ConfigError
+
+    if cfg.csv is not None:
+        if cfg.dataset is not None:
+            raise ConfigError("data: give either a dataset name or a CSV file, not both")
+        assert cfg.target is not None  # checked by SweepConfig.validate
+        return load_csv(cfg.csv, target=cfg.target, task=cfg.task, test_path=cfg.test_csv)
+    if cfg.test_csv is not None:
+        raise ConfigError("data.test_csv needs data.csv (a test set for a built-in dataset is not supported)")
+    ds = load_builtin(cfg.dataset or "digits", n_samples=cfg.n_samples, n_features=cfg.n_features, seed=seed)
+    if cfg.task is not None and cfg.task != ds.task.value:
+        return from_arrays(ds.X, ds.y, task=cfg.task, name=ds.name)
+    return ds
+
+
+def run(
+    *,
+    X: Any = None,
+    y: Any = None,
+    model_fn: ModelFn | None = None,
+    space: SearchSpace | None = None,
+    n_trials: int | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    task: str | None = None,
+    X_test: Any = None,
+    y_test: Any = None,
+    folds: int | None = None,
+    epochs: int | None = None,
+    seed: int | None = None,
+    config: SweepConfig | None = None,
+    on_trial: Callable[[TrialEvent], None] | None = None,
+) -> SweepResult:
+    """Run a sweep on arrays (or on ``config.data`` when ``X`` is None)."""
+    cfg = config or SweepConfig()
+    if space is not None:
+        cfg = replace(cfg, space=space)
+    cfg = cfg.with_overrides("study", trials=n_trials, storage=storage, name=study_name, seed=seed)
+    cfg = cfg.with_overrides("train", folds=folds, epochs=epochs)
+    cfg.validate()
+    if X is not None:
+        ds = from_arrays(X, y, task=task, X_test=X_test, y_test=y_test)
+    else:
+        ds = load_dataset(cfg.data, seed=cfg.study.seed)
+    return run_sweep(cfg, ds, model_fn=model_fn, on_trial=on_trial)

@@ -1,0 +1,130 @@
+"""Reference models trained on the study's folds (RULES.md §1: start from simple models).
+
+- ``baseline-linear``: logistic / ridge regression from scikit-learn, fit to
+  convergence (easy to optimize); one record with its final losses.
+- ``baseline-shallow``: an MLP with one hidden layer of 64 units, Adam.
+- ``baseline-wide``: an MLP with two hidden layers of 256 units, Adam (a more
+  flexible reference, for model bias).
+
+Their losses are measured exactly as the candidates' (same folds, scaling and loss).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+from sweepdoctor.diagnostics import EpochRecord, FoldHistory, Role, RunHistory, Task
+from sweepdoctor.sweep._data import Dataset
+from sweepdoctor.sweep._fit import FitResult, fit_folds
+from sweepdoctor.sweep._folds import Split
+from sweepdoctor.sweep._optim import row_loss
+from sweepdoctor.sweep._space import TrialParams
+from sweepdoctor.sweep._tensors import FoldData, scaler_stats
+
+__all__ = ["BASELINE_MLPS", "linear_baseline", "mlp_baselines"]
+
+BASELINE_MLPS = {"baseline-shallow": (1, 64), "baseline-wide": (2, 256)}
+
+
+def _loss(pred: np.ndarray, y: np.ndarray, task: Task, loss: str) -> float:
+    out = torch.from_numpy(pred).float()[None]
+    yt = torch.from_numpy(y)[None]
+    return float(row_loss(out, yt, task, loss).mean())
+
+
+def linear_baseline(ds: Dataset, splits: list[Split], *, loss: str) -> tuple[RunHistory, list[float]]:
+    """A logistic (classification) or ridge (regression) model per fold."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    folds, scores = [], []
+    for s in splits:
+        mu, sd = scaler_stats(ds.X[s.train])
+        Xtr, Xva = (ds.X[s.train] - mu) / sd, (ds.X[s.val] - mu) / sd
+        Xte = None if ds.X_test is None else (ds.X_test - mu) / sd
+        if ds.task is Task.CLASSIFICATION:
+            model = LogisticRegression(max_iter=2000)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(Xtr, ds.y[s.train])
+
+            def logits(Z: np.ndarray) -> np.ndarray:
+                dec = model.decision_function(Z)
+                full = np.zeros((len(Z), ds.n_classes), dtype=np.float32)
+                if dec.ndim == 1:  # binary: one score for the positive class
+                    full[:, model.classes_[1]] = dec
+                else:
+                    full[:, model.classes_] = dec
+                return full
+
+            ytr, yva = ds.y[s.train], ds.y[s.val]
+            yte = ds.y_test
+            score = float((logits(Xva).argmax(1) == yva).mean())
+        else:
+            ymu, ysd = scaler_stats(ds.y[s.train][:, None])
+            ytr = ((ds.y[s.train] - ymu[0]) / ysd[0]).astype(np.float32)
+            yva = ((ds.y[s.val] - ymu[0]) / ysd[0]).astype(np.float32)
+            yte = None if ds.y_test is None else ((ds.y_test - ymu[0]) / ysd[0]).astype(np.float32)
+            model = Ridge(alpha=1e-3).fit(Xtr, ytr)
+
+            def logits(Z: np.ndarray) -> np.ndarray:
+                return model.predict(Z).astype(np.float32)[:, None]
+
+            score = float(np.sqrt(np.mean((logits(Xva)[:, 0] - yva) ** 2)) * ysd[0])
+        rec = EpochRecord(
+            epoch=0,
+            train_loss=_loss(logits(Xtr), ytr, ds.task, loss),
+            val_loss=_loss(logits(Xva), yva, ds.task, loss),
+            grad_norm=None,
+            lr=float("nan"),
+            val_metric=score,
+        )
+        test = None if Xte is None or yte is None else _loss(logits(Xte), yte, ds.task, loss)
+        folds.append(FoldHistory(epochs=(rec,), test_loss=test))
+        scores.append(score)
+    run = RunHistory(
+        name="baseline-linear",
+        role=Role.BASELINE,
+        folds=tuple(folds),
+        depth=0,
+        n_params=(ds.n_features + 1) * max(1, ds.n_classes if ds.n_classes > 2 else 1),
+        hyperparameters={"model": "logistic_regression" if ds.task is Task.CLASSIFICATION else "ridge"},
+    )
+    return run, scores
+
+
+def mlp_baselines(
+    data: FoldData, *, epochs: int, loss: str, metric: str, seed: int
+) -> list[tuple[RunHistory, FitResult]]:
+    """The shallow and wide MLP references, trained like a candidate."""
+    out = []
+    for name, (depth, width) in BASELINE_MLPS.items():
+        hp = TrialParams(
+            lr=1e-3,
+            batch_size=32,
+            optimizer="adam",
+            schedule="constant",
+            weight_decay=0.0,
+            dropout=0.0,
+            patience=0,
+            depth=depth,
+            width=width,
+            activation="relu",
+        )
+        fit = fit_folds(data, hp, epochs=epochs, loss=loss, metric=metric, seed=seed)
+        run = RunHistory(
+            name=name,
+            role=Role.BASELINE,
+            folds=tuple(
+                FoldHistory(epochs=tuple(c), test_loss=t) for c, t in zip(fit.curves, fit.test_losses)
+            ),
+            depth=depth,
+            n_params=fit.n_params,
+            hyperparameters=hp.as_dict(),
+            state=fit.status,
+        )
+        out.append((run, fit))
+    return out

@@ -1,0 +1,214 @@
+"""Training one configuration on every fold: the vectorized or the sequential path."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from sweepdoctor.diagnostics import EpochRecord
+from sweepdoctor.sweep._models import FoldStack, ModuleStack, StackedMLP, VmapStack
+from sweepdoctor.sweep._optim import MAXIMIZED_METRICS
+from sweepdoctor.sweep._space import TrialParams
+from sweepdoctor.sweep._tensors import FoldData
+from sweepdoctor.sweep._trainer import STAT_ROWS, FoldTrainer
+
+__all__ = ["FitResult", "ModelFn", "fit_folds", "fold_seed"]
+
+logger = logging.getLogger(__name__)
+
+# A user's model factory: hyper-parameters, number of inputs, number of outputs.
+ModelFn = Callable[[TrialParams, int, int], nn.Module]
+
+OnEpoch = Callable[[int, float], bool]
+
+
+def fold_seed(seed: int, fold: int, stream: int = 0) -> int:
+    """A distinct, reproducible seed per (study seed, fold, stream)."""
+    return (seed * 1_000_003 + fold * 7_919 + stream * 104_729) % (2**31 - 1)
+
+
+@dataclass
+class FitResult:
+    """What training one configuration on k folds produced."""
+
+    curves: list[list[EpochRecord]]  # per fold
+    fold_scores: list[float]  # validation metric per fold at the chosen epoch
+    test_losses: list[float | None]
+    best_epoch: int  # the chosen epoch (last, or best mean val loss with early stopping)
+    status: str  # "complete" | "pruned" | "failed"
+    reason: str | None
+    path: str  # "vectorized" | "sequential"
+    n_params: int
+    depth: int | None
+    stacks: list[FoldStack] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return float(np.mean(self.fold_scores)) if self.fold_scores else float("nan")
+
+    def fold_state_dicts(self) -> list[dict[str, Any]]:
+        """Final weights of every fold (in fold order)."""
+        return [s.fold_state_dict(i) for s in self.stacks for i in range(s.n_folds)]
+
+
+def _builtin_stacks(data: FoldData, hp: TrialParams, seed: int, vectorize: bool) -> list[FoldStack]:
+    def mlp(folds: list[int]) -> StackedMLP:
+        return StackedMLP(
+            n_in=data.X.shape[-1],
+            n_out=data.n_outputs,
+            depth=hp.depth,
+            width=hp.width,
+            activation=hp.activation,
+            dropout=hp.dropout,
+            seeds=[fold_seed(seed, data.folds[f]) for f in folds],
+            device=data.X.device,
+        )
+
+    if vectorize:
+        return [mlp(list(range(data.n_folds)))]
+    return [mlp([f]) for f in range(data.n_folds)]
+
+
+def _user_modules(model_fn: ModelFn, data: FoldData, hp: TrialParams, seed: int) -> list[nn.Module]:
+    mods = []
+    for f in range(data.n_folds):
+        torch.manual_seed(fold_seed(seed, data.folds[f]))
+        mods.append(model_fn(hp, int(data.X.shape[-1]), data.n_outputs).to(data.X.device))
+    return mods
+
+
+def _try_vmap(mods: list[nn.Module], data: FoldData) -> VmapStack | None:
+    """A vectorized stack of the user's modules, or None when vmap cannot run them."""
+    if any(True for _ in mods[0].buffers()):
+        logger.info("user model has buffers (e.g. BatchNorm): training folds one after another")
+        return None
+    try:
+        stack = VmapStack(mods)
+        out = stack.forward(data.X[:, :2])
+        out.sum().backward()
+        for p in stack.parameters():
+            p.grad = None
+        if out.shape[:2] != (data.n_folds, 2):
+            return None
+        return stack
+    except Exception as e:  # noqa: BLE001 - any failure means "not vmappable"; we fall back
+        logger.info("torch.func.vmap cannot run the user model (%s): training folds one after another", e)
+        return None
+
+
+def fit_folds(
+    data: FoldData,
+    hp: TrialParams,
+    *,
+    epochs: int,
+    loss: str,
+    metric: str,
+    seed: int = 0,
+    model_fn: ModelFn | None = None,
+    vectorize: bool = True,
+    on_epoch: OnEpoch | None = None,
+) -> FitResult:
+    """Train ``hp`` on every fold of ``data`` for up to ``epochs`` epochs.
+
+    ``on_epoch(epoch, mean_val_metric)`` is called after each epoch; returning True
+    stops training as pruned. A non-finite loss stops training as failed. With
+    ``hp.patience > 0`` training stops once the fold-mean validation loss has not
+    improved for that many epochs, and the scores are those of its best epoch.
+    """
+    torch.manual_seed(fold_seed(seed, 0, stream=2))  # dropout and anything else random
+    if model_fn is None:
+        stacks = _builtin_stacks(data, hp, seed, vectorize)
+        path = "vectorized" if vectorize and data.n_folds > 1 else "sequential"
+        datas = [data] if vectorize else [data.subset([f]) for f in range(data.n_folds)]
+    else:
+        mods = _user_modules(model_fn, data, hp, seed)
+        vstack = _try_vmap(mods, data) if vectorize and data.n_folds > 1 else None
+        if vstack is not None:
+            stacks, datas, path = [vstack], [data], "vectorized"
+        else:
+            stacks = [ModuleStack(m) for m in mods]
+            datas = [data.subset([f]) for f in range(data.n_folds)]
+            path = "sequential"
+    trainers = [
+        FoldTrainer(
+            s,
+            d,
+            hp,
+            loss=loss,
+            metric=metric,
+            epochs=epochs,
+            shuffle_seeds=[fold_seed(seed, f, stream=1) for f in d.folds],
+        )
+        for s, d in zip(stacks, datas)
+    ]
+    k = data.n_folds
+    curves: list[list[EpochRecord]] = [[] for _ in range(k)]
+    history = []  # per epoch: (STAT_ROWS, k) numpy
+    status, reason = "complete", None
+    best_epoch, best_val = 0, math.inf
+    t0 = time.perf_counter()
+    for epoch in range(epochs):
+        lrs = [t.run_epoch() for t in trainers]
+        stats = torch.cat([t.evaluate() for t in trainers], dim=1).cpu().numpy()  # one host copy per epoch
+        wall = time.perf_counter() - t0
+        history.append(stats)
+        r = dict(zip(STAT_ROWS, stats))
+        for f in range(k):
+            curves[f].append(
+                EpochRecord(
+                    epoch=epoch,
+                    train_loss=_finite(r["train_loss"][f]),
+                    val_loss=_finite(r["val_loss"][f]),
+                    grad_norm=_finite(r["grad_norm"][f]),
+                    lr=float(lrs[0]),
+                    val_metric=_finite(r["val_metric"][f]),
+                    wall_time=wall,
+                )
+            )
+        bad = [f for f in range(k) if not (np.isfinite(r["train_loss"][f]) and np.isfinite(r["val_loss"][f]))]
+        if bad:
+            status = "failed"
+            reason = f"diverged: non-finite loss at epoch {epoch} in fold(s) {', '.join(map(str, bad))}"
+            break
+        mean_val = float(np.mean(r["val_loss"]))
+        if mean_val < best_val:
+            best_epoch, best_val = epoch, mean_val
+        if on_epoch is not None and on_epoch(epoch, float(np.mean(r["val_metric"]))):
+            status, reason = "pruned", f"pruned at epoch {epoch}"
+            break
+        if hp.patience > 0 and epoch - best_epoch >= hp.patience:
+            reason = f"early stopping at epoch {epoch} (best epoch {best_epoch})"
+            break
+    chosen = best_epoch if hp.patience > 0 else len(history) - 1
+    final = dict(zip(STAT_ROWS, history[chosen]))
+    return FitResult(
+        curves=curves,
+        fold_scores=[float(v) for v in final["val_metric"]],
+        test_losses=[_finite(v) for v in final["test_loss"]],
+        best_epoch=chosen,
+        status=status,
+        reason=reason,
+        path=path,
+        n_params=stacks[0].n_params(),
+        depth=stacks[0].depth if model_fn is None else None,
+        stacks=stacks,
+        train_seconds=time.perf_counter() - t0,
+    )
+
+
+def metric_direction(metric: str) -> str:
+    return "maximize" if metric in MAXIMIZED_METRICS else "minimize"
+
+
+def _finite(v: Any) -> float | None:
+    f = float(v)
+    return f if math.isfinite(f) else None

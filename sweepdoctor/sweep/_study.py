@@ -1,0 +1,117 @@
+"""Opening the Optuna study: storage, sampler, pruner, and the resume checks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import optuna
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from sweepdoctor.errors import ConfigError, StorageError
+from sweepdoctor.studies import check_url, mask_url
+from sweepdoctor.studies._engine import SQLITE_BUSY_TIMEOUT_S
+from sweepdoctor.sweep._config import StudyConfig
+
+__all__ = ["STUDY_ATTR", "check_or_set_fingerprint", "make_pruner", "make_sampler", "open_study", "optuna_storage"]
+
+# The study user attribute holding what must not change when a study is resumed.
+STUDY_ATTR = "sweepdoctor"
+# Heartbeats let other workers notice a worker that died mid-trial (RDB storages).
+HEARTBEAT_INTERVAL_S = 30
+HEARTBEAT_GRACE_S = 90
+
+
+def optuna_storage(url: str, *, heartbeat: bool = False) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage for ``url``, with a lock timeout for SQLite."""
+    check_url(url)
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if make_url(url).get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+    hb: dict[str, Any] = {}
+    if heartbeat:
+        hb = {
+            "heartbeat_interval": HEARTBEAT_INTERVAL_S,
+            "grace_period": HEARTBEAT_GRACE_S,
+            "failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=2),
+        }
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **hb)
+    except (SQLAlchemyError, ImportError, ValueError, RuntimeError) as e:
+        first = str(getattr(e, "orig", None) or e).strip().splitlines()
+        raise StorageError(
+            f"storage: cannot open {mask_url(url)!r}: {mask_url(first[0]) if first else type(e).__name__}"
+        ) from e
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    raise ConfigError(f"study.sampler must be one of tpe, random, gp, cmaes, got {name!r}")
+
+
+def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
+    if name == "median":
+        # Five complete trials before pruning, and no verdict on the first quarter of
+        # training, when curves of good and bad settings still cross.
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max(1, epochs // 4))
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise ConfigError(f"study.pruner must be one of median, hyperband, none, got {name!r}")
+
+
+def open_study(
+    cfg: StudyConfig, *, name: str, url: str, direction: str, epochs: int, storage: optuna.storages.BaseStorage
+) -> optuna.Study:
+    """Create the study, or load it when it exists (its direction must match)."""
+    try:
+        existing = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        existing = None
+    if existing is not None and existing.direction.name.lower() != direction:
+        raise ConfigError(
+            f"study {name!r} exists in {mask_url(url)!r} with direction "
+            f"{existing.direction.name.lower()}, but this sweep would {direction}; use another --study"
+        )
+    return optuna.create_study(
+        storage=storage,
+        study_name=name,
+        direction=direction,
+        sampler=make_sampler(cfg.sampler, cfg.seed),
+        pruner=make_pruner(cfg.pruner, epochs),
+        load_if_exists=True,
+    )
+
+
+def check_or_set_fingerprint(study: optuna.Study, fingerprint: dict[str, Any]) -> bool:
+    """Store what defines the study, or refuse to resume it with something else.
+
+    Returns True when the study was resumed.
+    """
+    fp = json.loads(json.dumps(fingerprint))
+    old = study.user_attrs.get(STUDY_ATTR)
+    if old is None:
+        if study.trials:
+            raise ConfigError(
+                f"study {study.study_name!r} already has trials but was not made by sweepdoctor; use another --study"
+            )
+        study.set_user_attr(STUDY_ATTR, fp)
+        for key in ("task", "metric", "loss"):
+            study.set_user_attr(key, fp[key])
+        return False
+    changed = sorted(k for k in set(old) | set(fp) if old.get(k) != fp.get(k))
+    if changed:
+        raise ConfigError(
+            f"study {study.study_name!r} was made with another {', '.join(changed)}; "
+            "resume it with the same data and settings, or use another --study"
+        )
+    return True

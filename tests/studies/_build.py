@@ -1,0 +1,159 @@
+"""A small study built the way the sweep builds one: plain Optuna trials + our sd_* rows.
+
+Trials (minimize validation loss; accuracy is the score):
+
+    number  optimizer  lr      batch_size  state     value
+    0       adam       1e-3    32          complete  0.30
+    1       adam       1e-2    64          complete  0.25   <- best
+    2       sgd        1e-1    32          complete  0.50
+    3       sgd        1e-3    16          complete  0.90
+    4       rmsprop    3e-3    64          complete  0.40
+    5       adam       3e-4    16          pruned    -
+    6       sgd        3e-1    32          fail      -
+
+Findings: overfitting on trials 1 and 4, divergence on 6, one study-level finding.
+"""
+
+from __future__ import annotations
+
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.trial import TrialState
+
+from sweepdoctor.diagnostics import (
+    EpochRecord,
+    Finding,
+    FindingCode,
+    FoldHistory,
+    Role,
+    RunHistory,
+    Severity,
+    Task,
+)
+from sweepdoctor.studies import Store
+
+OPTIMIZERS = ("sgd", "adam", "rmsprop")
+DISTS = {
+    "optimizer": CategoricalDistribution(OPTIMIZERS),
+    "lr": FloatDistribution(1e-4, 1.0, log=True),
+    "batch_size": CategoricalDistribution((16, 32, 64)),
+}
+TRIALS = [
+    ("adam", 1e-3, 32, TrialState.COMPLETE, 0.30),
+    ("adam", 1e-2, 64, TrialState.COMPLETE, 0.25),
+    ("sgd", 1e-1, 32, TrialState.COMPLETE, 0.50),
+    ("sgd", 1e-3, 16, TrialState.COMPLETE, 0.90),
+    ("rmsprop", 3e-3, 64, TrialState.COMPLETE, 0.40),
+    ("adam", 3e-4, 16, TrialState.PRUNED, None),
+    ("sgd", 3e-1, 32, TrialState.FAIL, None),
+]
+N_FOLDS, N_EPOCHS = 3, 5
+
+
+def _storage(url: str) -> optuna.storages.RDBStorage:
+    return optuna.storages.RDBStorage(url)
+
+
+def plain_study(url: str, name: str) -> None:
+    """The trials above, written by plain Optuna only (no sd_* rows)."""
+    storage = _storage(url)
+    try:
+        study = optuna.create_study(study_name=name, storage=storage, direction="minimize")
+        study.set_user_attr("task", "classification")
+        study.set_user_attr("metric", "accuracy")
+        for i, (opt, lr, bs, state, value) in enumerate(TRIALS):
+            attrs: dict[str, object] = {}
+            if state is TrialState.COMPLETE:
+                scores = [1 - value + d for d in (-0.02, 0.0, 0.02 * (i + 1))]
+                attrs = {f"split{k}_score": s for k, s in enumerate(scores)}
+                attrs["mean_score"] = sum(scores) / len(scores)
+            study.add_trial(
+                optuna.trial.create_trial(
+                    state=state,
+                    value=value,
+                    params={"optimizer": opt, "lr": lr, "batch_size": bs},
+                    distributions=DISTS,
+                    user_attrs=attrs,
+                    intermediate_values={0: 1.0, 1: 0.8} if state is TrialState.PRUNED else None,
+                )
+            )
+    finally:
+        storage.remove_session()
+        storage.engine.dispose()
+
+
+def _run(number: int, value: float | None, state: str, *, diverge: bool = False) -> RunHistory:
+    base = 1.0 if value is None else value
+    folds = []
+    for f in range(N_FOLDS):
+        epochs = []
+        for e in range(N_EPOCHS):
+            train = base * (1.5 - 0.2 * e) + 0.01 * f
+            val = base * (1.4 - 0.1 * e) + 0.02 * f
+            if diverge:
+                train, val = 10.0 ** e, float("nan") if e == N_EPOCHS - 1 else 10.0 ** (e + 1)
+            epochs.append(EpochRecord(epoch=e, train_loss=train, val_loss=val, grad_norm=1.0, lr=1e-3))
+        folds.append(FoldHistory(epochs=tuple(epochs)))
+    opt, lr, bs, _, _ = TRIALS[number] if number >= 0 else ("-", 0.0, 0, None, None)
+    return RunHistory(
+        name=f"trial-{number}" if number >= 0 else "linear",
+        role=Role.CANDIDATE if number >= 0 else Role.BASELINE,
+        folds=tuple(folds),
+        depth=2 if number >= 0 else 0,
+        n_params=1000 * (number + 1) if number >= 0 else 650,
+        hyperparameters={"optimizer": opt, "lr": lr, "batch_size": bs},
+        state=state,
+    )
+
+
+def full_study(url: str, name: str) -> None:
+    """The plain study plus what the sweep and diagnose store: runs, curves, folds, findings."""
+    plain_study(url, name)
+    store = Store(url)
+    try:
+        sid = store.study_id(name)
+        storage = _storage(url)
+        try:
+            trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+        finally:
+            storage.remove_session()
+            storage.engine.dispose()
+        run_ids: dict[str, int] = {}
+        for t in trials:
+            value = TRIALS[t.number][4]
+            state = t.state.name.lower()
+            run = _run(t.number, value, state, diverge=t.state is TrialState.FAIL)
+            scores = [t.user_attrs.get(f"split{k}_score") for k in range(N_FOLDS)]
+            run_ids[run.name] = store.add_run(
+                study_id=sid,
+                run=run,
+                task=Task.CLASSIFICATION,
+                loss="cross_entropy",
+                trial_id=t._trial_id,
+                trial_number=t.number,
+                fold_scores=scores,
+                fail_reason="diverged" if t.state is TrialState.FAIL else None,
+            )
+        baseline = _run(-1, 0.6, "complete")
+        run_ids[baseline.name] = store.add_run(study_id=sid, run=baseline, task=Task.CLASSIFICATION, loss="cross_entropy")
+        findings = [
+            _finding(FindingCode.OVERFITTING, "trial-1"),
+            _finding(FindingCode.OVERFITTING, "trial-4"),
+            _finding(FindingCode.DIVERGENCE, "trial-6"),
+            _finding(FindingCode.SLOW_CONVERGENCE, None),
+        ]
+        store.replace_findings(study_id=sid, findings=findings, run_ids=run_ids)
+    finally:
+        store.engine.dispose()
+
+
+def _finding(code: FindingCode, run: str | None) -> Finding:
+    return Finding(
+        code=code,
+        severity=Severity.WARNING,
+        rule=f"RULES.md#{code.value}",
+        summary=f"{code.value} on {run or 'the study'}",
+        advice="see RULES.md",
+        evidence={"gap": 0.1},
+        run=run,
+    )
