@@ -43,7 +43,10 @@ def _fresh_database(admin_url: str, what: str, quote: str) -> Iterator[str]:
         with admin.connect() as c:
             if what == "PostgreSQL":
                 c.execute(
-                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"),
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :n AND pid <> pg_backend_pid()"
+                    ),
                     {"n": name},
                 )
             c.execute(text(f"DROP DATABASE IF EXISTS {quote}{name}{quote}"))

@@ -24,7 +24,7 @@ COMMANDS: list[click.Command] = []
 
 @click.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="A sweep TOML file (flags override it).")
-@click.option("--dataset", type=click.Choice(BUILTIN_DATASETS), help="A built-in or generated dataset (default: digits).")
+@click.option("--dataset", type=click.Choice(BUILTIN_DATASETS), help="A built-in or generated dataset. [digits]")
 @click.option("--csv", "csv_path", help="A CSV file with a header row and numeric features.")
 @click.option("--target", help="The CSV's target column.")
 @click.option("--test-csv", help="A test set from the deployment distribution (recorded, never used to select).")

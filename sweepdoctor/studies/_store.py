@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -186,7 +187,7 @@ class Store:
             if role is not None:
                 q = q.where(RunRow.role == role.value)
             if trial_numbers is not None:
-                cond = RunRow.trial_number.in_(list(trial_numbers))
+                cond: Any = RunRow.trial_number.in_(list(trial_numbers))
                 if include_baselines:
                     cond = cond | (RunRow.role == Role.BASELINE.value)
                 q = q.where(cond)

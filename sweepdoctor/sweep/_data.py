@@ -166,7 +166,11 @@ def load_builtin(name: str, *, n_samples: int = 1000, n_features: int = 20, seed
         return from_arrays(X, y, task=Task.CLASSIFICATION, name=f"classification-{n_samples}x{n_features}")
     if name == "regression":
         X, y = datasets.make_regression(
-            n_samples=n_samples, n_features=n_features, n_informative=max(1, n_features // 2), noise=10.0, random_state=seed
+            n_samples=n_samples,
+            n_features=n_features,
+            n_informative=max(1, n_features // 2),
+            noise=10.0,
+            random_state=seed,
         )
         return from_arrays(X, y, task=Task.REGRESSION, name=f"regression-{n_samples}x{n_features}")
     raise DataError(f"data: unknown dataset {name!r}; choose one of {', '.join(BUILTIN_DATASETS)}")

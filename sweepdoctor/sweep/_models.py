@@ -85,7 +85,7 @@ class StackedMLP:
         device: torch.device,
     ) -> None:
         self.n_folds = len(seeds)
-        self.depth = depth
+        self.depth: int | None = depth
         self.dims = [n_in] + [width] * depth + [n_out]
         self.activation = activation
         self._act = ACTIVATION_FNS[activation]
@@ -135,7 +135,7 @@ class VmapStack:
 
     def __init__(self, modules: list[nn.Module]) -> None:
         self.n_folds = len(modules)
-        self.depth = None
+        self.depth: int | None = None
         self._base = copy.deepcopy(modules[0])
         params, buffers = torch.func.stack_module_state(modules)  # type: ignore[arg-type]
         self._params = {k: v.detach().requires_grad_() for k, v in params.items()}
@@ -169,7 +169,7 @@ class ModuleStack:
 
     def __init__(self, module: nn.Module) -> None:
         self.n_folds = 1
-        self.depth = None
+        self.depth: int | None = None
         self.module = module
 
     def parameters(self) -> list[Tensor]:

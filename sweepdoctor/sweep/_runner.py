@@ -112,7 +112,14 @@ def _candidate_run(number: int, fit: FitResult, params: dict[str, Any]) -> RunHi
 
 
 def _ensure_baselines(
-    store: Store, study_id: int, ds: Dataset, splits: list[Any], data: FoldData, cfg: SweepConfig, loss: str, metric: str
+    store: Store,
+    study_id: int,
+    ds: Dataset,
+    splits: list[Any],
+    data: FoldData,
+    cfg: SweepConfig,
+    loss: str,
+    metric: str,
 ) -> list[RunHistory]:
     """The study's baseline runs: loaded when stored, else trained once and stored."""
     stored = store.load_runs(study_id, role=Role.BASELINE)
@@ -283,9 +290,8 @@ def _loop(
         if fit.reason:
             trial.set_user_attr("fail_reason" if fit.status == "failed" else "stop_reason", fit.reason)
         if cfg.train.save_weights and fit.status != "failed":
-            path = save_trial_weights(
-                fit, hp, data, study.study_name, trial.number, store.url, maximize=metric_direction(metric) == "maximize"
-            )
+            maximize = metric_direction(metric) == "maximize"
+            path = save_trial_weights(fit, hp, data, study.study_name, trial.number, store.url, maximize=maximize)
             trial.set_user_attr("weights_path", str(path))
         result.train_seconds += fit.train_seconds
         result.training_path = fit.path

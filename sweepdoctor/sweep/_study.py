@@ -85,7 +85,7 @@ def open_study(
     return optuna.create_study(
         storage=storage,
         study_name=name,
-        direction=direction,
+        direction=direction,  # type: ignore[arg-type]
         sampler=make_sampler(cfg.sampler, cfg.seed),
         pruner=make_pruner(cfg.pruner, epochs),
         load_if_exists=True,

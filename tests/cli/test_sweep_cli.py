@@ -1,0 +1,96 @@
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sweepdoctor.cli import main
+
+TINY = ["--dataset", "iris", "--folds", "2", "--epochs", "2", "--no-baselines", "--threads", "1"]
+
+
+def test_help_explains() -> None:
+    r = CliRunner().invoke(main, ["sweep", "--help"])
+    assert r.exit_code == 0 and "k-fold" in r.output and "--storage" in r.output
+
+
+def test_sweep_json_output(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/s.db"
+    r = CliRunner().invoke(main, ["sweep", *TINY, "--trials", "2", "--storage", url, "--study", "j", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["study_name"] == "j" and doc["n_complete"] == 2 and doc["metric"] == "accuracy"
+    assert len(doc["best_fold_scores"]) == 2
+
+
+def test_sweep_table_output_and_refit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["sweep", *TINY, "--trials", "1", "--refit"])
+    assert r.exit_code == 0, r.output
+    assert "best trial #0" in r.stdout and "per-fold accuracy" in r.stdout
+    assert (tmp_path / "sweepdoctor.db").exists() and (tmp_path / "refit" / "iris-mlp" / "model.pt").exists()
+
+
+def test_config_file_and_flags(tmp_path: Path) -> None:
+    cfg = tmp_path / "s.toml"
+    cfg.write_text('[data]\ndataset = "wine"\n[train]\nfolds = 2\nepochs = 2\nbaselines = false\n'
+                   '[study]\nname = "from-file"\ntrials = 1\n[space]\noptimizer = ["adam"]\n')
+    r = CliRunner().invoke(main, ["sweep", "--config", str(cfg), "--storage", f"sqlite:///{tmp_path}/x.db", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["study_name"] == "from-file" and doc["best_params"]["optimizer"] == "adam"
+
+
+@pytest.mark.parametrize(
+    "toml,match",
+    [
+        ("[space]\nlrr = 0.1\n", "error: space: unknown key 'lrr'"),
+        ("[trian]\nepochs = 2\n", "error: config: unknown section 'trian'"),
+        ("[train]\nepoch = 2\n", "error: train: unknown key 'epoch'"),
+        ("[study]\nsampler = 'grid'\n", "error: study.sampler must be one of"),
+        ("[space\n", "is not valid TOML"),
+    ],
+)
+def test_bad_config_is_one_line(tmp_path: Path, toml: str, match: str) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(toml)
+    r = CliRunner().invoke(main, ["sweep", "--config", str(cfg)])
+    assert r.exit_code == 2
+    assert match in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in r.output
+
+
+def test_csv_errors_are_one_line(tmp_path: Path) -> None:
+    p = tmp_path / "d.csv"
+    p.write_text("a,b\n1,2\n3,4\n")
+    r = CliRunner().invoke(main, ["sweep", "--csv", str(p), "--target", "label"])
+    assert r.exit_code == 2 and "no column 'label'; columns: a, b" in r.stderr
+    r = CliRunner().invoke(main, ["sweep", "--csv", str(p)])
+    assert r.exit_code == 2 and "needs the name of its target column" in r.stderr
+
+
+def test_csv_sweep_with_test_set(tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    y = (X[:, 0] > 0).astype(int)
+    for name, rows in (("train.csv", range(60)), ("test.csv", range(60, 80))):
+        (tmp_path / name).write_text("f1,f2,f3,label\n" + "\n".join(
+            f"{X[i, 0]},{X[i, 1]},{X[i, 2]},{y[i]}" for i in rows))
+    r = CliRunner().invoke(main, ["sweep", "--csv", str(tmp_path / "train.csv"), "--target", "label",
+                                  "--test-csv", str(tmp_path / "test.csv"), "--folds", "2", "--epochs", "2",
+                                  "--trials", "1", "--no-baselines", "--storage", f"sqlite:///{tmp_path}/c.db",
+                                  "--json"])
+    assert r.exit_code == 0, r.output
+    from sweepdoctor.studies import Store
+
+    hist, _ = Store(f"sqlite:///{tmp_path}/c.db").load_history("train-mlp")
+    assert all(f.test_loss is not None for f in hist.runs[0].folds)
+
+
+def test_bad_storage_is_one_line(tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["sweep", *TINY, "--storage", f"sqlite:///{tmp_path}"])
+    assert r.exit_code == 2 and "is a directory" in r.stderr
+    r = CliRunner().invoke(main, ["sweep", *TINY, "--storage", "nonsense"])
+    assert r.exit_code == 2 and "not a database URL" in r.stderr

@@ -1,0 +1,50 @@
+import optuna
+import pytest
+
+from sweepdoctor.errors import ConfigError
+from sweepdoctor.sweep import Choice, Fixed, FloatRange, SearchSpace
+from sweepdoctor.sweep._space import suggest
+
+
+@pytest.mark.parametrize(
+    "doc,match",
+    [
+        ({"lrr": 0.1}, "unknown key 'lrr'"),
+        ({"lr": {"low": 0.1, "high": 0.01}}, "low must be <= high"),
+        ({"lr": {"low": 0.0, "high": 0.1, "log": True}}, "log range needs low > 0"),
+        ({"lr": {"low": 0.1}}, "needs both 'low' and 'high'"),
+        ({"batch_size": [16, 24]}, "not a power of two"),
+        ({"optimizer": ["adam", "lion"]}, "'lion' is not one of"),
+        ({"dropout": 1.5}, "out of range"),
+        ({"momentum": {"low": 0.5, "high": 1.0}}, "out of range"),
+        ({"optimizer": []}, "empty"),
+        ({"depth": "two"}, "expected a number"),
+        ({"lr": {"low": 1e-3, "high": 1e-1, "step": 2}}, "unknown option"),
+    ],
+)
+def test_bad_space_is_a_clear_error_naming_the_key(doc: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        SearchSpace.from_mapping(doc)
+
+
+def test_space_from_toml_shapes() -> None:
+    s = SearchSpace.from_mapping({"lr": {"low": 1e-4, "high": 0.1, "log": True}, "optimizer": ["adam"], "depth": 3})
+    assert s.lr == FloatRange(1e-4, 0.1, log=True)
+    assert s.optimizer == Choice(("adam",))
+    assert s.depth == Fixed(3)
+
+
+def test_conditional_parameters_only_where_they_apply() -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = {}
+    for _ in range(60):
+        t = study.ask()
+        hp = suggest(t, SearchSpace())
+        seen.setdefault(hp.optimizer, set()).update(t.params)
+        assert hp.batch_size in (16, 32, 64, 128)
+        assert 1e-4 <= hp.lr <= 0.3
+        assert hp.weight_decay == 0.0 or 1e-6 <= hp.weight_decay <= 1e-2
+        study.tell(t, 0.0)
+    assert "momentum" in seen["nesterov"] and "beta1" not in seen["nesterov"]
+    assert "beta1" in seen["adam"] and "momentum" not in seen["adam"]
+    assert "momentum" not in seen["sgd"] and "beta1" not in seen["sgd"]
