@@ -24,6 +24,7 @@ __all__ = [
     "relative_improvement",
     "relative_rise",
     "tail_length",
+    "up_fraction",
 ]
 
 Curve = Sequence[float | None]
@@ -46,10 +47,15 @@ def mean(values: Sequence[float | None]) -> float | None:
 
 
 def mean_curve(run: RunHistory, field: str) -> list[float | None]:
-    """Per-epoch mean over the folds that have a value at that epoch (for pictures)."""
+    """Per-epoch mean over the folds that reached that epoch (for pictures); ``None``
+    where any of them is non-finite there."""
     curves = [fold_curve(f, field) for f in run.folds]
     length = max((len(c) for c in curves), default=0)
-    return [mean([c[i] for c in curves if i < len(c)]) for i in range(length)]
+    out: list[float | None] = []
+    for i in range(length):
+        values = [c[i] for c in curves if i < len(c)]
+        out.append(None if any(v is None for v in values) else mean(values))
+    return out
 
 
 def first_nonfinite(curve: Curve) -> int | None:
@@ -86,6 +92,16 @@ def down_fraction(curve: Curve, tail: int) -> float | None:
     return sum(1 for s in steps if s < 0) / len(steps)
 
 
+def up_fraction(curve: Curve) -> float | None:
+    """Fraction of the epoch-to-epoch steps of the curve's second half that go strictly up."""
+    values = finite(curve)
+    late = values[len(values) // 2 :]
+    if len(late) < 3:
+        return None
+    steps = [b - a for a, b in zip(late[:-1], late[1:])]
+    return sum(1 for s in steps if s > 0) / len(steps)
+
+
 def rate_ratio(curve: Curve, tail: int) -> float | None:
     """Per-epoch decrease over the tail divided by the per-epoch decrease over the run.
 
@@ -101,32 +117,34 @@ def rate_ratio(curve: Curve, tail: int) -> float | None:
     return ((values[-tail - 1] - values[-1]) / tail) / overall
 
 
-def grad_ratio(grads: Curve, tail: int) -> float | None:
-    """Median gradient norm over the last ``tail`` epochs over the median over the first ``tail``.
+def grad_ratio(grads: Curve, tail: int, head: int) -> float | None:
+    """Median gradient norm over the last ``tail`` epochs over the median over the first ``head``.
 
     Medians make it robust to the spikes of a bouncing run. ``None`` when fewer than
-    ``2 * tail`` norms are known or the start is exactly zero.
+    ``tail + head`` norms are known or the start is exactly zero.
     """
     values = finite(grads)
-    if len(values) < 2 * tail:
+    if len(values) < tail + head:
         return None
-    head = statistics.median(values[:tail])
-    if head == 0:
+    head_median = statistics.median(values[:head])
+    if head_median == 0:
         return None
-    return statistics.median(values[-tail:]) / head
+    return statistics.median(values[-tail:]) / head_median
 
 
-def relative_rise(curve: Curve) -> tuple[float, int, float] | None:
-    """``(rise, argmin, minimum)``: how far the final value sits above the curve's minimum.
+def relative_rise(curve: Curve, tail: int = 1) -> tuple[float, int, float] | None:
+    """``(rise, argmin, minimum)``: how far the end of the curve sits above its minimum.
 
-    ``rise = (final - minimum) / |minimum|``; ``argmin`` is the epoch index of the
-    minimum (the early-stopping epoch for a validation curve).
+    ``rise = (end - minimum) / |minimum|`` where ``end`` is the final value or, if
+    lower, the median of the last ``tail`` values (robust to one noisy last epoch);
+    ``argmin`` is the epoch index of the minimum (the early-stopping epoch for a
+    validation curve).
     """
     values = [(i, v) for i, v in enumerate(curve) if v is not None]
     if not values:
         return None
     i_min, v_min = min(values, key=lambda iv: iv[1])
-    final = values[-1][1]
+    final = min(values[-1][1], statistics.median(v for _, v in values[-tail:]))
     if v_min == 0:
         return (0.0 if final == 0 else float("inf")), i_min, v_min
     return (final - v_min) / abs(v_min), i_min, v_min

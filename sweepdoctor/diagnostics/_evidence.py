@@ -7,6 +7,7 @@ baseline runs of the same history, trained on the same folds with the same loss.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,9 +59,12 @@ class RunEvidence:
     test_loss: float | None
     tail_improvement: float | None
     down_fraction: float | None
+    up_fraction: float | None  # in the second half of the run
     rate_ratio: float | None
     grad_ratio: float | None
     grad_final: float | None
+    lr_peak: float | None  # largest and last learning rate of the run (fold mean)
+    lr_final: float | None
     references: tuple[Reference, ...]
     linear_val: float | None
 
@@ -74,8 +78,21 @@ class RunEvidence:
 
     @property
     def stalled(self) -> bool:
-        t = self.tail_improvement
-        return t is not None and t < self.thresholds.stall_rel_improvement
+        """The end of the training curve barely improves, or too slowly to reach a reference."""
+        th, t = self.thresholds, self.tail_improvement
+        if t is None or self.train_final is None:
+            return False
+        if t < th.stall_rel_improvement:
+            return True
+        target = min((r.train_loss for r in self.better_references()), default=None)
+        if target is None:
+            return False
+        pace = t * self.train_final / c.tail_length(self.n_epochs, th.tail_min_epochs)  # loss per epoch
+        return (self.train_final - target) / pace > th.stall_horizon * self.n_epochs
+
+    @property
+    def bouncing(self) -> bool:
+        return self.up_fraction is not None and self.up_fraction >= self.thresholds.bounce_up_fraction
 
     @property
     def steady_falling(self) -> bool:
@@ -159,9 +176,9 @@ def _contained(ref: RunHistory, cand: RunHistory) -> bool:
 
 
 def _fold_stats(run: RunHistory, th: Thresholds) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {k: [] for k in (
-        "first", "final", "min", "grew", "max", "val_best", "val_epoch", "val_final",
-        "val_rise", "fell_after", "test", "improvement", "down", "rate", "grad", "grad_final")}
+    keys = ("first", "final", "min", "grew", "max", "val_best", "val_epoch", "val_final", "val_rise", "fell_after",
+            "test", "improvement", "down", "up", "rate", "grad", "grad_final", "lr_peak", "lr_final")
+    out: dict[str, list[Any]] = {k: [] for k in keys}
     for fold in run.folds:
         train = c.fold_curve(fold, "train_loss")
         val = c.fold_curve(fold, "val_loss")
@@ -174,7 +191,7 @@ def _fold_stats(run: RunHistory, th: Thresholds) -> dict[str, list[Any]]:
             out["min"].append(min(known))
             out["max"].append(max(known))
             out["grew"].append(known[-1] > known[0] and known[-1] >= th.divergence_growth * min(known))
-        rise = c.relative_rise(val)
+        rise = c.relative_rise(val, c.tail_length(len(c.finite(val)), th.tail_min_epochs))
         if rise is not None:
             out["val_rise"].append(rise[0])
             out["val_epoch"].append(fold.epochs[rise[1]].epoch)
@@ -185,9 +202,13 @@ def _fold_stats(run: RunHistory, th: Thresholds) -> dict[str, list[Any]]:
         out["test"].append(fold.test_loss)
         out["improvement"].append(c.relative_improvement(known, tail))
         out["down"].append(c.down_fraction(known, tail))
+        out["up"].append(c.up_fraction(known))
         out["rate"].append(c.rate_ratio(known, tail))
-        out["grad"].append(c.grad_ratio(grads, tail))
+        out["grad"].append(c.grad_ratio(grads, tail, th.tail_min_epochs))
         out["grad_final"].append(next((g for g in reversed(grads) if g is not None), None))
+        lrs = [e.lr for e in fold.epochs if math.isfinite(e.lr)]
+        out["lr_peak"].append(max(lrs) if lrs else None)
+        out["lr_final"].append(lrs[-1] if lrs else None)
     return out
 
 
@@ -237,9 +258,12 @@ def gather(run: RunHistory, history: History, thresholds: Thresholds) -> RunEvid
         test_loss=c.mean(s["test"]),
         tail_improvement=c.mean(s["improvement"]),
         down_fraction=c.mean(s["down"]),
+        up_fraction=c.mean(s["up"]),
         rate_ratio=c.mean(s["rate"]),
         grad_ratio=c.mean(s["grad"]),
         grad_final=c.mean(s["grad_final"]),
+        lr_peak=c.mean(s["lr_peak"]),
+        lr_final=c.mean(s["lr_final"]),
         references=tuple(refs),
         linear_val=linear_val,
     )

@@ -169,7 +169,7 @@ def _run_to_dict(run: RunHistory) -> dict[str, Any]:
                         "train_loss": e.train_loss,
                         "val_loss": e.val_loss,
                         "grad_norm": e.grad_norm,
-                        "lr": e.lr,
+                        "lr": finite_or_none(e.lr),
                         "val_metric": e.val_metric,
                         "wall_time": e.wall_time,
                     }

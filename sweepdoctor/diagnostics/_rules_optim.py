@@ -53,10 +53,6 @@ class Divergence(Rule):
         if ev.train_max is not None:
             if ev.loss in _LOG_LOSSES and ev.train_max >= th.exploded_cross_entropy:
                 return f"training loss reached {fmt(ev.train_max)} (a trivial predictor scores a few nats)"
-            if ev.loss not in _LOG_LOSSES and ev.linear_val is not None and (
-                ev.train_max >= th.exploded_vs_linear * ev.linear_val
-            ):
-                return f"training loss reached {fmt(ev.train_max)}, {ev.train_max / ev.linear_val:.0f}x the linear baseline"
         if ev.grew_folds:
             return (
                 f"training loss grew to {fmt(ev.train_final)} from a minimum of {fmt(ev.train_min)} and ended "
@@ -74,12 +70,13 @@ class Oscillation(Rule):
     def check(self, ev: RunEvidence) -> Finding | None:
         if not ev.optimization_context:
             return None
-        if not ev.stalled or not ev.grad_kept or ev.steady_falling:
+        if not ev.stalled or not ev.grad_kept or not ev.bouncing:
             return None
         summary = (
             f"training loss stalled at {fmt(ev.train_final)} (last epochs improved it by "
-            f"{_pct(ev.tail_improvement)}) while the gradient norm stayed at {_pct(ev.grad_ratio)} of its "
-            f"start ({fmt(ev.grad_final)}): not a critical point, the steps overshoot"
+            f"{_pct(ev.tail_improvement)}), going up in {_pct(ev.up_fraction)} of the late epochs, while the "
+            f"gradient norm stayed at {_pct(ev.grad_ratio)} of its start ({fmt(ev.grad_final)}): not a critical "
+            "point, the steps overshoot"
         )
         advice = (
             f"a smaller or adaptive learning rate ({hp_note(ev, 'lr', 'optimizer')}): lower lr, use adam or "
@@ -88,7 +85,7 @@ class Oscillation(Rule):
         return self.finding(
             ev, Severity.WARNING, summary, advice, train_loss=ev.train_final,
             tail_improvement=ev.tail_improvement, grad_norm=ev.grad_final, grad_ratio=ev.grad_ratio,
-            down_fraction=ev.down_fraction,
+            up_fraction=ev.up_fraction,
         )
 
 
@@ -120,7 +117,13 @@ class CriticalPoint(Rule):
 
 
 class SlowConvergence(Rule):
-    """Loss still falling steadily at the end, far from the reference: lr too small or too few epochs."""
+    """Loss still falling steadily at the end, far from the reference: lr too small or too few epochs.
+
+    "Still falling" means: most late steps go down, the gradient has not vanished, and
+    the gradient is as large as at the start (the steps, not the slope, are small), or
+    the fall has not levelled off (a straight line), or it is fast enough to reach the
+    reference within a few more runs' worth of epochs (too few epochs).
+    """
 
     code = FindingCode.SLOW_CONVERGENCE
     section = "RULES.md §4"
@@ -130,7 +133,11 @@ class SlowConvergence(Rule):
             return None  # the pruner stopped it, not the epoch budget
         if not ev.optimization_context:
             return None
-        if not ev.steady_falling or not ev.grad_kept:
+        if ev.down_fraction is None or ev.down_fraction < ev.thresholds.steady_down_fraction:
+            return None
+        if ev.grad_ratio is None or ev.grad_vanished:
+            return None
+        if not (ev.grad_kept or ev.steady_falling or not ev.stalled):
             return None
         refs = ev.better_references()
         target = min((r.train_loss for r in refs), default=None)
@@ -143,8 +150,12 @@ class SlowConvergence(Rule):
             f"raise the learning rate ({hp_note(ev, 'lr', 'optimizer')}) or train for more epochs; an adaptive "
             "optimizer (adam) or momentum speeds up flat directions"
         )
+        if ev.lr_peak and ev.lr_final is not None and ev.lr_final < ev.lr_peak / 10:
+            summary += f"; the schedule cut lr from its peak {fmt(ev.lr_peak)} to {fmt(ev.lr_final)}"
+            advice += f"; decay later or slower ({hp_note(ev, 'schedule')})"
         return self.finding(
             ev, Severity.WARNING, summary, advice, train_loss=ev.train_final, reference_train_loss=target,
+            lr_peak=ev.lr_peak, lr_final=ev.lr_final,
             epochs=ev.n_epochs, down_fraction=ev.down_fraction, rate_ratio=ev.rate_ratio, grad_ratio=ev.grad_ratio,
         )
 

@@ -5,7 +5,7 @@ search space each finding occurs ("14 of 16 trials with lr > 0.28 diverged").
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,19 +55,26 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _regions(values: Sequence[Any]) -> list[tuple[str, Any, list[bool]]]:
-    """Every threshold split of a numeric parameter, or every value of a categorical one."""
-    known = [v for v in values if v is not None]
-    if all(_is_number(v) for v in known):
-        cuts = sorted(set(known))[:-1]
-        out = []
-        for cut in cuts:
-            out.append((">", cut, [v is not None and v > cut for v in values]))
-            out.append(("<=", cut, [v is not None and v <= cut for v in values]))
-        return out
-    return [("==", k, [v == k for v in values]) for k in sorted({str(v) for v in known})
-            if True] if False else [("==", k, [v is not None and str(v) == k for v in values])
-                                    for k in sorted({str(v) for v in known})]
+def _regions(values: Sequence[Any], has: Sequence[bool]) -> Iterator[tuple[str, Any, int, int]]:
+    """``(op, value, n_region, n_code)`` for every threshold split of a numeric parameter
+    (one sorted pass with running counts), or every value of a categorical one."""
+    known = [(v, h) for v, h in zip(values, has) if v is not None]
+    if all(_is_number(v) for v, _ in known):
+        known.sort(key=lambda vh: vh[0])
+        n_all, code_all = len(known), sum(h for _, h in known)
+        n_le = code_le = 0
+        for i, (v, h) in enumerate(known[:-1]):
+            n_le, code_le = n_le + 1, code_le + h
+            if known[i + 1][0] != v:  # a cut between two distinct values
+                yield "<=", v, n_le, code_le
+                yield ">", v, n_all - n_le, code_all - code_le
+        return
+    counts: dict[str, list[int]] = {}
+    for v, h in known:
+        c = counts.setdefault(str(v), [0, 0])
+        c[0], c[1] = c[0] + 1, c[1] + h
+    for k in sorted(counts):
+        yield "==", k, counts[k][0], counts[k][1]
 
 
 def find_patterns(
@@ -78,7 +85,7 @@ def find_patterns(
     A region qualifies when it holds at least ``pattern_min_count`` trials with the
     finding, ``pattern_min_precision`` of its trials have it, it covers
     ``pattern_min_coverage`` of all trials with it, and it concentrates the finding
-    more than the study as a whole does.
+    clearly more than the study as a whole does (``pattern_min_lift``).
     """
     n = len(runs)
     keys = sorted({k for r in runs for k in r.hyperparameters})
@@ -93,15 +100,16 @@ def find_patterns(
             values = [r.hyperparameters.get(key) for r in runs]
             if len({str(v) for v in values if v is not None}) < 2:
                 continue
-            for op, value, inside in _regions(values):
-                n_region = sum(inside)
-                n_code = sum(h and i for h, i in zip(has, inside))
+            for op, value, n_region, n_code in _regions(values, has):
                 precision = n_code / n_region if n_region else 0.0
                 if n_code < th.pattern_min_count or precision < th.pattern_min_precision:
                     continue
-                if n_code / total < th.pattern_min_coverage or precision <= total / n:
+                base = total / n
+                if n_code / total < th.pattern_min_coverage or precision < base + th.pattern_min_lift * (1 - base):
                     continue
-                score = (precision - total / n) * n_code / total
+                if precision <= base:
+                    continue
+                score = (precision - base) * n_code / total
                 if key not in best or score > best[key][0]:
                     best[key] = (score, Pattern(code, key, op, value, n_code, n_region, total, n))
         ranked = sorted(best.values(), key=lambda sp: -sp[0])
@@ -119,7 +127,7 @@ def sharp_minimum(runs: Sequence[RunHistory], sharpness: Mapping[str, float], th
     for r in runs:
         bs, s = r.hyperparameters.get("batch_size"), sharpness.get(r.name)
         gap = _gap(r)
-        if _is_number(bs) and s is not None and gap is not None:
+        if isinstance(bs, (int, float)) and not isinstance(bs, bool) and s is not None and gap is not None:
             rows.append((float(bs), s, gap, r.name))
     sizes = sorted({bs for bs, *_ in rows})
     if len(sizes) < 2:

@@ -152,9 +152,8 @@ def train_fold(
             out = model(Xva)
             val_loss = float(loss_fn(out, yva))
             metric = float((out.argmax(-1) == yva).float().mean()) if data.task is Task.CLASSIFICATION else None
-        records.append(
-            EpochRecord(epoch, _finite(float(train_loss.detach())), _finite(val_loss), _finite(grad_norm), cfg.lr, metric)
-        )
+        train_value = _finite(float(train_loss.detach()))
+        records.append(EpochRecord(epoch, train_value, _finite(val_loss), _finite(grad_norm), cfg.lr, metric))
         if cfg.patience:
             since_best = 0 if val_loss < best else since_best + 1
             best = min(best, val_loss)

@@ -1,0 +1,18 @@
+"""``__all__`` is exactly the public names of the package (httpx's test_exported_members)."""
+
+from __future__ import annotations
+
+import types
+
+from sweepdoctor import diagnostics
+
+
+def test_all_is_exactly_the_public_names() -> None:
+    public = {
+        name for name, value in vars(diagnostics).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType) and name != "annotations"
+    }
+    assert set(diagnostics.__all__) == public
+    assert sorted(diagnostics.__all__, key=str.lower) == sorted(set(diagnostics.__all__), key=str.lower)
+    for required in ("diagnose", "Thresholds", "hessian_analysis", "hessian_findings", "Report", "HessianReport"):
+        assert required in diagnostics.__all__
