@@ -44,7 +44,8 @@ COMMANDS: list[click.Command] = []
 @click.option("--no-prune", is_flag=True, help="Same as --pruner none.")
 @click.option("--seed", type=int, help="Seed of the folds, the sampler and training. [0]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train. [auto]")
-@click.option("--threads", type=int, help="Torch threads per worker. [1]")
+@click.option("--threads", type=int, help="Torch threads per worker. [1; cores // N with --workers N]")
+@click.option("--workers", type=int, help="Worker processes on this machine, one study (docs/distributed.md). [1]")
 @click.option("--timeout", type=float, help="Stop asking for trials after this many seconds.")
 @click.option("--sequential", is_flag=True, help="Train folds one after another instead of as one batched model.")
 @click.option("--no-baselines", is_flag=True, help="Skip the reference models (the diagnostics need them).")
@@ -121,6 +122,7 @@ def _build_config(o: dict[str, Any]) -> SweepConfig:
         sampler=o["sampler"],
         pruner=pruner,
         seed=o["seed"],
+        workers=o["workers"],
         diagnose=True if o["diagnose"] else None,
     )
     cfg = cfg.with_overrides(
@@ -191,7 +193,8 @@ def _print_summary(console: Console, r: SweepResult) -> None:
         import numpy as np
 
         scores = np.asarray(r.best_fold_scores)
-        t = Table(title=f"best trial #{r.best_number}: {r.metric} {fmt(r.best_value)}", show_header=True)
+        console.print(f"[bold]best trial #{r.best_number}[/bold]: {r.metric} {fmt(r.best_value)}")
+        t = Table(show_header=True)
         t.add_column("parameter")
         t.add_column("value", justify="right")
         for k, v in r.best_params.items():

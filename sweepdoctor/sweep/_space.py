@@ -201,8 +201,14 @@ class TrialParams:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
+        """The parameters as a plain dict, without those the optimizer does not use."""
         d = asdict(self)
         d.pop("extra")
+        if self.optimizer not in ("momentum", "nesterov"):
+            d.pop("momentum")
+        if self.optimizer not in ("adam", "adamw"):
+            d.pop("beta1")
+            d.pop("beta2")
         d.update(self.extra)
         return d
 
