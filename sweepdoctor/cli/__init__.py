@@ -11,12 +11,13 @@ from typing import Any
 import click
 
 from sweepdoctor import __version__
+from sweepdoctor.cli._lazy import LazyGroup
 from sweepdoctor.errors import SweepdoctorError
 
 __all__ = ["main"]
 
 
-class _Boundary(click.Group):
+class _Boundary(LazyGroup):
     """Turns the package's errors into one line on stderr and a non-zero exit."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -30,7 +31,15 @@ class _Boundary(click.Group):
             sys.exit(130)
 
 
-@click.group(cls=_Boundary, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Boundary,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    lazy={
+        "sweep": "sweepdoctor.cli._sweep:sweep",
+        "diagnose": "sweepdoctor.cli._diagnose:diagnose",
+        "studies": "sweepdoctor.cli._studies:studies",
+    },
+)
 @click.version_option(__version__, prog_name="sweepdoctor")
 def main() -> None:
     """Tune PyTorch models with Optuna and k-fold cross-validation, then diagnose
@@ -41,14 +50,3 @@ def main() -> None:
     Then:         sweepdoctor diagnose --study <name>
                   sweepdoctor studies list
     """
-
-
-def _register() -> None:
-    from sweepdoctor.cli import _diagnose, _studies, _sweep
-
-    for mod in (_sweep, _diagnose, _studies):
-        for cmd in mod.COMMANDS:
-            main.add_command(cmd)
-
-
-_register()

@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import importlib as _importlib
+import typing as _typing
+
 from sweepdoctor.diagnostics._diagnose import Report, RunReport, diagnose
 from sweepdoctor.diagnostics._findings import Finding, FindingCode, Severity
-from sweepdoctor.diagnostics._hessian import hessian_analysis, top_eigenvalue
 from sweepdoctor.diagnostics._hessian_report import HessianReport, PointKind, hessian_findings
 from sweepdoctor.diagnostics._history import (
     FORMAT,
@@ -21,6 +23,23 @@ from sweepdoctor.diagnostics._history import (
 )
 from sweepdoctor.diagnostics._study import Pattern
 from sweepdoctor.diagnostics._thresholds import Thresholds
+
+if _typing.TYPE_CHECKING:
+    from sweepdoctor.diagnostics._hessian import hessian_analysis, top_eigenvalue
+
+# The Hessian analysis needs torch, which takes seconds to import: load it on first
+# use so that reading histories and stored studies stays fast (PEP 562).
+_LAZY = {"hessian_analysis": "sweepdoctor.diagnostics._hessian", "top_eigenvalue": "sweepdoctor.diagnostics._hessian"}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    if name in _LAZY:
+        return getattr(_importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "FORMAT",

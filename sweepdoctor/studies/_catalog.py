@@ -1,7 +1,12 @@
-"""Study-level reads: which studies exist, their directions and attributes, their parameters.
+"""Whole studies: which exist, their directions, attributes and parameters; deleting one.
 
-Every function takes an open :class:`~sqlalchemy.orm.Session` (from ``session_scope``)
-and runs a few aggregate queries; nothing loads a study's trials into Python.
+The reads take an open :class:`~sqlalchemy.orm.Session` (from ``session_scope``) and
+run a few aggregate queries; nothing loads a study's trials into Python.
+
+A delete removes our rows first, in one transaction, then the study through Optuna's
+own API: a failure in between leaves a plain Optuna study (which every command still
+reads), never curves pointing at a study id that a new study might reuse. Running the
+delete again finishes the job.
 """
 
 from __future__ import annotations
@@ -12,13 +17,15 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, json_to_distribution
-from sqlalchemy import and_, distinct, func, select
+from sqlalchemy import Engine, and_, delete, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from sweepdoctor.diagnostics._history import Role
 from sweepdoctor.errors import StorageError
-from sweepdoctor.studies._engine import mask_url
+from sweepdoctor.studies._engine import mask_url, session_scope
 from sweepdoctor.studies._optuna_tables import (
     o_studies,
     o_study_directions,
@@ -28,11 +35,13 @@ from sweepdoctor.studies._optuna_tables import (
     o_trials,
 )
 from sweepdoctor.studies._records import StudySummary
-from sweepdoctor.studies._schema import RunRow
+from sweepdoctor.studies._schema import EpochRow, FindingRow, FoldRow, RunRow
 
 __all__ = [
+    "DeleteReport",
     "ParamDecoder",
     "StudyRef",
+    "delete_study",
     "find_study",
     "list_studies",
     "param_distribution",
@@ -176,7 +185,8 @@ def param_names(s: Session, study_id: int) -> list[str]:
     """Every parameter name used by the study's trials (a DISTINCT over its parameters)."""
     p, t = o_trial_params, o_trials
     q = (
-        select(distinct(p.c.param_name))
+        select(p.c.param_name)
+        .distinct()
         .select_from(p.join(t, t.c.trial_id == p.c.trial_id))
         .where(t.c.study_id == study_id)
     )
@@ -204,6 +214,50 @@ class ParamDecoder:
         if isinstance(d, CategoricalDistribution) and not 0 <= int(value) < len(d.choices):
             return None
         return d.to_external_repr(value)
+
+
+class DeleteReport(NamedTuple):
+    """What a delete removed."""
+
+    study: str
+    n_trials: int
+    n_runs: int
+    n_findings: int
+
+    def to_dict(self) -> dict[str, object]:
+        return self._asdict()
+
+
+def delete_study(engine: Engine, url: str, study: StudyRef, *, ours: bool) -> DeleteReport:
+    """Delete ``study``'s sd_* rows, then the Optuna study (``optuna.delete_study``)."""
+    n_runs = n_findings = 0
+    with session_scope(engine) as s:
+        n_trials = s.execute(select(func.count()).where(o_trials.c.study_id == study.study_id)).scalar_one()
+        if ours:
+            runs = select(RunRow.id).where(RunRow.study_id == study.study_id)
+            n_runs = s.execute(select(func.count()).select_from(runs.subquery())).scalar_one()
+            n_findings = s.execute(
+                select(func.count(FindingRow.id)).where(FindingRow.study_id == study.study_id)
+            ).scalar_one()
+            s.execute(delete(FindingRow).where(FindingRow.study_id == study.study_id))
+            s.execute(delete(EpochRow).where(EpochRow.run_id.in_(runs)))
+            s.execute(delete(FoldRow).where(FoldRow.run_id.in_(runs)))
+            s.execute(delete(RunRow).where(RunRow.study_id == study.study_id))
+    try:
+        storage = optuna.storages.RDBStorage(url)
+    except (optuna.exceptions.OptunaError, SQLAlchemyError, RuntimeError, ValueError, ImportError) as e:
+        raise StorageError(f"storage: Optuna cannot open {mask_url(url)!r} to delete {study.name!r}: {e}") from e
+    try:
+        optuna.delete_study(study_name=study.name, storage=storage)
+    except (optuna.exceptions.OptunaError, SQLAlchemyError, KeyError) as e:
+        raise StorageError(
+            f"storage: our rows of {study.name!r} are deleted but Optuna could not delete the study "
+            f"({type(e).__name__}); run the delete again"
+        ) from e
+    finally:
+        storage.remove_session()
+        storage.engine.dispose()
+    return DeleteReport(study=study.name, n_trials=int(n_trials), n_runs=int(n_runs), n_findings=int(n_findings))
 
 
 def _loads(value_json: str | None) -> Any:

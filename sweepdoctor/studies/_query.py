@@ -9,22 +9,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
 
 from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from sweepdoctor.diagnostics._history import History
 from sweepdoctor.errors import ConfigError, StorageError
-from sweepdoctor.studies._catalog import ParamDecoder, StudyRef, find_study, list_studies, study_user_attrs
+from sweepdoctor.studies._catalog import (
+    DeleteReport,
+    ParamDecoder,
+    StudyRef,
+    delete_study,
+    find_study,
+    list_studies,
+    study_user_attrs,
+)
 from sweepdoctor.studies._curves import run_curves
-from sweepdoctor.studies._detail import finding_counts, fold_spreads, value_stats
-from sweepdoctor.studies._engine import make_engine, mask_url, session_scope
-from sweepdoctor.studies._importance import param_importance
+from sweepdoctor.studies._detail import IMPORTANCE_TRIALS, finding_counts, fold_spreads, param_importance, value_stats
+from sweepdoctor.studies._engine import check_url, make_engine, mask_url, session_scope
 from sweepdoctor.studies._optuna_tables import o_trial_values
 from sweepdoctor.studies._records import Curves, GroupBest, Importance, StudyDetail, StudySummary, TrialPage
-from sweepdoctor.studies._removal import DeleteReport, delete_study
 from sweepdoctor.studies._store import Store
 from sweepdoctor.studies._trials import TrialQuery, load_trials
 from sweepdoctor.studies._where import Condition, parse_sort, parse_where
@@ -41,6 +50,8 @@ class StudyDB:
     """Queries over one database. Pass a URL or an engine; close it (or use ``with``)."""
 
     def __init__(self, storage: str | Engine) -> None:
+        if isinstance(storage, str):
+            _check_sqlite_exists(storage)
         self._owns_engine = isinstance(storage, str)
         self.engine = make_engine(storage) if isinstance(storage, str) else storage
         self._raw_url = storage if isinstance(storage, str) else storage.url.render_as_string(hide_password=False)
@@ -67,12 +78,20 @@ class StudyDB:
     def _session(self) -> Iterator[tuple[Session, _Tables]]:
         with session_scope(self.engine) as s:
             if self._tables is None:
-                insp = inspect(s.connection())
-                self._tables = _Tables(
-                    optuna=insp.has_table("studies") and insp.has_table("trials"),
-                    ours=insp.has_table("sd_runs") and insp.has_table("sd_findings"),
-                )
+                self._tables = self._inspect(s)
             yield s, self._tables
+
+    def _inspect(self, s: Session) -> _Tables:
+        """Which tables exist (the first contact: a connection failure names the masked URL)."""
+        try:
+            insp = inspect(s.connection())
+            return _Tables(
+                optuna=insp.has_table("studies") and insp.has_table("trials"),
+                ours=insp.has_table("sd_runs") and insp.has_table("sd_findings"),
+            )
+        except SQLAlchemyError as e:
+            reason = str(getattr(e, "orig", None) or e).strip().splitlines() or [type(e).__name__]
+            raise StorageError(f"storage: cannot read {self.url!r}: {mask_url(reason[0])}") from e
 
     def _find(self, s: Session, tables: _Tables, name: str) -> StudyRef:
         if not tables.optuna:
@@ -171,8 +190,14 @@ class StudyDB:
             GroupBest(by=by, group=groups.get(t.trial_id), n_trials=n[t.trial_id], best=t) for t in records
         ]
 
-    def show(self, study: str, *, top: int = 5, importance: bool = True) -> StudyDetail:
-        """Summary, best trial, value statistics, fold spread of the ``top`` trials, importance, findings."""
+    def show(
+        self, study: str, *, top: int = 5, importance: bool = True, importance_trials: int | None = IMPORTANCE_TRIALS
+    ) -> StudyDetail:
+        """Summary, best trial, value statistics, fold spread of the ``top`` trials, importance, findings.
+
+        Importance is evaluated on at most ``importance_trials`` complete trials (evenly
+        spaced; ``None``: all).
+        """
         with self._session() as (s, tables):
             ref = self._find(s, tables, study)
             summary = list_studies(s, ours=tables.ours, only=ref.study_id)[0]
@@ -186,15 +211,28 @@ class StudyDB:
                 best=best[0] if best and best[0].value is not None else None,
                 values=value_stats(s, ref),
                 spreads=fold_spreads(s, best[:top], ours=tables.ours),
-                importance=param_importance(s, ref) if importance else Importance(None, "not computed"),
+                importance=(
+                    param_importance(s, ref, max_trials=importance_trials)
+                    if importance
+                    else Importance(None, "not computed")
+                ),
                 findings=finding_counts(s, ref) if tables.ours else None,
             )
 
-    def compare(self, studies: Sequence[str], *, top: int = 5, importance: bool = True) -> list[StudyDetail]:
+    def compare(
+        self,
+        studies: Sequence[str],
+        *,
+        top: int = 5,
+        importance: bool = True,
+        importance_trials: int | None = IMPORTANCE_TRIALS,
+    ) -> list[StudyDetail]:
         """:meth:`show` for each study, for a side-by-side view."""
         if len(studies) < 2:
             raise ConfigError(f"compare needs at least two studies, got {len(studies)}")
-        return [self.show(name, top=top, importance=importance) for name in studies]
+        return [
+            self.show(name, top=top, importance=importance, importance_trials=importance_trials) for name in studies
+        ]
 
     def curves(self, study: str, *, trial: int | None = None, run: str | None = None) -> Curves:
         """Per-epoch curves of a trial (default: the best), or of a run by name (e.g. a baseline)."""
@@ -222,3 +260,13 @@ class StudyDB:
         with self._session() as (s, tables):
             ref = self._find(s, tables, study)
         return delete_study(self.engine, self._raw_url, ref, ours=tables.ours)
+
+
+def _check_sqlite_exists(url: str) -> None:
+    """Reading must not create files: a SQLite path that does not exist is an error, not a new database."""
+    check_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database)
+        if not path.exists() and not parsed.database.startswith("file:"):
+            raise StorageError(f"storage: there is no SQLite database at {str(path)!r} (is the path right?)")

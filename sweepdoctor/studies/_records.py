@@ -174,13 +174,26 @@ class ValueStats:
 
 @dataclass(frozen=True)
 class Importance:
-    """Parameter importances (Optuna's evaluator), or why there are none."""
+    """Parameter importances (Optuna's evaluator), or why there are none.
+
+    ``n_trials`` complete trials were evaluated out of the study's ``n_complete``;
+    ``notes`` holds the evaluator's warnings (e.g. a conditional parameter seen in few trials).
+    """
 
     values: Mapping[str, float] | None
     reason: str | None = None
+    n_trials: int = 0
+    n_complete: int = 0
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"values": None if self.values is None else dict(self.values), "reason": self.reason}
+        return {
+            "values": None if self.values is None else dict(self.values),
+            "reason": self.reason,
+            "n_trials": self.n_trials,
+            "n_complete": self.n_complete,
+            "notes": list(self.notes),
+        }
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,10 @@ class RunRow(Base):
     fail_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
 
-    __table_args__ = (Index("ix_sd_runs_study_role", "study_id", "role"),)
+    __table_args__ = (
+        Index("ix_sd_runs_study_role", "study_id", "role"),
+        Index("ix_sd_runs_study_trial", "study_id", "trial_number"),
+    )
 
 
 class EpochRow(Base):

@@ -20,6 +20,7 @@ from sweepdoctor.diagnostics._history import (
     finite_or_none,
 )
 from sweepdoctor.errors import StorageError
+from sweepdoctor.studies._concurrency import retry_concurrent_create
 from sweepdoctor.studies._engine import make_engine, mask_url, session_scope
 from sweepdoctor.studies._optuna_tables import o_studies
 from sweepdoctor.studies._schema import Base, EpochRow, FindingRow, FoldRow, RunRow
@@ -44,7 +45,7 @@ class Store:
         if self._schema_ready:
             return
         try:
-            Base.metadata.create_all(self.engine)
+            retry_concurrent_create(lambda: Base.metadata.create_all(self.engine))  # workers starting together
         except SQLAlchemyError as e:
             raise StorageError(f"storage: cannot create tables in {mask_url(self.url)!r}: {e}") from e
         self._schema_ready = True

@@ -132,9 +132,10 @@ class TrialQuery:
         return [v.desc() if self._study.maximize else v.asc(), o_trials.c.number.asc()]
 
     def join_param(self, name: str, what: str) -> tuple[Any, Any]:
-        """Inner-join parameter ``name``; returns its value column and its distribution JSON column."""
-        column, _dist = self._column(name, what, inner=True)
-        return column, column.table.c.distribution_json
+        """Inner-join parameter ``name``; returns its value column and its distribution JSON column
+        (``None`` for ``n_params`` / ``depth`` of our runs, which are plain numbers)."""
+        column, dist = self._column(name, what, inner=True)
+        return column, None if dist is None else column.table.c.distribution_json
 
     def _column(self, name: str, what: str, *, inner: bool) -> tuple[Any, Any]:
         dist = param_distribution(self._s, self._study.study_id, name)

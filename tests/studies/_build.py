@@ -16,9 +16,16 @@ Findings: overfitting on trials 1 and 4, divergence on 6, one study-level findin
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from sweepdoctor.diagnostics import (
     EpochRecord,
@@ -48,38 +55,88 @@ TRIALS = [
     ("sgd", 3e-1, 32, TrialState.FAIL, None),
 ]
 N_FOLDS, N_EPOCHS = 3, 5
+EVIL = "'; DROP TABLE trials; --"
 
 
-def _storage(url: str) -> optuna.storages.RDBStorage:
-    return optuna.storages.RDBStorage(url)
-
-
-def plain_study(url: str, name: str) -> None:
-    """The trials above, written by plain Optuna only (no sd_* rows)."""
-    storage = _storage(url)
+@contextmanager
+def _opened(url: str) -> Iterator[optuna.storages.RDBStorage]:
+    storage = optuna.storages.RDBStorage(url)
     try:
-        study = optuna.create_study(study_name=name, storage=storage, direction="minimize")
-        study.set_user_attr("task", "classification")
-        study.set_user_attr("metric", "accuracy")
-        for i, (opt, lr, bs, state, value) in enumerate(TRIALS):
-            attrs: dict[str, object] = {}
-            if state is TrialState.COMPLETE:
-                scores = [1 - value + d for d in (-0.02, 0.0, 0.02 * (i + 1))]
-                attrs = {f"split{k}_score": s for k, s in enumerate(scores)}
-                attrs["mean_score"] = sum(scores) / len(scores)
-            study.add_trial(
-                optuna.trial.create_trial(
-                    state=state,
-                    value=value,
-                    params={"optimizer": opt, "lr": lr, "batch_size": bs},
-                    distributions=DISTS,
-                    user_attrs=attrs,
-                    intermediate_values={0: 1.0, 1: 0.8} if state is TrialState.PRUNED else None,
-                )
-            )
+        yield storage
     finally:
         storage.remove_session()
         storage.engine.dispose()
+
+
+def plain_study(url: str, name: str, *, storage: optuna.storages.RDBStorage | None = None) -> list[FrozenTrial]:
+    """The trials above, written by plain Optuna only (no sd_* rows); returns them."""
+    if storage is None:
+        with _opened(url) as storage:
+            return plain_study(url, name, storage=storage)
+    study = optuna.create_study(study_name=name, storage=storage, direction="minimize")
+    study.set_user_attr("task", "classification")
+    study.set_user_attr("metric", "accuracy")
+    for i, (opt, lr, bs, state, value) in enumerate(TRIALS):
+        attrs: dict[str, object] = {}
+        if state is TrialState.COMPLETE:
+            scores = [1 - value + d for d in (-0.02, 0.0, 0.02 * (i + 1))]
+            attrs = {f"split{k}_score": s for k, s in enumerate(scores)}
+            attrs["mean_score"] = sum(scores) / len(scores)
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=state,
+                value=value,
+                params={"optimizer": opt, "lr": lr, "batch_size": bs},
+                distributions=DISTS,
+                user_attrs=attrs,
+                intermediate_values={0: 1.0, 1: 0.8} if state is TrialState.PRUNED else None,
+            )
+        )
+    return study.get_trials(deepcopy=False)
+
+
+def evil_study(url: str, name: str, *, storage: optuna.storages.RDBStorage | None = None) -> None:
+    """Three trials of a categorical parameter ``note`` whose second choice is SQL text."""
+    if storage is None:
+        with _opened(url) as storage:
+            return evil_study(url, name, storage=storage)
+    study = optuna.create_study(study_name=name, storage=storage)
+    dists = {"note": CategoricalDistribution(("plain", EVIL)), "x": FloatDistribution(0, 1)}
+    for i, note in enumerate(("plain", EVIL, "plain")):
+        study.add_trial(
+            optuna.trial.create_trial(value=float(i), params={"note": note, "x": i / 4}, distributions=dists)
+        )
+    return None
+
+
+def build_all(url: str) -> None:
+    """digits-mlp (full), plain, doomed (full, for the delete test) and evil in one database."""
+    with _fast_sqlite(url) as fast:
+        with _opened(fast) as storage:
+            full_study(fast, "digits-mlp", storage=storage)
+            plain_study(fast, "plain", storage=storage)
+            full_study(fast, "doomed", storage=storage)
+            evil_study(fast, "evil", storage=storage)
+
+
+def build_plain(url: str) -> None:
+    """Only the plain Optuna study (no sd_* tables at all)."""
+    with _fast_sqlite(url) as fast:
+        plain_study(fast, "plain")
+
+
+@contextmanager
+def _fast_sqlite(url: str) -> Iterator[str]:
+    """For a SQLite file, build in memory-backed /dev/shm (no fsync per commit), then copy it in place."""
+    prefix = "sqlite:///"
+    shm = Path("/dev/shm")
+    if not url.startswith(prefix) or not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield url
+        return
+    with tempfile.TemporaryDirectory(dir=shm) as tmp:
+        fast = Path(tmp) / "build.db"
+        yield f"{prefix}{fast}"
+        shutil.copy(fast, url[len(prefix):])
 
 
 def _run(number: int, value: float | None, state: str, *, diverge: bool = False) -> RunHistory:
@@ -106,24 +163,19 @@ def _run(number: int, value: float | None, state: str, *, diverge: bool = False)
     )
 
 
-def full_study(url: str, name: str) -> None:
+def full_study(url: str, name: str, *, storage: optuna.storages.RDBStorage | None = None) -> None:
     """The plain study plus what the sweep and diagnose store: runs, curves, folds, findings."""
-    plain_study(url, name)
+    if storage is None:
+        with _opened(url) as storage:
+            return full_study(url, name, storage=storage)
+    trials = plain_study(url, name, storage=storage)
     store = Store(url)
     try:
         sid = store.study_id(name)
-        storage = _storage(url)
-        try:
-            trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
-        finally:
-            storage.remove_session()
-            storage.engine.dispose()
         run_ids: dict[str, int] = {}
         for t in trials:
             value = TRIALS[t.number][4]
-            state = t.state.name.lower()
-            run = _run(t.number, value, state, diverge=t.state is TrialState.FAIL)
-            scores = [t.user_attrs.get(f"split{k}_score") for k in range(N_FOLDS)]
+            run = _run(t.number, value, t.state.name.lower(), diverge=t.state is TrialState.FAIL)
             run_ids[run.name] = store.add_run(
                 study_id=sid,
                 run=run,
@@ -131,11 +183,13 @@ def full_study(url: str, name: str) -> None:
                 loss="cross_entropy",
                 trial_id=t._trial_id,
                 trial_number=t.number,
-                fold_scores=scores,
+                fold_scores=[t.user_attrs.get(f"split{k}_score") for k in range(N_FOLDS)],
                 fail_reason="diverged" if t.state is TrialState.FAIL else None,
             )
         baseline = _run(-1, 0.6, "complete")
-        run_ids[baseline.name] = store.add_run(study_id=sid, run=baseline, task=Task.CLASSIFICATION, loss="cross_entropy")
+        run_ids[baseline.name] = store.add_run(
+            study_id=sid, run=baseline, task=Task.CLASSIFICATION, loss="cross_entropy"
+        )
         findings = [
             _finding(FindingCode.OVERFITTING, "trial-1"),
             _finding(FindingCode.OVERFITTING, "trial-4"),
@@ -145,6 +199,7 @@ def full_study(url: str, name: str) -> None:
         store.replace_findings(study_id=sid, findings=findings, run_ids=run_ids)
     finally:
         store.engine.dispose()
+    return None
 
 
 def _finding(code: FindingCode, run: str | None) -> Finding:

@@ -1,0 +1,158 @@
+"""What ``studies doctor`` finds: the health of a study that several workers share.
+
+States are Optuna's in lower case, as in the other study records. Nothing here prints;
+:class:`DoctorReport` renders itself for rich.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["DoctorReport", "RunningTrial", "WorkerSeen"]
+
+
+class RunningTrial(NamedTuple):
+    """A trial in state RUNNING, with its worker and how long ago it last sent a heartbeat."""
+
+    trial_id: int
+    number: int
+    worker: str | None  # host:pid, None for a trial not started by a sweepdoctor worker
+    heartbeat_age_s: float | None  # None: no heartbeat ever recorded
+
+    def is_stale(self, grace_s: float, *, orphans: bool = False) -> bool:
+        """No heartbeat for longer than ``grace_s``; with ``orphans``, also a trial that never sent one."""
+        if self.heartbeat_age_s is None:
+            return orphans
+        return self.heartbeat_age_s > grace_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._asdict()
+
+
+class WorkerSeen(NamedTuple):
+    """One worker (``host:pid``) and what its trials became."""
+
+    worker: str
+    states: Mapping[str, int]
+
+    @property
+    def n_trials(self) -> int:
+        return sum(self.states.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"worker": self.worker, "n_trials": self.n_trials, "states": dict(self.states)}
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    """Trials by state, running trials and their heartbeats, workers seen, curves that do not match."""
+
+    study: str
+    storage: str  # masked
+    grace_s: float
+    states: Mapping[str, int]
+    retried: int  # failed trials that were queued again
+    running: tuple[RunningTrial, ...]
+    workers: tuple[WorkerSeen, ...]
+    missing_curves: tuple[int, ...] | None = None  # complete/pruned trials without our curves; None: no tables
+    stray_curves: tuple[int, ...] = ()  # trials with curves stored as finished while Optuna says otherwise
+    failed_now: tuple[int, ...] = field(default=())  # trials this run of the doctor failed (--fail-stale)
+
+    @property
+    def stale(self) -> tuple[RunningTrial, ...]:
+        """Running trials whose heartbeat is older than the grace period, or that never sent one."""
+        return tuple(t for t in self.running if t.is_stale(self.grace_s, orphans=True))
+
+    @property
+    def budget_used(self) -> int:
+        """Trials that count against ``--trials``: all except failed ones that were retried."""
+        return sum(self.states.values()) - self.retried
+
+    @property
+    def healthy(self) -> bool:
+        return not self.stale and not self.missing_curves and not self.stray_curves
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "study": self.study,
+            "storage": self.storage,
+            "grace_s": self.grace_s,
+            "states": dict(self.states),
+            "budget_used": self.budget_used,
+            "retried": self.retried,
+            "running": [t.to_dict() for t in self.running],
+            "stale": [t.number for t in self.stale],
+            "workers": [w.to_dict() for w in self.workers],
+            "missing_curves": None if self.missing_curves is None else list(self.missing_curves),
+            "stray_curves": list(self.stray_curves),
+            "failed_now": list(self.failed_now),
+            "healthy": self.healthy,
+        }
+
+    def __rich__(self) -> RenderableType:
+        parts: list[RenderableType] = [self._headline()]
+        if self.running:
+            parts.append(self._running_table())
+        if self.workers:
+            parts.append(self._workers_table())
+        parts.extend(self._problems())
+        return Group(*parts)
+
+    def _headline(self) -> Text:
+        counts = ", ".join(f"{n} {s}" for s, n in self.states.items() if n) or "no trials"
+        text = Text.assemble((f"study {self.study}", "bold"), f" in {self.storage}: {counts}")
+        text.append(f"; {self.budget_used} count against --trials")
+        if self.retried:
+            text.append(f" ({self.retried} failed trial(s) were retried)")
+        return text
+
+    def _running_table(self) -> Table:
+        table = Table(title="running trials", title_justify="left", box=box.SIMPLE_HEAD)
+        for name, justify in (("trial", "right"), ("worker", "left"), ("last heartbeat", "right"), ("", "left")):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for t in self.running:
+            age = "never" if t.heartbeat_age_s is None else f"{t.heartbeat_age_s:.0f} s ago"
+            flag = Text("stale", style="red") if t.is_stale(self.grace_s, orphans=True) else Text("alive", "green")
+            table.add_row(str(t.number), t.worker or "-", age, flag)
+        return table
+
+    def _workers_table(self) -> Table:
+        table = Table(title="workers seen", title_justify="left", box=box.SIMPLE_HEAD)
+        table.add_column("worker")
+        for name in ("trials", "complete", "pruned", "fail", "running"):
+            table.add_column(name, justify="right")
+        for w in self.workers:
+            table.add_row(w.worker, str(w.n_trials), *(str(w.states.get(s, 0)) for s in
+                                                         ("complete", "pruned", "fail", "running")))
+        return table
+
+    def _problems(self) -> list[RenderableType]:
+        out: list[RenderableType] = []
+        if self.failed_now:
+            out.append(Text(f"failed {len(self.failed_now)} stale trial(s) now: {_nums(self.failed_now)} "
+                            "(retries queued; a running or resumed sweep picks them up)", style="yellow"))
+        if self.stale:
+            out.append(Text(f"stale: trial(s) {_nums(t.number for t in self.stale)} have had no heartbeat for more "
+                            f"than {self.grace_s:.0f} s; their worker is gone. Fail them with --fail-stale "
+                            "(a running sweep does it by itself)", style="red"))
+        if self.missing_curves:
+            out.append(Text(f"finished trial(s) without stored curves: {_nums(self.missing_curves)}", style="red"))
+        if self.stray_curves:
+            out.append(Text(f"curves stored as finished for trial(s) Optuna does not count as finished: "
+                            f"{_nums(self.stray_curves)}", style="red"))
+        if self.missing_curves is None:
+            out.append(Text("no sweepdoctor tables in this database (a plain Optuna study): curves not checked"))
+        if self.healthy and not self.failed_now:
+            out.append(Text("healthy: no stale trials, curves match the trials", style="green"))
+        return out
+
+
+def _nums(numbers: Any) -> str:
+    return ", ".join(str(n) for n in numbers)

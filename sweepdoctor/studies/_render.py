@@ -1,0 +1,220 @@
+"""Rich renderables for the query results (the CLI prints them; nothing here prints)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rich import box
+from rich.console import Console, ConsoleOptions, Group, JustifyMethod, RenderableType, RenderResult
+from rich.markup import escape
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
+
+from sweepdoctor.studies._plot import importance_bars
+from sweepdoctor.studies._records import FoldSpread, GroupBest, StudyDetail, StudySummary, TrialPage, TrialRecord
+
+__all__ = ["ParamTable", "best_table", "compare_table", "detail_view", "fmt", "studies_table", "trials_table"]
+
+_STATE_STYLE = {"complete": "green", "pruned": "yellow", "fail": "red", "running": "cyan", "waiting": "dim"}
+_SCORE_ATTRS = ("mean_score", "std_score")
+
+
+def fmt(value: Any) -> str:
+    """A compact cell: numbers to 4 significant digits, ``-`` for nothing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return escape(str(value))  # a choice or a name may hold [brackets]: text, never console markup
+
+
+def _state(state: str) -> Text:
+    return Text(state, style=_STATE_STYLE.get(state, ""))
+
+
+def _direction(s: StudySummary) -> str:
+    return ", ".join(s.directions) or "-"
+
+
+def studies_table(studies: Sequence[StudySummary], *, title: str) -> Table:
+    """``studies list``: one row per study."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for name, justify in (("study", "left"), ("dir", "left"), ("trials", "right"), ("ok/pr/fail", "right"),
+                          ("best", "right"), ("last activity", "left"), ("metric", "left"), ("curves", "right")):
+        wrap = name == "metric"
+        table.add_column(name, justify=justify, no_wrap=not wrap, min_width=8 if wrap else None)  # type: ignore[arg-type]
+    for s in studies:
+        when = "-" if s.last_activity is None else s.last_activity.strftime("%Y-%m-%d %H:%M")
+        direction = ",".join(d[:3] for d in s.directions) or "-"
+        curves = "-" if s.n_runs is None else str(s.n_runs)
+        counts = "/".join(str(s.states.get(k, 0)) for k in ("complete", "pruned", "fail"))
+        table.add_row(fmt(s.name), direction, str(s.n_trials), counts, fmt(s.best_value), when, fmt(s.metric), curves)
+    return table
+
+
+def _score(t: TrialRecord) -> str:
+    mean, std = (t.user_attrs.get(k) for k in _SCORE_ATTRS)
+    if isinstance(mean, (int, float)) and isinstance(std, (int, float)):
+        return f"{mean:.4g} ± {std:.2g}"
+    return fmt(mean) if isinstance(mean, (int, float)) else "-"
+
+
+class ParamTable:
+    """Rows of trials with their parameters: one column per parameter when that fits the
+    console's width, else all parameters as ``name=value`` in one wrapped column."""
+
+    def __init__(
+        self,
+        title: str,
+        lead: Sequence[tuple[str, JustifyMethod]],
+        tail: Sequence[tuple[str, JustifyMethod]],
+        rows: Sequence[tuple[Sequence[RenderableType], Mapping[str, Any], Sequence[RenderableType]]],
+        *,
+        skip: str | None = None,
+    ) -> None:
+        self.title, self.lead, self.tail, self.rows = title, lead, tail, rows
+        self.params = sorted({k for _, params, _ in rows for k in params if k != skip})
+
+    def table(self, *, compact: bool) -> Table:
+        table = Table(title=self.title, title_justify="left", box=box.SIMPLE_HEAD)
+        middle: list[tuple[str, JustifyMethod]] = (
+            [("parameters", "left")] if compact else [(p, "left") for p in self.params]
+        )
+        for name, justify in (*self.lead, *middle, *self.tail):
+            table.add_column(escape(name), justify=justify, overflow="fold")
+        for lead, params, tail in self.rows:
+            if compact:
+                pairs = (f"{escape(p)}={fmt(params[p])}" for p in self.params if p in params)
+                cells: list[RenderableType] = [" ".join(pairs)]
+            else:
+                cells = [fmt(params.get(p)) for p in self.params]
+            table.add_row(*lead, *cells, *tail)
+        return table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        wide = self.table(compact=False)
+        natural = Measurement.get(console, options.update_width(100_000), wide).maximum  # unclamped
+        fits = natural <= options.max_width
+        yield wide if fits else self.table(compact=True)
+
+
+def trials_table(page: TrialPage) -> ParamTable:
+    """``studies trials``: one row per trial with its parameters, score and findings."""
+    rows: list[tuple[Sequence[RenderableType], Mapping[str, Any], Sequence[RenderableType]]] = [
+        ([str(t.number), _state(t.state), fmt(t.value)], t.params, [_score(t), ", ".join(t.findings) or "-"])
+        for t in page.trials
+    ]
+    title = f"{escape(page.study)}: {len(page.trials)} of {page.matched} matching trials"
+    return ParamTable(title, [("#", "right"), ("state", "left"), ("value", "right")],
+                      [("score", "left"), ("findings", "left")], rows)
+
+
+def best_table(groups: Sequence[GroupBest], *, study: str) -> ParamTable:
+    """``studies best``: the best trial, or the best per value of a parameter."""
+    by = groups[0].by if groups else None
+    lead: list[tuple[str, JustifyMethod]] = [(by, "left"), ("trials", "right")] if by else [("of trials", "right")]
+    rows = [
+        (
+            ([fmt(g.group), str(g.n_trials)] if by else [str(g.n_trials)]) + [str(g.best.number), fmt(g.best.value)],
+            g.best.params,
+            [", ".join(g.best.findings) or "-"],
+        )
+        for g in groups
+    ]
+    title = f"{escape(study)}: best trial" + (f" per {escape(by)}" if by else "")
+    return ParamTable(title, [*lead, ("#", "right"), ("value", "right")], [("findings", "left")], rows, skip=by)
+
+
+def _spread_table(spreads: Sequence[FoldSpread]) -> Table:
+    n = max(len(s.scores) for s in spreads)
+    table = Table(title="per-fold validation score (best trials)", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("#", "value", *(f"fold {i}" for i in range(n)), "mean ± std"):
+        table.add_column(col, justify="right")
+    for s in spreads:
+        cells = [fmt(s.scores[i]) if i < len(s.scores) else "-" for i in range(n)]
+        table.add_row(str(s.number), fmt(s.value), *cells, f"{fmt(s.mean)} ± {fmt(s.std)}")
+    return table
+
+
+def detail_view(d: StudyDetail) -> Group:
+    """``studies show``: summary, best trial, importance chart, fold spread, findings."""
+    s = d.summary
+    states = ", ".join(f"{n} {k}" for k, n in sorted(s.states.items())) or "no trials"
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("study", fmt(s.name))
+    head.add_row("direction", _direction(s))
+    for key in ("task", "metric", "data_fingerprint", "splits_hash"):
+        if key in d.user_attrs:
+            head.add_row(key, fmt(d.user_attrs[key]))
+    head.add_row("trials", f"{s.n_trials} ({states})")
+    head.add_row("values", f"min {fmt(d.values.min)}  mean {fmt(d.values.mean)}  max {fmt(d.values.max)}"
+                 f"  over {d.values.n} complete")
+    head.add_row("last activity", "-" if s.last_activity is None else s.last_activity.isoformat(" ", "seconds"))
+    parts: list[RenderableType] = [head]
+    if d.best is not None:
+        parts.append(Text(f"best trial: #{d.best.number}  value {fmt(d.best.value)}", style="bold"))
+        best = Table(box=box.SIMPLE_HEAD)
+        best.add_column("parameter")
+        best.add_column("value")
+        for k, v in sorted(d.best.params.items()):
+            best.add_row(k, fmt(v))
+        parts.append(best)
+    parts.append(Text("parameter importance (Optuna's evaluator)", style="bold"))
+    if d.importance.values:
+        parts.append(importance_bars(d.importance.values))
+        for note in d.importance.notes:
+            parts.append(Text(f"  note: {note}", style="dim"))
+        if d.importance.n_trials < d.importance.n_complete:
+            parts.append(Text(f"  on {d.importance.n_trials:,} of {d.importance.n_complete:,} complete trials, "
+                              "evenly spaced (--importance-trials to change)", style="dim"))
+    else:
+        parts.append(Text(f"  not available: {d.importance.reason}", style="dim"))
+    if d.spreads:
+        parts.append(_spread_table(d.spreads))
+    if d.findings is None:
+        parts.append(Text("findings: none stored (no sweepdoctor tables: a plain Optuna study)", style="dim"))
+    else:
+        found = ", ".join(f"{code} x{n}" for code, n in d.findings.items()) or "none stored"
+        parts.append(Text(f"findings: {found}"))
+    return Group(*parts)
+
+
+def compare_table(details: Sequence[StudyDetail]) -> Table:
+    """``studies compare``: one column per study, one row per figure."""
+    table = Table(title="comparison", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("", style="bold")
+    for d in details:
+        table.add_column(fmt(d.summary.name), justify="right")
+
+    def row(label: str, cells: Sequence[str]) -> None:
+        table.add_row(label, *cells)
+
+    row("direction", [_direction(d.summary) for d in details])
+    row("trials", [str(d.summary.n_trials) for d in details])
+    row("complete", [str(d.summary.states.get("complete", 0)) for d in details])
+    row("best value", [fmt(d.best.value) if d.best else "-" for d in details])
+    row("best trial", [f"#{d.best.number}" if d.best else "-" for d in details])
+    spread = [d.spreads[0] if d.spreads else None for d in details]
+    row("best: fold mean ± std", [f"{fmt(s.mean)} ± {fmt(s.std)}" if s else "-" for s in spread])
+    row("values min / mean / max", [f"{fmt(d.values.min)} / {fmt(d.values.mean)} / {fmt(d.values.max)}"
+                                    for d in details])
+    params = sorted({k for d in details for k in (d.importance.values or {})})
+    for p in params:
+        row(f"importance: {p}", [fmt_pct((d.importance.values or {}).get(p)) for d in details])
+    if not params:
+        row("importance", [d.importance.reason or "-" for d in details])
+    for p in sorted({k for d in details if d.best for k in d.best.params}):
+        row(f"best: {p}", [fmt(d.best.params.get(p)) if d.best else "-" for d in details])
+    row("findings", [", ".join(f"{c} x{n}" for c, n in d.findings.items()) if d.findings else "-" for d in details])
+    return table
+
+
+def fmt_pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"

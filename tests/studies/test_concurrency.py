@@ -1,0 +1,74 @@
+"""The study lock, and telling a database that went away from a real error."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+from sweepdoctor.errors import StorageError
+from sweepdoctor.studies import make_engine
+from sweepdoctor.studies._concurrency import LockTimeoutError, StudyLock, is_transient, retry_concurrent_create
+
+
+def test_the_lock_keeps_out_other_connections(any_url: str) -> None:
+    a, b = make_engine(any_url), make_engine(any_url)
+    try:
+        with StudyLock(a, 7) as held:
+            assert held.exclusive
+            with pytest.raises(LockTimeoutError, match="waited 0 s for the lock of study id 7"):
+                with StudyLock(b, 7, timeout_s=0.2):
+                    pass
+            if not any_url.startswith("sqlite"):  # SQLite: one lock for the file (writes are serial anyway)
+                with StudyLock(b, 8, timeout_s=0.2):  # another study: not blocked
+                    pass
+        with StudyLock(b, 7, timeout_s=0.2):  # released
+            pass
+    finally:
+        a.dispose()
+        b.dispose()
+
+
+def test_in_memory_sqlite_has_no_lock_between_processes() -> None:
+    engine = make_engine("sqlite://")
+    with StudyLock(engine, 1) as lock:
+        assert not lock.exclusive
+    engine.dispose()
+
+
+@pytest.mark.parametrize("message, transient", [
+    ("server closed the connection unexpectedly", True),
+    ("terminating connection due to administrator command", True),
+    ("(2013, 'Lost connection to MySQL server during query')", True),
+    ("(2006, 'MySQL server has gone away')", True),
+    ("database is locked", True),
+    ("FATAL:  the database system is starting up", True),
+    ("no such table: trials", False),
+    ("(1054, \"Unknown column 'x' in 'field list'\")", False),
+])
+def test_transient_errors(message: str, transient: bool) -> None:
+    err = OperationalError("SELECT 1", {}, Exception(message))
+    assert is_transient(err) is transient
+    try:
+        raise StorageError("storage: database error") from err
+    except StorageError as wrapped:
+        assert is_transient(wrapped) is transient  # found through the chain
+    assert not is_transient(IntegrityError("INSERT", {}, Exception("duplicate key")))
+    assert not is_transient(LockTimeoutError("storage: waited"))
+
+
+def test_creating_tables_retries_only_a_lost_race() -> None:
+    calls = {"n": 0}
+
+    def racing() -> str:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ProgrammingError("CREATE TABLE", {}, Exception('relation "trials" already exists'))
+        return "created"
+
+    assert retry_concurrent_create(racing) == "created" and calls["n"] == 2
+
+    def refused() -> None:
+        raise OperationalError("connect", {}, Exception("Connection refused"))
+
+    with pytest.raises(OperationalError):
+        retry_concurrent_create(refused)
