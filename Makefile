@@ -17,6 +17,7 @@ install: $(STAMP)
 # A demo sweep on the default SQLite database (./sweepdoctor.db), then its diagnosis.
 run: $(STAMP)
 	$(BIN)/sweepdoctor sweep --dataset digits --trials 30 --folds 5 --epochs 20 --study demo-digits --diagnose
+	$(BIN)/sweepdoctor diagnose --study demo-digits --worst 3
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
