@@ -31,7 +31,7 @@ def _unavailable(what: str, err: Exception) -> None:
 def _fresh_database(admin_url: str, what: str, quote: str) -> Iterator[str]:
     name = f"sd_{uuid.uuid4().hex[:12]}"
     try:
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
         with admin.connect() as c:
             c.execute(text(f"CREATE DATABASE {quote}{name}{quote}"))
     except Exception as e:  # noqa: BLE001 - any driver error means "server not usable"

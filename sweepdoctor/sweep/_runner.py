@@ -21,8 +21,10 @@ from sweepdoctor import diagnostics
 from sweepdoctor.diagnostics import Finding, FoldHistory, History, Role, RunHistory, Task
 from sweepdoctor.errors import SweepdoctorError
 from sweepdoctor.studies import Store, mask_url
+from sweepdoctor.studies._concurrency import StudyLock
 from sweepdoctor.sweep._baselines import linear_baseline, mlp_baselines
 from sweepdoctor.sweep._config import SweepConfig
+from sweepdoctor.sweep._coordinator import TrialCoordinator, best_value
 from sweepdoctor.sweep._data import Dataset
 from sweepdoctor.sweep._fit import FitResult, ModelFn, fit_folds, metric_direction
 from sweepdoctor.sweep._folds import make_splits, splits_hash
@@ -31,6 +33,7 @@ from sweepdoctor.sweep._space import suggest
 from sweepdoctor.sweep._study import check_or_set_fingerprint, open_study, optuna_storage
 from sweepdoctor.sweep._tensors import FoldData, prepare_folds
 from sweepdoctor.sweep._weights import save_trial_weights
+from sweepdoctor.sweep._workers import run_workers
 
 __all__ = ["SweepResult", "TrialEvent", "run_sweep"]
 
@@ -128,8 +131,12 @@ def _ensure_baselines(
     runs: list[tuple[RunHistory, list[float]]] = [linear_baseline(ds, splits, loss=loss)]
     for run, fit in mlp_baselines(data, epochs=cfg.train.epochs, loss=loss, metric=metric, seed=cfg.study.seed):
         runs.append((run, fit.fold_scores))
-    for run, scores in runs:
-        store.add_run(study_id=study_id, run=run, task=ds.task, loss=loss, fold_scores=scores)
+    with StudyLock(store.engine, study_id):  # workers starting together store one set
+        stored = store.load_runs(study_id, role=Role.BASELINE)
+        if stored:
+            return stored
+        for run, scores in runs:
+            store.add_run(study_id=study_id, run=run, task=ds.task, loss=loss, fold_scores=scores)
     return [r for r, _ in runs]
 
 
@@ -153,6 +160,7 @@ def run_sweep(
     threads = cfg.train.threads or 1
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
+    coord: TrialCoordinator | None = None
     try:
         splits = make_splits(ds.y, ds.task, n_splits=cfg.train.folds, n_repeats=cfg.train.repeats, seed=cfg.study.seed)
         storage = optuna_storage(url)
@@ -179,17 +187,24 @@ def run_sweep(
         if cfg.train.baselines or cfg.study.diagnose:
             stage("training the reference baselines")
             baselines = _ensure_baselines(store, study_id, ds, splits, data, cfg, loss, metric)
-        stage("sweeping")
-        _loop(cfg, study, store, study_id, data, ds, loss, metric, model_fn, baselines, result, on_trial)
+        stage("sweeping" if cfg.study.workers == 1 else f"sweeping with {cfg.study.workers} workers")
+        if cfg.study.workers > 1:
+            run_workers(cfg, ds, study, store, model_fn=model_fn, result=result, on_trial=on_trial)
+        else:
+            coord = TrialCoordinator(study, store, study_id, total=cfg.study.trials, timeout=cfg.study.timeout)
+            _loop(cfg, study, store, study_id, data, ds, loss, metric, model_fn, baselines, result, on_trial, coord)
         if cfg.study.diagnose:
-            hist, run_ids = store.load_history(name)
-            report = diagnostics.diagnose(hist, thresholds=_thresholds(cfg))
-            store.replace_findings(study_id=study_id, findings=report.findings, run_ids=run_ids)
+            with StudyLock(store.engine, study_id):  # one writer of the study's findings at a time
+                hist, run_ids = store.load_history(name)
+                report = diagnostics.diagnose(hist, thresholds=_thresholds(cfg))
+                store.replace_findings(study_id=study_id, findings=report.findings, run_ids=run_ids)
             result.findings = list(report.findings)
         _fill_best(study, result)
         result.seconds = time.perf_counter() - t_start
         return result
     finally:
+        if coord is not None:
+            coord.close()
         torch.set_num_threads(old_threads)
 
 
@@ -201,13 +216,6 @@ def _default_storage() -> str:
 
 def _thresholds(cfg: SweepConfig) -> Any:
     return diagnostics.Thresholds.from_mapping(cfg.thresholds) if cfg.thresholds else None
-
-
-def budget_used(study: optuna.Study) -> int:
-    """Trials that count against ``--trials``: all, except failed ones that were retried."""
-    trials = study.get_trials(deepcopy=False)
-    retried = {t.system_attrs.get("failed_trial") for t in trials} - {None}
-    return sum(1 for t in trials if t.number not in retried)
 
 
 def _loop(
@@ -223,22 +231,22 @@ def _loop(
     baselines: list[RunHistory],
     result: SweepResult,
     on_trial: Callable[[TrialEvent], None] | None,
+    coord: TrialCoordinator,
 ) -> None:
+    """Train trials until the study has ``--trials`` of them (counting every worker's)."""
     total = cfg.study.trials
-    deadline = None if cfg.study.timeout is None else time.monotonic() + cfg.study.timeout
     prune = cfg.study.pruner != "none"
     first_error: str | None = None
-    while budget_used(study) < total and (deadline is None or time.monotonic() < deadline):
-        trial = study.ask()
+    while (trial := coord.next_trial()) is not None:
         try:
-            hp = suggest(trial, cfg.space)
+            hp = coord.suggest(lambda: suggest(trial, cfg.space), trial)
             params = hp.as_dict()
 
             def on_epoch(epoch: int, value: float) -> bool:
+                coord.check_stop()
                 if not prune or not math.isfinite(value):
                     return False
-                trial.report(value, epoch)
-                return trial.should_prune()
+                return coord.report(trial, value, epoch)
 
             try:
                 fit = fit_folds(
@@ -257,42 +265,46 @@ def _loop(
             except Exception as e:  # noqa: BLE001 - a user model's error fails its trial, not the sweep
                 reason = f"{type(e).__name__}: {e}"
                 logger.warning("trial %d failed: %s", trial.number, reason)
-                trial.set_user_attr("fail_reason", reason)
-                study.tell(trial, state=TrialState.FAIL)
+                coord.finish(trial, TrialState.FAIL, attrs={"fail_reason": reason})
                 first_error = first_error or reason
                 result.n_failed += 1
                 _emit(on_trial, study, trial.number, "failed", None, reason, result, total)
                 continue
         except KeyboardInterrupt:
-            trial.set_user_attr("fail_reason", "interrupted")
-            study.tell(trial, state=TrialState.FAIL)
+            coord.finish(trial, TrialState.FAIL, attrs={"fail_reason": "interrupted"})
             result.n_failed += 1
             result.interrupted = True
             return
         run = _candidate_run(trial.number, fit, params)
-        store.add_run(
-            study_id=study_id,
-            run=run,
-            task=ds.task,
-            loss=loss,
-            trial_id=trial._trial_id,
-            trial_number=trial.number,
-            fold_scores=fit.fold_scores,
-            fail_reason=fit.reason if fit.status == "failed" else None,
+        stored = coord.store_run(
+            trial,
+            lambda: store.add_run(
+                study_id=study_id,
+                run=run,
+                task=ds.task,
+                loss=loss,
+                trial_id=trial._trial_id,
+                trial_number=trial.number,
+                fold_scores=fit.fold_scores,
+                fail_reason=fit.reason if fit.status == "failed" else None,
+            ),
         )
-        for i, s in enumerate(fit.fold_scores):
-            trial.set_user_attr(f"split{i}_score", s if math.isfinite(s) else None)
-        trial.set_user_attr("mean_score", fit.score if math.isfinite(fit.score) else None)
-        trial.set_user_attr("std_score", float(np.std(fit.fold_scores)) if fit.status != "failed" else None)
-        trial.set_user_attr("hyperparameters", params)
-        trial.set_user_attr("training_path", fit.path)
-        trial.set_user_attr("epochs_trained", len(fit.curves[0]))
+        if not stored:
+            continue  # another worker took the trial over (our heartbeat went stale); its retry counts
+        attrs: dict[str, Any] = {
+            f"split{i}_score": v if math.isfinite(v) else None for i, v in enumerate(fit.fold_scores)
+        }
+        attrs["mean_score"] = fit.score if math.isfinite(fit.score) else None
+        attrs["std_score"] = float(np.std(fit.fold_scores)) if fit.status != "failed" else None
+        attrs["hyperparameters"] = params
+        attrs["training_path"] = fit.path
+        attrs["epochs_trained"] = len(fit.curves[0])
         if fit.reason:
-            trial.set_user_attr("fail_reason" if fit.status == "failed" else "stop_reason", fit.reason)
+            attrs["fail_reason" if fit.status == "failed" else "stop_reason"] = fit.reason
         if cfg.train.save_weights and fit.status != "failed":
             maximize = metric_direction(metric) == "maximize"
             path = save_trial_weights(fit, hp, data, study.study_name, trial.number, store.url, maximize=maximize)
-            trial.set_user_attr("weights_path", str(path))
+            attrs["weights_path"] = str(path)
         result.train_seconds += fit.train_seconds
         result.training_path = fit.path
         findings: tuple[Finding, ...] = ()
@@ -300,18 +312,19 @@ def _loop(
             report = diagnostics.diagnose(History(ds.task, loss, (run, *baselines)), thresholds=_thresholds(cfg))
             findings = tuple(report.for_run(run.name))
         state = fit.status
+        told = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED}.get(state, TrialState.FAIL)
+        if not coord.finish(trial, told, fit.score if state == "complete" else None, attrs):
+            continue
         if state == "complete":
-            study.tell(trial, fit.score)
             result.n_complete += 1
         elif state == "pruned":
-            study.tell(trial, state=TrialState.PRUNED)
             result.n_pruned += 1
         else:
-            study.tell(trial, state=TrialState.FAIL)
             result.n_failed += 1
             first_error = first_error or fit.reason
         _emit(on_trial, study, trial.number, state, fit.score if state == "complete" else None, fit.reason, result,
               total, findings)
+    result.interrupted = result.interrupted or coord.stop_requested
     if result.n_complete == 0 and result.n_pruned == 0 and result.n_failed > 0 and not result.interrupted:
         raise SweepdoctorError(f"every trial failed; the first: {first_error}")
 
@@ -329,10 +342,7 @@ def _emit(
 ) -> None:
     if cb is None:
         return
-    try:
-        best = study.best_value
-    except ValueError:
-        best = None
+    best = best_value(study)
     done = result.n_complete + result.n_pruned + result.n_failed
     cb(TrialEvent(number, state, value, reason, best, done, total, findings))
 

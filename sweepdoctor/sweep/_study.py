@@ -11,7 +11,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sweepdoctor.errors import ConfigError, StorageError
 from sweepdoctor.studies import check_url, mask_url
-from sweepdoctor.studies._engine import SQLITE_BUSY_TIMEOUT_S
+from sweepdoctor.studies._concurrency import retry_concurrent_create
+from sweepdoctor.studies._engine import SQLITE_BUSY_TIMEOUT_S, sqlite_write_ahead
 from sweepdoctor.sweep._config import StudyConfig
 
 __all__ = ["STUDY_ATTR", "check_or_set_fingerprint", "make_pruner", "make_sampler", "open_study", "optuna_storage"]
@@ -37,7 +38,10 @@ def optuna_storage(url: str, *, heartbeat: bool = False) -> optuna.storages.RDBS
             "failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=2),
         }
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **hb)
+        # Workers starting together on an empty database race to create Optuna's tables.
+        storage = retry_concurrent_create(lambda: optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **hb))
+        sqlite_write_ahead(storage.engine)  # a commit per report/attribute: make them cheap
+        return storage
     except (SQLAlchemyError, ImportError, ValueError, RuntimeError) as e:
         first = str(getattr(e, "orig", None) or e).strip().splitlines()
         raise StorageError(
