@@ -2,8 +2,9 @@
 
 With ``--hessian`` the saved weights of a trial (``sweep --save-weights``) are rebuilt
 into the built-in MLP and analysed on the training rows of the fold they come from;
-the data must be given again (``--dataset``/``--csv``/``--config``, as for the sweep)
-and is checked against the study's fingerprint.
+the data is loaded again from where the study says it came from (or from
+``--dataset``/``--csv``/``--config``, given as for the sweep) and checked against the
+study's fingerprint.
 """
 
 from __future__ import annotations
@@ -83,12 +84,12 @@ def _study_attrs(url: str, study: str) -> dict[str, Any]:
         s = optuna.load_study(study_name=study, storage=url)
     except KeyError:
         raise StorageError(f"storage: no study named {study!r}") from None
-    from sweepdoctor.sweep._study import STUDY_ATTR
+    from sweepdoctor.sweep._study import DATA_SOURCE_ATTR, STUDY_ATTR
 
     fp = s.user_attrs.get(STUDY_ATTR)
     if not isinstance(fp, dict):
         raise ConfigError(f"--hessian: study {study!r} was not made by 'sweepdoctor sweep' (no fingerprint)")
-    return fp
+    return {**fp, "_source": s.user_attrs.get(DATA_SOURCE_ATTR)}
 
 
 def _load_data(o: dict[str, Any], fp: dict[str, Any]) -> tuple[Any, list[Any]]:
@@ -98,9 +99,15 @@ def _load_data(o: dict[str, Any], fp: dict[str, Any]) -> tuple[Any, list[Any]]:
 
     cfg = load_config(o["config"]) if o["config"] else SweepConfig()
     data: DataConfig = cfg.data
+    seed = cfg.study.seed
+    source = fp.get("_source")
+    if not (o["config"] or o["dataset"] or o["csv"]) and isinstance(source, dict):
+        # the study says where its data came from
+        seed = int(source.get("seed", seed))
+        data = DataConfig(**{k: v for k, v in source.items() if k in DataConfig.__dataclass_fields__})
     if o["dataset"] or o["csv"]:
         data = replace(data, dataset=o["dataset"], csv=o["csv"], target=o["target"] or data.target)
-    seed = o["seed"] if o["seed"] is not None else cfg.study.seed
+    seed = o["seed"] if o["seed"] is not None else seed
     ds = load_dataset(data, seed=seed)
     if ds.fingerprint() != fp.get("data"):
         raise ConfigError(

@@ -84,7 +84,7 @@ def sweep(**opts: Any) -> None:
         def on_stage(msg: str) -> None:
             progress.update(task_id, description=msg)
 
-        result = run_sweep(cfg, ds, on_trial=on_trial, on_stage=on_stage)
+        result = run_sweep(cfg, ds, on_trial=on_trial, on_stage=on_stage, source=cfg.data)
     if opts["refit_dir"] and result.best_number is not None and not result.interrupted:
         result.refit_dir = str(_refit(cfg, ds, result, opts["refit_dir"]))
     if opts["as_json"]:

@@ -106,6 +106,6 @@ def run(
     cfg.validate()
     if X is not None:
         ds = from_arrays(X, y, task=task, X_test=X_test, y_test=y_test)
-    else:
-        ds = load_dataset(cfg.data, seed=cfg.study.seed)
-    return run_sweep(cfg, ds, model_fn=model_fn, on_trial=on_trial)
+        return run_sweep(cfg, ds, model_fn=model_fn, on_trial=on_trial)
+    ds = load_dataset(cfg.data, seed=cfg.study.seed)
+    return run_sweep(cfg, ds, model_fn=model_fn, on_trial=on_trial, source=cfg.data)

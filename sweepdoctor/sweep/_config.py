@@ -108,6 +108,16 @@ class SweepConfig:
         return replace(self, **{section: replace(getattr(self, section), **values)})
 
 
+def data_source(cfg: DataConfig, *, seed: int) -> dict[str, Any]:
+    """A JSON-able record of where the data came from (file paths made absolute)."""
+    doc: dict[str, Any] = {f.name: getattr(cfg, f.name) for f in fields(cfg)}
+    for key in ("csv", "test_csv"):
+        if doc[key] is not None:
+            doc[key] = str(Path(doc[key]).resolve())
+    doc["seed"] = seed
+    return doc
+
+
 def _positive(key: str, value: Any, low: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ConfigError(f"{key} must be an integer >= {low}, got {value!r}")

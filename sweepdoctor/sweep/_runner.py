@@ -23,14 +23,14 @@ from sweepdoctor.errors import SweepdoctorError
 from sweepdoctor.studies import Store, mask_url
 from sweepdoctor.studies._concurrency import StudyLock
 from sweepdoctor.sweep._baselines import linear_baseline, mlp_baselines
-from sweepdoctor.sweep._config import SweepConfig
+from sweepdoctor.sweep._config import DataConfig, SweepConfig, data_source
 from sweepdoctor.sweep._coordinator import TrialCoordinator, best_value
 from sweepdoctor.sweep._data import Dataset
 from sweepdoctor.sweep._fit import FitResult, ModelFn, fit_folds, metric_direction
 from sweepdoctor.sweep._folds import make_splits, splits_hash
 from sweepdoctor.sweep._optim import LOSSES, METRICS
 from sweepdoctor.sweep._space import suggest
-from sweepdoctor.sweep._study import check_or_set_fingerprint, open_study, optuna_storage
+from sweepdoctor.sweep._study import DATA_SOURCE_ATTR, check_or_set_fingerprint, open_study, optuna_storage
 from sweepdoctor.sweep._tensors import FoldData, prepare_folds
 from sweepdoctor.sweep._weights import save_trial_weights
 from sweepdoctor.sweep._workers import run_workers
@@ -147,8 +147,13 @@ def run_sweep(
     model_fn: ModelFn | None = None,
     on_trial: Callable[[TrialEvent], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
+    source: DataConfig | None = None,
 ) -> SweepResult:
-    """Run (or resume) the sweep described by ``cfg`` on ``ds``."""
+    """Run (or resume) the sweep described by ``cfg`` on ``ds``.
+
+    ``source`` says where ``ds`` was loaded from; it is stored with the study so that
+    ``diagnose --hessian`` can load the same data again without being told.
+    """
     cfg = cfg.validate()
     t_start = time.perf_counter()
     stage = on_stage or (lambda _msg: None)
@@ -178,6 +183,8 @@ def run_sweep(
             "model": "builtin-mlp" if model_fn is None else "custom",
         }
         resumed = check_or_set_fingerprint(study, fingerprint)
+        if source is not None and DATA_SOURCE_ATTR not in study.user_attrs:
+            study.set_user_attr(DATA_SOURCE_ATTR, data_source(source, seed=cfg.study.seed))
         store = Store(url)
         store.ensure_schema()
         study_id = store.study_id(name)

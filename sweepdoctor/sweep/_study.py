@@ -15,10 +15,20 @@ from sweepdoctor.studies._concurrency import retry_concurrent_create
 from sweepdoctor.studies._engine import SQLITE_BUSY_TIMEOUT_S, sqlite_write_ahead
 from sweepdoctor.sweep._config import StudyConfig
 
-__all__ = ["STUDY_ATTR", "check_or_set_fingerprint", "make_pruner", "make_sampler", "open_study", "optuna_storage"]
+__all__ = [
+    "DATA_SOURCE_ATTR",
+    "STUDY_ATTR",
+    "check_or_set_fingerprint",
+    "make_pruner",
+    "make_sampler",
+    "open_study",
+    "optuna_storage",
+]
 
 # The study user attribute holding what must not change when a study is resumed.
 STUDY_ATTR = "sweepdoctor"
+# The study user attribute saying where the data came from (informative, not compared).
+DATA_SOURCE_ATTR = "sweepdoctor_data"
 # Heartbeats let other workers notice a worker that died mid-trial (RDB storages).
 HEARTBEAT_INTERVAL_S = 30
 HEARTBEAT_GRACE_S = 90

@@ -204,7 +204,6 @@ def test_hessian_without_saved_weights(iris_history: History, tmp_path: Path) ->
     assert result.stderr.count("\n") == 1
 
 
-@pytest.mark.slow
 def test_hessian_of_a_swept_trial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """End to end: a real sweep saves weights; diagnose rebuilds the model and analyses it."""
     monkeypatch.chdir(tmp_path)
@@ -224,3 +223,7 @@ def test_hessian_of_a_swept_trial(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     result, _ = run(["--study", "ir", "--storage", url, "--hessian", "--dataset", "iris", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["task"] == Task.CLASSIFICATION.value
+    # the study remembers where its data came from: no data flags needed
+    result, _ = run(["--study", "ir", "--storage", url, "--trial", "1", "--hessian", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["hessian"]["trial-1"]["n_params"] > 0
