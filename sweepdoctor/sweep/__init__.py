@@ -12,9 +12,9 @@ The one-call API::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
-from typing import Any
+import dataclasses as _dataclasses
+import typing as _typing
+from collections.abc import Callable as _Callable
 
 from sweepdoctor.sweep._config import DataConfig, StudyConfig, SweepConfig, TrainConfig, load_config
 from sweepdoctor.sweep._data import BUILTIN_DATASETS, Dataset, from_arrays, load_builtin, load_csv
@@ -81,26 +81,26 @@ def load_dataset(cfg: DataConfig, *, seed: int = 0) -> Dataset:
 
 def run(
     *,
-    X: Any = None,
-    y: Any = None,
+    X: _typing.Any = None,
+    y: _typing.Any = None,
     model_fn: ModelFn | None = None,
     space: SearchSpace | None = None,
     n_trials: int | None = None,
     storage: str | None = None,
     study_name: str | None = None,
     task: str | None = None,
-    X_test: Any = None,
-    y_test: Any = None,
+    X_test: _typing.Any = None,
+    y_test: _typing.Any = None,
     folds: int | None = None,
     epochs: int | None = None,
     seed: int | None = None,
     config: SweepConfig | None = None,
-    on_trial: Callable[[TrialEvent], None] | None = None,
+    on_trial: _Callable[[TrialEvent], None] | None = None,
 ) -> SweepResult:
     """Run a sweep on arrays (or on ``config.data`` when ``X`` is None)."""
     cfg = config or SweepConfig()
     if space is not None:
-        cfg = replace(cfg, space=space)
+        cfg = _dataclasses.replace(cfg, space=space)
     cfg = cfg.with_overrides("study", trials=n_trials, storage=storage, name=study_name, seed=seed)
     cfg = cfg.with_overrides("train", folds=folds, epochs=epochs)
     cfg.validate()
