@@ -94,15 +94,20 @@ def load_trials(url: str, study: str) -> list[FrozenTrial]:
         storage.engine.dispose()
 
 
-def check_study(url: str, study: str, *, total: int, folds: int) -> list[FrozenTrial]:
-    """Exactly ``total`` trials count; none left running or queued; each finished trial has its curves, once."""
+def check_study(url: str, study: str, *, total: int, folds: int, surplus: int = 0) -> list[FrozenTrial]:
+    """Exactly ``total`` trials count; none left running or queued; each finished trial has its curves, once.
+
+    ``surplus``: how many extra trials are tolerated. Only a connection cut while a
+    worker holds the study lock (a window of milliseconds) can lose the lock early and
+    let one more trial be claimed: each such cut may add one (docs/distributed.md).
+    """
     trials = load_trials(url, study)
     numbers = [t.number for t in trials]
     assert len(numbers) == len(set(numbers)), "duplicate trial numbers"
     assert sorted(numbers) == list(range(len(numbers)))
     left = [(t.number, t.state.name) for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     assert not left, f"trials left unfinished: {left}"
-    assert trials_counted(trials) == total
+    assert total <= trials_counted(trials) <= total + surplus, (trials_counted(trials), total)
     engine = create_engine(url)
     try:
         with engine.connect() as c:

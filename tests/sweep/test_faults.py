@@ -87,7 +87,8 @@ def test_connection_cut_mid_sweep_loses_nothing(pg_url: str, tmp_path: Path) -> 
     finally:
         for w in workers:
             w.kill()
-    check_study(pg_url, "cut", total=16, folds=2)
+    # no lost or phantom trial; a cut that lands inside a claim may add one trial per cut round
+    check_study(pg_url, "cut", total=16, folds=2, surplus=4)
 
 
 @pytest.mark.slow
