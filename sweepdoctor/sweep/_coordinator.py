@@ -118,7 +118,7 @@ class TrialCoordinator:
         self._settings = settings or HeartbeatSettings.from_env()
         self._patience = db_patience() if patience_s is None else patience_s
         self.worker_id = worker_id()
-        self._beat: Heartbeat | None = None
+        self._beats: dict[int, Heartbeat] = {}  # trial id -> its heartbeat, for each trial this worker trains
         self._others_alive = False
         self._stop = threading.Event()
         self._signals = _StopSignals(self._stop)
@@ -134,16 +134,20 @@ class TrialCoordinator:
 
     # ---- the loop's questions ------------------------------------------------------
 
-    def next_trial(self) -> optuna.Trial | None:
-        """The next trial to train (a queued retry first), or None when the study needs no more from us."""
-        self._end_heartbeat()
+    def next_trial(self, *, alongside: bool = False) -> optuna.Trial | None:
+        """The next trial to train (a queued retry first), or None when the study needs no more from us.
+
+        ``alongside``: the worker still trains trials it claimed before (several trials at
+        once): they keep their heartbeats, and None comes at once when nothing can be claimed.
+        """
+        if not alongside:
+            self._end_heartbeat()
         while not self._stop.is_set() and (self._deadline is None or time.monotonic() < self._deadline):
             trial = self.db(self._claim, "claiming the next trial")
             if trial is not None:
-                assert self._beat is not None
-                self._beat.start()
+                self._beats[trial._trial_id].start()
                 return trial
-            if not self._others_alive:
+            if alongside or not self._others_alive:
                 return None
             # Budget spent but other workers still train: if one of them dies, its
             # trial goes stale and is queued again; stay to take it.
@@ -184,7 +188,7 @@ class TrialCoordinator:
 
         ok = self.db(attempt, f"storing the curves of trial {trial.number}")
         if not ok:
-            self._end_heartbeat()
+            self._end_heartbeat(trial._trial_id)
             logger.warning("trial %d was failed by another worker meanwhile; its result is dropped", trial.number)
         return ok
 
@@ -215,7 +219,7 @@ class TrialCoordinator:
         try:
             ok = self.db(attempt, f"recording trial {trial.number} as {state.name.lower()}")
         finally:
-            self._end_heartbeat()
+            self._end_heartbeat(trial._trial_id)
         if not ok:
             reason = "abandoned: another worker failed this trial (stale heartbeat) before it was recorded"
             self.db(lambda: mark_run_abandoned(self._store.engine, trial._trial_id, reason), "marking a run")
@@ -265,13 +269,15 @@ class TrialCoordinator:
             beat = Heartbeat(self._heartbeats, trial._trial_id, self._settings.interval_s)
             beat.beat()  # under the lock: a RUNNING trial without a heartbeat is an orphan
             trial.set_user_attr(WORKER_ATTR, self.worker_id)
-        self._beat = beat
+        self._beats[trial._trial_id] = beat
         return trial
 
-    def _end_heartbeat(self) -> None:
-        if self._beat is not None:
-            self._beat.stop()
-            self._beat = None
+    def _end_heartbeat(self, trial_id: int | None = None) -> None:
+        """Stop one trial's heartbeat, or (None) every one."""
+        for tid in list(self._beats) if trial_id is None else [trial_id]:
+            beat = self._beats.pop(tid, None)
+            if beat is not None:
+                beat.stop()
 
 
 class _StopSignals:

@@ -14,13 +14,14 @@ import torch
 from torch import nn
 
 from sweepdoctor.diagnostics import EpochRecord
+from sweepdoctor.sweep._kernels import flush_denormals
 from sweepdoctor.sweep._models import FoldStack, ModuleStack, StackedMLP, VmapStack
 from sweepdoctor.sweep._optim import MAXIMIZED_METRICS
 from sweepdoctor.sweep._space import TrialParams
 from sweepdoctor.sweep._tensors import FoldData
 from sweepdoctor.sweep._trainer import STAT_ROWS, FoldTrainer
 
-__all__ = ["FitResult", "ModelFn", "fit_folds", "fold_seed"]
+__all__ = ["FitResult", "FitTracker", "ModelFn", "fit_folds", "fold_seed"]
 
 logger = logging.getLogger(__name__)
 
@@ -150,59 +151,94 @@ def fit_folds(
         )
         for s, d in zip(stacks, datas)
     ]
-    k = data.n_folds
-    curves: list[list[EpochRecord]] = [[] for _ in range(k)]
-    history = []  # per epoch: (STAT_ROWS, k) numpy
-    status, reason = "complete", None
-    best_epoch, best_val = 0, math.inf
+    tracker = FitTracker(data.n_folds, hp, on_epoch)
     t0 = time.perf_counter()
-    for epoch in range(epochs):
-        lrs = [t.run_epoch() for t in trainers]
-        stats = torch.cat([t.evaluate() for t in trainers], dim=1).cpu().numpy()  # one host copy per epoch
-        wall = time.perf_counter() - t0
-        history.append(stats)
-        r = dict(zip(STAT_ROWS, stats))
-        for f in range(k):
-            curves[f].append(
-                EpochRecord(
-                    epoch=epoch,
-                    train_loss=_finite(r["train_loss"][f]),
-                    val_loss=_finite(r["val_loss"][f]),
-                    grad_norm=_finite(r["grad_norm"][f]),
-                    lr=float(lrs[0]),
-                    val_metric=_finite(r["val_metric"][f]),
-                    wall_time=wall,
-                )
-            )
-        bad = [f for f in range(k) if not (np.isfinite(r["train_loss"][f]) and np.isfinite(r["val_loss"][f]))]
-        if bad:
-            status = "failed"
-            reason = f"diverged: non-finite loss at epoch {epoch} in fold(s) {', '.join(map(str, bad))}"
-            break
-        mean_val = float(np.mean(r["val_loss"]))
-        if mean_val < best_val:
-            best_epoch, best_val = epoch, mean_val
-        if on_epoch is not None and on_epoch(epoch, float(np.mean(r["val_metric"]))):
-            status, reason = "pruned", f"pruned at epoch {epoch}"
-            break
-        if hp.patience > 0 and epoch - best_epoch >= hp.patience:
-            reason = f"early stopping at epoch {epoch} (best epoch {best_epoch})"
-            break
-    chosen = best_epoch if hp.patience > 0 else len(history) - 1
-    final = dict(zip(STAT_ROWS, history[chosen]))
-    return FitResult(
-        curves=curves,
-        fold_scores=[float(v) for v in final["val_metric"]],
-        test_losses=[_finite(v) for v in final["test_loss"]],
-        best_epoch=chosen,
-        status=status,
-        reason=reason,
+    with flush_denormals():
+        for epoch in range(epochs):
+            lrs = [t.run_epoch() for t in trainers]
+            stats = torch.cat([t.evaluate() for t in trainers], dim=1).cpu().numpy()  # one host copy per epoch
+            if tracker.record(epoch, stats, lrs[0], time.perf_counter() - t0):
+                break
+    return tracker.result(
         path=path,
         n_params=stacks[0].n_params(),
         depth=stacks[0].depth if model_fn is None else None,
         stacks=stacks,
         train_seconds=time.perf_counter() - t0,
     )
+
+
+class FitTracker:
+    """One configuration's epochs on k folds: curves, the stopping rules, the chosen epoch.
+
+    :meth:`record` takes an epoch's ``(len(STAT_ROWS), k)`` statistics and says whether
+    training stops: a non-finite loss (failed), ``on_epoch`` asking to prune (pruned), or
+    early stopping on the fold-mean validation loss (``hp.patience`` epochs without
+    improvement; the scores are then those of the best epoch).
+    """
+
+    def __init__(self, k: int, hp: TrialParams, on_epoch: OnEpoch | None = None) -> None:
+        self.k = k
+        self.hp = hp
+        self.on_epoch = on_epoch
+        self.curves: list[list[EpochRecord]] = [[] for _ in range(k)]
+        self.history: list[np.ndarray] = []  # per epoch: (STAT_ROWS, k)
+        self.status: str = "complete"
+        self.reason: str | None = None
+        self.best_epoch, self.best_val = 0, math.inf
+
+    def record(self, epoch: int, stats: np.ndarray, lr: float, wall: float) -> bool:
+        """Store an epoch; True when training stops here."""
+        self.history.append(stats)
+        r = dict(zip(STAT_ROWS, stats))
+        for f in range(self.k):
+            self.curves[f].append(
+                EpochRecord(
+                    epoch=epoch,
+                    train_loss=_finite(r["train_loss"][f]),
+                    val_loss=_finite(r["val_loss"][f]),
+                    grad_norm=_finite(r["grad_norm"][f]),
+                    lr=float(lr),
+                    val_metric=_finite(r["val_metric"][f]),
+                    wall_time=wall,
+                )
+            )
+        bad = [f for f in range(self.k) if not (np.isfinite(r["train_loss"][f]) and np.isfinite(r["val_loss"][f]))]
+        if bad:
+            self.status = "failed"
+            self.reason = f"diverged: non-finite loss at epoch {epoch} in fold(s) {', '.join(map(str, bad))}"
+            return True
+        mean_val = float(np.mean(r["val_loss"]))
+        if mean_val < self.best_val:
+            self.best_epoch, self.best_val = epoch, mean_val
+        if self.on_epoch is not None and self.on_epoch(epoch, float(np.mean(r["val_metric"]))):
+            self.status, self.reason = "pruned", f"pruned at epoch {epoch}"
+            return True
+        if self.hp.patience > 0 and epoch - self.best_epoch >= self.hp.patience:
+            self.reason = f"early stopping at epoch {epoch} (best epoch {self.best_epoch})"
+            return True
+        return False
+
+    def result(
+        self, *, path: str, n_params: int, depth: int | None, stacks: list[FoldStack], train_seconds: float
+    ) -> FitResult:
+        chosen = self.best_epoch if self.hp.patience > 0 else len(self.history) - 1
+        # No epoch at all (training failed in the first): no scores.
+        last = self.history[chosen] if self.history else np.full((len(STAT_ROWS), self.k), np.nan)
+        final = dict(zip(STAT_ROWS, last))
+        return FitResult(
+            curves=self.curves,
+            fold_scores=[float(v) for v in final["val_metric"]],
+            test_losses=[_finite(v) for v in final["test_loss"]],
+            best_epoch=chosen,
+            status=self.status,
+            reason=self.reason,
+            path=path,
+            n_params=n_params,
+            depth=depth,
+            stacks=stacks,
+            train_seconds=train_seconds,
+        )
 
 
 def metric_direction(metric: str) -> str:

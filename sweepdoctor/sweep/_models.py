@@ -22,6 +22,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from sweepdoctor.sweep._backprop import hidden_dropout
+from sweepdoctor.sweep._kernels import dropout_fn
+
 __all__ = ["ACTIVATION_FNS", "FoldStack", "ModuleStack", "StackedMLP", "VmapStack", "build_mlp"]
 
 ACTIVATION_FNS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -29,6 +32,14 @@ ACTIVATION_FNS: dict[str, Callable[[Tensor], Tensor]] = {
     "tanh": torch.tanh,
     "gelu": F.gelu,
     "sigmoid": torch.sigmoid,
+}
+# In place on a fresh matmul output (autograd keeps the result these need, not the input):
+# no new activation tensor per layer.
+_ACTIVATION_INPLACE: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": torch.relu_,
+    "tanh": torch.tanh_,
+    "gelu": F.gelu,
+    "sigmoid": torch.sigmoid_,
 }
 _ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -88,7 +99,7 @@ class StackedMLP:
         self.depth: int | None = depth
         self.dims = [n_in] + [width] * depth + [n_out]
         self.activation = activation
-        self._act = ACTIVATION_FNS[activation]
+        self._act = _ACTIVATION_INPLACE[activation]
         self.dropout = dropout
         self.training = True
         gens = [torch.Generator().manual_seed(s) for s in seeds]
@@ -101,6 +112,21 @@ class StackedMLP:
             self.weights.append(w.to(device).requires_grad_())
             self.biases.append(b.to(device).requires_grad_())
 
+    @classmethod
+    def from_tensors(
+        cls, weights: list[Tensor], biases: list[Tensor], *, activation: str, dropout: float
+    ) -> StackedMLP:
+        """A stack holding the given per-layer tensors (``(k, in, out)`` and ``(k, 1, out)``) as its weights."""
+        mlp = cls.__new__(cls)
+        mlp.n_folds = int(weights[0].shape[0])
+        mlp.depth = len(weights) - 1
+        mlp.dims = [int(weights[0].shape[1])] + [int(w.shape[2]) for w in weights]
+        mlp.activation, mlp._act = activation, _ACTIVATION_INPLACE[activation]
+        mlp.dropout, mlp.training = dropout, True
+        mlp.weights = [w.requires_grad_() for w in weights]
+        mlp.biases = [b.requires_grad_() for b in biases]
+        return mlp
+
     def parameters(self) -> list[Tensor]:
         return [t for pair in zip(self.weights, self.biases) for t in pair]
 
@@ -108,14 +134,18 @@ class StackedMLP:
         self.training = mode
 
     def forward(self, x: Tensor) -> Tensor:
+        # In train mode the dropout multipliers are drawn as the hand-written backward pass
+        # draws them (one go for all hidden layers), so both see the same masks from a seed.
+        drops = hidden_dropout(self, x, dropout_fn(self.dropout, x.device, x.dtype) if self.training else None)
         h = x
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = torch.baddbmm(b, h, w)
             if i < last:
                 h = self._act(h)
-                if self.training and self.dropout > 0:
-                    h = F.dropout(h, self.dropout, training=True)
+                d = drops[i]
+                if d is not None:
+                    h = h * d
         return h
 
     def n_params(self) -> int:

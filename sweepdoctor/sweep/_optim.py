@@ -24,15 +24,19 @@ def row_loss(out: Tensor, y: Tensor, task: Task, loss: str) -> Tensor:
     """
     if task is Task.REGRESSION:
         return (out[..., 0] - y) ** 2
-    if loss == "cross_entropy":
-        return F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="none").view_as(y)
+    if loss == "cross_entropy":  # = F.cross_entropy, ~3x faster on the CPU for few classes (log_softmax is slow)
+        return torch.logsumexp(out, dim=-1) - out.gather(-1, y.unsqueeze(-1)).squeeze(-1)
     probs = torch.softmax(out, dim=-1)
     onehot = F.one_hot(y, out.shape[-1]).to(probs.dtype)
     return ((probs - onehot) ** 2).sum(-1)
 
 
 def make_optimizer(params: list[Tensor], hp: TrialParams) -> torch.optim.Optimizer:
-    """One of the seven optimizers of RULES.md §3-4 over (stacked) parameters."""
+    """One of the seven optimizers of RULES.md §3-4 over (stacked) parameters, as ``torch.optim`` builds it.
+
+    Training uses :class:`~sweepdoctor.sweep._kernels.FusedStepper`, which makes the same
+    updates without ``torch.optim``'s per-step bookkeeping; this is its reference in the tests.
+    """
     wd = hp.weight_decay
     o = hp.optimizer
     # The fused kernels do the whole update in one call per step (~30% faster on small

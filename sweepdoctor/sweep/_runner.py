@@ -23,13 +23,14 @@ from sweepdoctor.errors import SweepdoctorError
 from sweepdoctor.studies import Store, mask_url
 from sweepdoctor.studies._concurrency import StudyLock
 from sweepdoctor.sweep._baselines import linear_baseline, mlp_baselines
+from sweepdoctor.sweep._batched_loop import run_batched
 from sweepdoctor.sweep._config import DataConfig, SweepConfig, data_source
 from sweepdoctor.sweep._coordinator import TrialCoordinator, best_value
 from sweepdoctor.sweep._data import Dataset
 from sweepdoctor.sweep._fit import FitResult, ModelFn, fit_folds, metric_direction
 from sweepdoctor.sweep._folds import make_splits, splits_hash
 from sweepdoctor.sweep._optim import LOSSES, METRICS
-from sweepdoctor.sweep._space import suggest
+from sweepdoctor.sweep._space import TrialParams, suggest
 from sweepdoctor.sweep._study import DATA_SOURCE_ATTR, check_or_set_fingerprint, open_study, optuna_storage
 from sweepdoctor.sweep._tensors import FoldData, prepare_folds
 from sweepdoctor.sweep._weights import save_trial_weights
@@ -244,10 +245,70 @@ def _loop(
     total = cfg.study.trials
     prune = cfg.study.pruner != "none"
     first_error: str | None = None
+
+    def record(trial: optuna.Trial, hp: TrialParams, fit: FitResult) -> None:
+        """Store a trained trial's curves and attributes, tell Optuna its state, report progress."""
+        nonlocal first_error
+        params = hp.as_dict()
+        run = _candidate_run(trial.number, fit, params)
+        stored = coord.store_run(
+            trial,
+            lambda: store.add_run(
+                study_id=study_id,
+                run=run,
+                task=ds.task,
+                loss=loss,
+                trial_id=trial._trial_id,
+                trial_number=trial.number,
+                fold_scores=fit.fold_scores,
+                fail_reason=fit.reason if fit.status == "failed" else None,
+            ),
+        )
+        if not stored:
+            return  # another worker took the trial over (our heartbeat went stale); its retry counts
+        attrs: dict[str, Any] = {
+            f"split{i}_score": v if math.isfinite(v) else None for i, v in enumerate(fit.fold_scores)
+        }
+        attrs["mean_score"] = fit.score if math.isfinite(fit.score) else None
+        attrs["std_score"] = float(np.std(fit.fold_scores)) if fit.status != "failed" else None
+        attrs["hyperparameters"] = params
+        attrs["training_path"] = fit.path
+        attrs["epochs_trained"] = len(fit.curves[0])
+        if fit.reason:
+            attrs["fail_reason" if fit.status == "failed" else "stop_reason"] = fit.reason
+        if cfg.train.save_weights and fit.status != "failed":
+            maximize = metric_direction(metric) == "maximize"
+            path = save_trial_weights(fit, hp, data, study.study_name, trial.number, store.url, maximize=maximize)
+            attrs["weights_path"] = str(path)
+        result.train_seconds += fit.train_seconds
+        result.training_path = fit.path
+        findings: tuple[Finding, ...] = ()
+        if cfg.study.diagnose:
+            report = diagnostics.diagnose(History(ds.task, loss, (run, *baselines)), thresholds=_thresholds(cfg))
+            findings = tuple(report.for_run(run.name))
+        state = fit.status
+        told = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED}.get(state, TrialState.FAIL)
+        if not coord.finish(trial, told, fit.score if state == "complete" else None, attrs):
+            return
+        if state == "complete":
+            result.n_complete += 1
+        elif state == "pruned":
+            result.n_pruned += 1
+        else:
+            result.n_failed += 1
+            first_error = first_error or fit.reason
+        _emit(on_trial, study, trial.number, state, fit.score if state == "complete" else None, fit.reason, result,
+              total, findings)
+
+    if cfg.train.trials_per_step > 1 and model_fn is None:
+        # Several trials at once; what is left for this worker after (a retried trial of a
+        # dead worker, say) trains one at a time below.
+        run_batched(cfg, coord, data, loss=loss, metric=metric, record=record, result=result)
+        if result.interrupted:
+            return
     while (trial := coord.next_trial()) is not None:
         try:
             hp = coord.suggest(lambda: suggest(trial, cfg.space), trial)
-            params = hp.as_dict()
 
             def on_epoch(epoch: int, value: float) -> bool:
                 coord.check_stop()
@@ -282,55 +343,7 @@ def _loop(
             result.n_failed += 1
             result.interrupted = True
             return
-        run = _candidate_run(trial.number, fit, params)
-        stored = coord.store_run(
-            trial,
-            lambda: store.add_run(
-                study_id=study_id,
-                run=run,
-                task=ds.task,
-                loss=loss,
-                trial_id=trial._trial_id,
-                trial_number=trial.number,
-                fold_scores=fit.fold_scores,
-                fail_reason=fit.reason if fit.status == "failed" else None,
-            ),
-        )
-        if not stored:
-            continue  # another worker took the trial over (our heartbeat went stale); its retry counts
-        attrs: dict[str, Any] = {
-            f"split{i}_score": v if math.isfinite(v) else None for i, v in enumerate(fit.fold_scores)
-        }
-        attrs["mean_score"] = fit.score if math.isfinite(fit.score) else None
-        attrs["std_score"] = float(np.std(fit.fold_scores)) if fit.status != "failed" else None
-        attrs["hyperparameters"] = params
-        attrs["training_path"] = fit.path
-        attrs["epochs_trained"] = len(fit.curves[0])
-        if fit.reason:
-            attrs["fail_reason" if fit.status == "failed" else "stop_reason"] = fit.reason
-        if cfg.train.save_weights and fit.status != "failed":
-            maximize = metric_direction(metric) == "maximize"
-            path = save_trial_weights(fit, hp, data, study.study_name, trial.number, store.url, maximize=maximize)
-            attrs["weights_path"] = str(path)
-        result.train_seconds += fit.train_seconds
-        result.training_path = fit.path
-        findings: tuple[Finding, ...] = ()
-        if cfg.study.diagnose:
-            report = diagnostics.diagnose(History(ds.task, loss, (run, *baselines)), thresholds=_thresholds(cfg))
-            findings = tuple(report.for_run(run.name))
-        state = fit.status
-        told = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED}.get(state, TrialState.FAIL)
-        if not coord.finish(trial, told, fit.score if state == "complete" else None, attrs):
-            continue
-        if state == "complete":
-            result.n_complete += 1
-        elif state == "pruned":
-            result.n_pruned += 1
-        else:
-            result.n_failed += 1
-            first_error = first_error or fit.reason
-        _emit(on_trial, study, trial.number, state, fit.score if state == "complete" else None, fit.reason, result,
-              total, findings)
+        record(trial, hp, fit)
     result.interrupted = result.interrupted or coord.stop_requested
     if result.n_complete == 0 and result.n_pruned == 0 and result.n_failed > 0 and not result.interrupted:
         raise SweepdoctorError(f"every trial failed; the first: {first_error}")

@@ -18,6 +18,7 @@ from sweepdoctor.sweep._config import StudyConfig
 __all__ = [
     "DATA_SOURCE_ATTR",
     "STUDY_ATTR",
+    "WarmupMedianPruner",
     "check_or_set_fingerprint",
     "make_pruner",
     "make_sampler",
@@ -71,11 +72,29 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     raise ConfigError(f"study.sampler must be one of tpe, random, gp, cmaes, got {name!r}")
 
 
+class WarmupMedianPruner(optuna.pruners.MedianPruner):
+    """Optuna's MedianPruner, answering warm-up epochs without reading the study.
+
+    MedianPruner says "go on" below ``n_warmup_steps`` anyway, but only after loading every
+    complete trial from the storage (~3 ms per epoch and trial on SQLite).
+    """
+
+    def __init__(self, *, n_startup_trials: int, n_warmup_steps: int) -> None:
+        super().__init__(n_startup_trials=n_startup_trials, n_warmup_steps=n_warmup_steps)
+        self.warmup_steps = n_warmup_steps
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None or step < self.warmup_steps:
+            return False
+        return super().prune(study, trial)
+
+
 def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     if name == "median":
         # Five complete trials before pruning, and no verdict on the first quarter of
         # training, when curves of good and bad settings still cross.
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max(1, epochs // 4))
+        return WarmupMedianPruner(n_startup_trials=5, n_warmup_steps=max(1, epochs // 4))
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
     if name == "none":

@@ -1,9 +1,12 @@
 """One group of fold models trained in lockstep: epochs and end-of-epoch evaluation.
 
-The hot loop makes no host synchronisation: per step it gathers each fold's batch
-with one advanced-indexing op, runs one forward/backward for all folds and steps one
-optimizer. Once per epoch :meth:`FoldTrainer.evaluate` measures every fold in one
-pass per split and returns one small tensor, read by the caller in a single copy.
+The hot loop makes no host synchronisation: each epoch gathers every fold's rows in
+batch order once (a step then takes a slice, a view), and each step runs one
+forward/backward for all folds (hand-written for the built-in MLP, see ``_backprop``;
+autograd for a user's module) and one optimizer update that calls torch's fused kernel
+directly (``_kernels.FusedStepper``). Once per epoch :meth:`FoldTrainer.evaluate`
+measures every fold (see ``_evaluate``) and returns one small tensor, read by the caller
+in a single copy.
 """
 
 from __future__ import annotations
@@ -13,19 +16,16 @@ import math
 import torch
 from torch import Tensor
 
-from sweepdoctor.diagnostics import Task
-from sweepdoctor.sweep._models import FoldStack
-from sweepdoctor.sweep._optim import make_optimizer, row_loss
+from sweepdoctor.sweep._backprop import loss_and_grads
+from sweepdoctor.sweep._evaluate import STAT_ROWS, EvalRows, loss_and_metric, mlp_full_batch
+from sweepdoctor.sweep._kernels import FusedStepper, dropout_fn
+from sweepdoctor.sweep._models import FoldStack, StackedMLP
+from sweepdoctor.sweep._optim import row_loss
 from sweepdoctor.sweep._schedule import lr_factor
 from sweepdoctor.sweep._space import TrialParams
 from sweepdoctor.sweep._tensors import FoldData
 
-__all__ = ["EVAL_CHUNK", "FoldTrainer", "STAT_ROWS"]
-
-# Rows evaluated per forward pass at epoch end: bounds memory on large data sets.
-EVAL_CHUNK = 8192
-# The rows of the tensor :meth:`FoldTrainer.evaluate` returns, one column per fold.
-STAT_ROWS = ("train_loss", "grad_norm", "val_loss", "val_metric", "test_loss")
+__all__ = ["STAT_ROWS", "FoldTrainer"]
 
 
 class FoldTrainer:
@@ -45,7 +45,7 @@ class FoldTrainer:
         self.stack, self.data, self.hp = stack, data, hp
         self.loss, self.metric = loss, metric
         self.params = stack.parameters()
-        self.opt = make_optimizer(self.params, hp)
+        self.opt = FusedStepper(self.params, hp)
         self.k = data.n_folds
         self.gens = [torch.Generator().manual_seed(s) for s in shuffle_seeds]
         self.bs = hp.batch_size
@@ -58,6 +58,11 @@ class FoldTrainer:
         self._ar = torch.arange(self.k, device=dev)[:, None]
         self._n = torch.tensor(data.train_n, device=dev)
         self._pos = torch.arange(self.n_max, device=dev)
+        self._rows = EvalRows(data)
+        self._w_uniform: Tensor | None = None
+        # The built-in MLP trains with hand-written backward passes (see _backprop).
+        self._mlp = stack if isinstance(stack, StackedMLP) else None
+        self._dropout = dropout_fn(hp.dropout, dev)
 
     def _epoch_order(self) -> Tensor:
         """Each fold's training rows in a fresh random order (padding at the end)."""
@@ -71,25 +76,57 @@ class FoldTrainer:
         """One pass over every fold's training rows; returns the last learning rate."""
         self.stack.train(True)
         order = self._epoch_order()
-        X, Y, ar, bs = self.data.X, self.data.Y, self._ar, self.bs
-        lr = self.hp.lr
+        # The epoch's rows in batch order, gathered once: each step takes a slice (a view).
+        Xe, Ye = self.data.X[self._ar, order], self.data.Y[self._ar, order]
+        bs, base, schedule, total = self.bs, self.hp.lr, self.hp.schedule, self.total_steps
+        lr = base
         for s in range(self.steps_per_epoch):
-            lr = self.hp.lr * lr_factor(self.hp.schedule, self.step, self.total_steps)
-            for group in self.opt.param_groups:
-                group["lr"] = lr
+            lr = base * lr_factor(schedule, self.step, total)
             start, end = s * bs, min((s + 1) * bs, self.n_max)
-            idx = order[:, start:end]
-            rows = row_loss(self.stack.forward(X[ar, idx]), Y[ar, idx], self.data.task, self.loss)
             if end > self.n_min:  # a fold ran out of rows: average over its real rows only
-                mask = (self._pos[start:end][None, :] < self._n[:, None]).to(rows.dtype)
-                per_fold = (rows * mask).sum(1) / mask.sum(1).clamp(min=1)
+                mask = (self._pos[start:end][None, :] < self._n[:, None]).to(Xe.dtype)
+                w = mask / mask.sum(1, keepdim=True).clamp(min=1)
             else:
-                per_fold = rows.mean(1)
-            self.opt.zero_grad(set_to_none=True)
-            per_fold.sum().backward()
-            self.opt.step()
+                w = self._uniform_weights(end - start)
+            self._train_step(Xe[:, start:end], Ye[:, start:end], w, lr)
             self.step += 1
         return lr
+
+    def _uniform_weights(self, b: int) -> Tensor:
+        if self._w_uniform is None or self._w_uniform.shape[1] != b:
+            self._w_uniform = torch.full((self.k, b), 1.0 / b, device=self.data.X.device)
+        return self._w_uniform
+
+    def _train_step(self, x: Tensor, y: Tensor, w: Tensor, lr: float) -> None:
+        """One optimizer step on the loss ``sum(w * row_loss)`` of every fold's batch."""
+        if self._mlp is not None:
+            self.opt.step(lr, loss_and_grads(self._mlp, x, y, w, task=self.data.task, loss=self.loss,
+                                             dropout=self._dropout, need_loss=False).grads)
+            return
+        (row_loss(self.stack.forward(x), y, self.data.task, self.loss) * w).sum().backward()
+        self.opt.step(lr)
+        self.opt.zero_grad()
+
+    def _full_batch(self) -> tuple[Tensor, Tensor]:
+        """Each fold's training loss over all its rows (eval mode) and the squared norm of its gradient."""
+        rows, d, k = self._rows, self.data, self.k
+        if self._mlp is not None:
+            return mlp_full_batch(self._mlp, rows, task=d.task, loss=self.loss)
+        inv_n = (1.0 / rows.n.to(torch.float32))[:, None]
+        train_loss = torch.zeros(k, device=d.X.device)
+        self.opt.zero_grad()
+        step = rows.chunk_rows(k)
+        for start in range(0, rows.n_max, step):
+            x, y, mask = rows.train(start, min(start + step, rows.n_max))
+            part = (row_loss(self.stack.forward(x), y, d.task, self.loss) * mask * inv_n).sum(1)
+            part.sum().backward()
+            train_loss += part.detach()
+        sq = torch.zeros(k, device=d.X.device)
+        for p in self.params:
+            if p.grad is not None:
+                sq += p.grad.reshape(k, -1).pow(2).sum(1)
+        self.opt.zero_grad()
+        return train_loss, sq
 
     def evaluate(self) -> Tensor:
         """Per-fold statistics, shape ``(len(STAT_ROWS), k)``, in eval mode.
@@ -97,51 +134,16 @@ class FoldTrainer:
         The training loss is over the whole training fold and its backward pass gives
         the full-batch gradient, whose L2 norm per fold is ``grad_norm``.
         """
-        d, ar, task = self.data, self._ar, self.data.task
+        d = self.data
         self.stack.train(False)
-        self.opt.zero_grad(set_to_none=True)
-        n = self._n.to(torch.float32)
-        train_loss = torch.zeros(self.k, device=d.X.device)
-        for start in range(0, self.n_max, EVAL_CHUNK):
-            idx = d.train_idx[:, start : start + EVAL_CHUNK]
-            mask = (self._pos[start : start + idx.shape[1]][None, :] < self._n[:, None]).to(torch.float32)
-            rows = row_loss(self.stack.forward(d.X[ar, idx]), d.Y[ar, idx], task, self.loss)
-            part = (rows * mask).sum(1) / n
-            part.sum().backward()
-            train_loss += part.detach()
-        sq = torch.zeros(self.k, device=d.X.device)
-        for p in self.params:
-            if p.grad is not None:
-                sq += p.grad.reshape(self.k, -1).pow(2).sum(1)
-        self.opt.zero_grad(set_to_none=True)
+        train_loss, sq = self._full_batch()
+        kw = dict(task=d.task, loss=self.loss, metric=self.metric, y_scale=d.y_scale)
         with torch.no_grad():
-            out = self.stack.forward(d.X[ar, d.val_idx])
-            y = d.Y[ar, d.val_idx]
-            val_loss, metric = self._loss_and_metric(out, y, d.val_mask)
+            x, y, mask = self._rows.val
+            val_loss, metric = loss_and_metric(self.stack.forward(x), y, mask, **kw)  # type: ignore[arg-type]
             if d.X_test is not None and d.Y_test is not None:
-                test_loss, _ = self._loss_and_metric(self.stack.forward(d.X_test), d.Y_test, None)
+                test_loss, _ = loss_and_metric(self.stack.forward(d.X_test), d.Y_test, None, **kw)  # type: ignore[arg-type]
             else:
                 test_loss = torch.full((self.k,), float("nan"), device=d.X.device)
         self.stack.train(True)
         return torch.stack([train_loss, sq.sqrt(), val_loss, metric, test_loss])
-
-    def _loss_and_metric(self, out: Tensor, y: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
-        task = self.data.task
-        m = torch.ones(y.shape, device=y.device) if mask is None else mask
-        count = m.sum(1).clamp(min=1)
-        loss = (row_loss(out, y, task, self.loss) * m).sum(1) / count
-        if self.metric == "accuracy":
-            metric = ((out.argmax(-1) == y).to(m.dtype) * m).sum(1) / count
-        elif self.metric == "log_loss":
-            metric = (row_loss(out, y, task, "cross_entropy") * m).sum(1) / count
-        elif self.metric == "rmse":
-            mse = (row_loss(out, y, task, "mse") * m).sum(1) / count
-            metric = mse.sqrt() * self.data.y_scale
-        else:  # r2, scale-free so computed on the standardized target
-            sse = (row_loss(out, y, task, "mse") * m).sum(1)
-            mean = (y * m).sum(1, keepdim=True) / count[:, None]
-            sst = (((y - mean) ** 2) * m).sum(1).clamp(min=1e-12)
-            metric = 1 - sse / sst
-        if task is Task.REGRESSION and self.metric not in ("rmse", "r2"):
-            raise ValueError(f"metric {self.metric!r} is not for regression")
-        return loss, metric

@@ -1,0 +1,111 @@
+"""End-of-epoch evaluation pieces shared by one trial's folds and by a stack of trials.
+
+Each epoch, every fold model is measured in eval mode: its loss over the whole training
+fold and the L2 norm of that loss's gradient (one forward and one backward pass), the
+validation loss and metric, and the test loss when there is a test set. The training
+rows are gathered once (:class:`EvalRows`) and walked in chunks of a few thousand rows
+in all, small enough to stay in the CPU's cache (15% faster than one pass over digits'
+folds) and to bound memory on large data sets.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from sweepdoctor.diagnostics import Task
+from sweepdoctor.sweep._backprop import MLPWeights, loss_and_grads
+from sweepdoctor.sweep._optim import row_loss
+from sweepdoctor.sweep._tensors import FoldData
+
+__all__ = ["CACHE_ELEMENTS", "EVAL_ROWS", "STAT_ROWS", "EvalRows", "loss_and_metric", "mlp_full_batch"]
+
+# The rows of an evaluation tensor, one column per model (fold).
+STAT_ROWS = ("train_loss", "grad_norm", "val_loss", "val_metric", "test_loss")
+# Rows per evaluation chunk, summed over the models evaluated together.
+EVAL_ROWS = 2560
+# Gathered training rows are kept between epochs up to this many elements (64 MiB of float32).
+CACHE_ELEMENTS = 1 << 24
+
+
+class EvalRows:
+    """The folds' training rows (gathered once when small enough) and validation rows."""
+
+    def __init__(self, data: FoldData) -> None:
+        self.data = data
+        k = data.n_folds
+        dev = data.X.device
+        self.n_max = int(data.train_idx.shape[1])
+        self.n = torch.tensor(data.train_n, device=dev)
+        self._ar = torch.arange(k, device=dev)[:, None]
+        self._pos = torch.arange(self.n_max, device=dev)
+        self._train: tuple[Tensor, Tensor, Tensor] | None = None
+        if k * self.n_max * data.X.shape[-1] <= CACHE_ELEMENTS:
+            self._train = self._gather(0, self.n_max)
+        self.val = (data.X[self._ar, data.val_idx], data.Y[self._ar, data.val_idx], data.val_mask)
+
+    def chunk_rows(self, models: int) -> int:
+        """Rows per fold in one chunk when ``models`` models are evaluated together."""
+        return max(64, EVAL_ROWS // models)
+
+    def train(self, start: int, end: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Rows ``start:end`` of each training fold: features, targets and 1/0 for real rows (not padding)."""
+        if self._train is not None:
+            x, y, m = self._train
+            return x[:, start:end], y[:, start:end], m[:, start:end]
+        return self._gather(start, end)
+
+    def _gather(self, start: int, end: int) -> tuple[Tensor, Tensor, Tensor]:
+        d = self.data
+        idx = d.train_idx[:, start:end]
+        mask = (self._pos[start:end][None, :] < self.n[:, None]).to(torch.float32)
+        return d.X[self._ar, idx], d.Y[self._ar, idx], mask
+
+
+def mlp_full_batch(mlp: MLPWeights, rows: EvalRows, *, task: Task, loss: str, repeat: int = 1) -> tuple[Tensor, Tensor]:
+    """Training loss over each whole training fold and the squared L2 norm of its gradient, per model.
+
+    ``mlp`` stacks ``repeat`` x k models, the k folds' models of ``repeat`` trials (trial
+    major); returns two ``(repeat * k,)`` tensors.
+    """
+    models = repeat * rows.data.n_folds
+    inv_n = (1.0 / rows.n.to(torch.float32))[:, None]
+    train_loss = torch.zeros(models, device=rows.data.X.device)
+    total: list[Tensor] = []
+    step = rows.chunk_rows(models)
+    for start in range(0, rows.n_max, step):
+        x, y, mask = rows.train(start, min(start + step, rows.n_max))
+        w = mask * inv_n
+        if repeat > 1:
+            x, y, w = x.repeat(repeat, 1, 1), y.repeat(repeat, 1), w.repeat(repeat, 1)
+        lg = loss_and_grads(mlp, x, y, w, task=task, loss=loss)
+        train_loss += lg.fold_loss
+        total = lg.grads if not total else [t.add_(g) for t, g in zip(total, lg.grads)]
+    sq = torch.zeros(models, device=rows.data.X.device)
+    for g in total:
+        sq += g.reshape(models, -1).pow(2).sum(1)
+    return train_loss, sq
+
+
+def loss_and_metric(
+    out: Tensor, y: Tensor, mask: Tensor | None, *, task: Task, loss: str, metric: str, y_scale: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Mean loss and the metric per model over its real rows (``mask``; all rows when None)."""
+    m = torch.ones(y.shape, device=y.device) if mask is None else mask
+    count = m.sum(1).clamp(min=1)
+    mean_loss = (row_loss(out, y, task, loss) * m).sum(1) / count
+    if task is Task.REGRESSION and metric not in ("rmse", "r2"):
+        raise ValueError(f"metric {metric!r} is not for regression")
+    if metric == "accuracy":
+        value = ((out.argmax(-1) == y).to(m.dtype) * m).sum(1) / count
+    elif metric == "log_loss":
+        value = (row_loss(out, y, task, "cross_entropy") * m).sum(1) / count
+    elif metric == "rmse":
+        mse = (row_loss(out, y, task, "mse") * m).sum(1) / count
+        value = mse.sqrt() * y_scale
+    else:  # r2, scale-free so computed on the standardized target
+        sse = (row_loss(out, y, task, "mse") * m).sum(1)
+        mean = (y * m).sum(1, keepdim=True) / count[:, None]
+        sst = (((y - mean) ** 2) * m).sum(1).clamp(min=1e-12)
+        value = 1 - sse / sst
+    return mean_loss, value
