@@ -20,7 +20,7 @@ import torch
 from rich.console import Console
 
 from sweepdoctor import diagnostics
-from sweepdoctor.cli._render import echo_json, make_console
+from sweepdoctor.cli._render import context_console, echo_json
 from sweepdoctor.diagnostics import FindingCode, HessianReport, History, Report, Thresholds
 from sweepdoctor.errors import ConfigError, StorageError
 
@@ -53,13 +53,7 @@ def _thresholds(pairs: Sequence[str]) -> Thresholds | None:
 
 
 def _console() -> Console:
-    """The console to render on: one a caller put in ``ctx.obj`` (tests), else stdout."""
-    obj = click.get_current_context().find_root().obj
-    if isinstance(obj, Console):
-        return obj
-    if isinstance(obj, dict) and isinstance(obj.get("console"), Console):
-        return obj["console"]
-    return make_console()
+    return context_console(soft_wrap=False)
 
 
 def _check_options(o: dict[str, Any]) -> None:

@@ -14,6 +14,16 @@ def make_console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, soft_wrap=False)
 
 
+def context_console(**kwargs: Any) -> Console:
+    """The console to render on: one a caller put in ``ctx.obj`` (tests), else a new one."""
+    obj = click.get_current_context().find_root().obj
+    if isinstance(obj, Console):
+        return obj
+    if isinstance(obj, dict) and isinstance(obj.get("console"), Console):
+        return obj["console"]
+    return Console(**kwargs)
+
+
 def fmt(v: Any, digits: int = 4) -> str:
     if v is None:
         return "-"

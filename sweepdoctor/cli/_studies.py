@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from sweepdoctor.cli._lazy import LazyGroup
+from sweepdoctor.cli._render import context_console
 from sweepdoctor.studies import (
     IMPORTANCE_TRIALS,
     STATES,
@@ -74,13 +75,7 @@ def _importance_options(f: F) -> F:
 
 
 def _console() -> Console:
-    """The console to render on: one a caller put in ``ctx.obj`` (tests), else stdout."""
-    obj = click.get_current_context().find_root().obj
-    if isinstance(obj, Console):
-        return obj
-    if isinstance(obj, dict) and isinstance(obj.get("console"), Console):
-        return obj["console"]
-    return Console(highlight=False)
+    return context_console(highlight=False)
 
 
 def _open(storage: str | None) -> StudyDB:

@@ -9,9 +9,8 @@ user typed reaches the database as a bound parameter.
 from __future__ import annotations
 
 import json
-import operator
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from optuna.distributions import CategoricalDistribution
@@ -31,19 +30,11 @@ from sweepdoctor.studies._optuna_tables import (
 )
 from sweepdoctor.studies._records import TrialRecord
 from sweepdoctor.studies._schema import FindingRow, RunRow
-from sweepdoctor.studies._where import Condition, Op, SortKey, choice_indices, numeric_value
+from sweepdoctor.studies._where import Condition, SortKey, choice_indices, numeric_value
 
 __all__ = ["STATES", "TrialQuery", "load_trials"]
 
 STATES = tuple(s.lower() for s in OPTUNA_STATES)
-_SQL_OPS: dict[Op, Callable[[Any, Any], Any]] = {
-    Op.EQ: operator.eq,
-    Op.NE: operator.ne,
-    Op.LT: operator.lt,
-    Op.LE: operator.le,
-    Op.GT: operator.gt,
-    Op.GE: operator.ge,
-}
 # Attributes of a trial (not parameters) that --where and --sort accept.
 _TRIAL_ATTRS = ("value", "number")
 _RUN_ATTRS = ("n_params", "depth")  # from our sd_runs
@@ -66,16 +57,16 @@ class TrialQuery:
 
     def where(self, cond: Condition) -> TrialQuery:
         if cond.name == "value":
-            self._conds.append(_SQL_OPS[cond.op](o_trial_values.c.value, numeric_value(cond)))
+            self._conds.append(cond.op.compare(o_trial_values.c.value, numeric_value(cond)))
         elif cond.name == "number":
-            self._conds.append(_SQL_OPS[cond.op](o_trials.c.number, int(numeric_value(cond, integer=True))))
+            self._conds.append(cond.op.compare(o_trials.c.number, int(numeric_value(cond, integer=True))))
         else:
             column, dist = self._column(cond.name, "--where", inner=True)
             if isinstance(dist, CategoricalDistribution):
                 indices = [float(i) for i in choice_indices(cond, dist.choices)]
                 self._conds.append(column.in_(indices))
             else:
-                self._conds.append(_SQL_OPS[cond.op](column, numeric_value(cond)))
+                self._conds.append(cond.op.compare(column, numeric_value(cond)))
         return self
 
     def states(self, states: Iterable[str]) -> TrialQuery:

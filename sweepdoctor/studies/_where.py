@@ -30,12 +30,16 @@ class Op(str, Enum):
     GT = ">"
     GE = ">="
 
+    def compare(self, a: Any, b: Any) -> Any:
+        """``a OP b``: a bool for Python values, a bound SQL expression for a column."""
+        return _OPERATORS[self](a, b)
+
     def apply(self, a: Any, b: Any) -> bool:
         """``a OP b`` in Python (used to pick categorical choices)."""
-        return bool(_PY_OPS[self](a, b))
+        return bool(self.compare(a, b))
 
 
-_PY_OPS: dict[Op, Callable[[Any, Any], Any]] = {
+_OPERATORS: dict[Op, Callable[[Any, Any], Any]] = {
     Op.EQ: operator.eq,
     Op.NE: operator.ne,
     Op.LT: operator.lt,
