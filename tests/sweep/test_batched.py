@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,14 +27,6 @@ MIXED = [
     dict(optimizer="adamw", lr=0.01, schedule="cosine", beta1=0.9),
     dict(optimizer="nesterov", lr=0.02, schedule="constant", momentum=0.5),
 ]
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def test_trials_trained_together_match_each_trained_alone() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -15,14 +14,6 @@ from sweepdoctor.sweep._space import OPTIMIZERS, SCHEDULES, TrialParams
 from sweepdoctor.sweep._tensors import FoldData
 
 FIELDS = ("train_loss", "val_loss", "grad_norm", "val_metric", "lr")
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _data(n: int = 120, folds: int = 3, seed: int = 0) -> FoldData:
