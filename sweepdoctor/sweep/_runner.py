@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from sweepdoctor import diagnostics
 from sweepdoctor.diagnostics import Finding, FoldHistory, History, Role, RunHistory, Task
 from sweepdoctor.errors import SweepdoctorError
-from sweepdoctor.studies import Store, mask_url
+from sweepdoctor.studies import Store, default_storage, mask_url
 from sweepdoctor.studies._concurrency import StudyLock
 from sweepdoctor.sweep._baselines import linear_baseline, mlp_baselines
 from sweepdoctor.sweep._batched_loop import run_batched
@@ -161,7 +161,7 @@ def run_sweep(
     loss, metric = resolve_task_settings(cfg, ds)
     direction = metric_direction(metric)
     device = pick_device(cfg.train.device)
-    url = cfg.study.storage or _default_storage()
+    url = cfg.study.storage or default_storage()
     name = cfg.study.name or f"{ds.name}-{'mlp' if model_fn is None else 'custom'}"
     threads = cfg.train.threads or 1
     old_threads = torch.get_num_threads()
@@ -214,12 +214,6 @@ def run_sweep(
         if coord is not None:
             coord.close()
         torch.set_num_threads(old_threads)
-
-
-def _default_storage() -> str:
-    from sweepdoctor.studies import default_storage
-
-    return default_storage()
 
 
 def _thresholds(cfg: SweepConfig) -> Any:
