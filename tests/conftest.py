@@ -19,6 +19,10 @@ from sqlalchemy.engine import make_url
 PG_ADMIN_URL = os.environ.get("SWEEPDOCTOR_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 MYSQL_ADMIN_URL = os.environ.get("SWEEPDOCTOR_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
 REQUIRE_SERVERS = os.environ.get("SWEEPDOCTOR_REQUIRE_SERVERS") == "1"
+# Sweeps in tests measure their epochs in place: a measuring process per sweep costs ~2 s
+# of start-up, and the tests already keep both cores busy (pytest -n 2). The tests of the
+# measuring process (tests/sweep/test_measurer.py) ask for it explicitly.
+os.environ.setdefault("SWEEPDOCTOR_OVERLAP_EVAL", "0")
 
 
 def _unavailable(what: str, err: Exception) -> None:

@@ -13,18 +13,49 @@ The one-call API::
 from __future__ import annotations
 
 import dataclasses as _dataclasses
+import importlib as _importlib
 import typing as _typing
 from collections.abc import Callable as _Callable
 
-from sweepdoctor.sweep._config import DataConfig, StudyConfig, SweepConfig, TrainConfig, load_config
-from sweepdoctor.sweep._data import BUILTIN_DATASETS, Dataset, from_arrays, load_builtin, load_csv
-from sweepdoctor.sweep._fit import FitResult, ModelFn, fit_folds
-from sweepdoctor.sweep._folds import Split, make_splits, splits_hash
-from sweepdoctor.sweep._models import build_mlp
-from sweepdoctor.sweep._refit import refit
-from sweepdoctor.sweep._runner import SweepResult, TrialEvent, resolve_task_settings, run_sweep
-from sweepdoctor.sweep._space import Choice, Fixed, FloatRange, IntRange, SearchSpace, TrialParams
-from sweepdoctor.sweep._tensors import FoldData, prepare_folds
+if _typing.TYPE_CHECKING:
+    from sweepdoctor.sweep._config import DataConfig, StudyConfig, SweepConfig, TrainConfig, load_config
+    from sweepdoctor.sweep._data import BUILTIN_DATASETS, Dataset, from_arrays, load_builtin, load_csv
+    from sweepdoctor.sweep._fit import FitResult, ModelFn, fit_folds
+    from sweepdoctor.sweep._folds import Split, make_splits, splits_hash
+    from sweepdoctor.sweep._models import build_mlp
+    from sweepdoctor.sweep._refit import refit
+    from sweepdoctor.sweep._runner import SweepResult, TrialEvent, resolve_task_settings, run_sweep
+    from sweepdoctor.sweep._space import Choice, Fixed, FloatRange, IntRange, SearchSpace, TrialParams
+    from sweepdoctor.sweep._tensors import FoldData, prepare_folds
+
+# Each public name and its module, imported on first use (PEP 562): the measuring process
+# (see _measurer) imports a few modules of this package and must not pay for the rest
+# (Optuna, scikit-learn, SQLAlchemy: ~1 s of start-up).
+_LAZY = {
+    **dict.fromkeys(("DataConfig", "StudyConfig", "SweepConfig", "TrainConfig", "load_config"), "_config"),
+    **dict.fromkeys(("BUILTIN_DATASETS", "Dataset", "from_arrays", "load_builtin", "load_csv"), "_data"),
+    **dict.fromkeys(("FitResult", "ModelFn", "fit_folds"), "_fit"),
+    **dict.fromkeys(("Split", "make_splits", "splits_hash"), "_folds"),
+    "build_mlp": "_models",
+    "refit": "_refit",
+    **dict.fromkeys(("SweepResult", "TrialEvent", "resolve_task_settings", "run_sweep"), "_runner"),
+    **dict.fromkeys(("Choice", "Fixed", "FloatRange", "IntRange", "SearchSpace", "TrialParams"), "_space"),
+    **dict.fromkeys(("FoldData", "prepare_folds"), "_tensors"),
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "BUILTIN_DATASETS",
@@ -65,6 +96,7 @@ __all__ = [
 def load_dataset(cfg: DataConfig, *, seed: int = 0) -> Dataset:
     """The dataset a :class:`DataConfig` names."""
     from sweepdoctor.errors import ConfigError
+    from sweepdoctor.sweep._data import from_arrays, load_builtin, load_csv
 
     if cfg.csv is not None:
         if cfg.dataset is not None:
@@ -98,6 +130,10 @@ def run(
     on_trial: _Callable[[TrialEvent], None] | None = None,
 ) -> SweepResult:
     """Run a sweep on arrays (or on ``config.data`` when ``X`` is None)."""
+    from sweepdoctor.sweep._config import SweepConfig
+    from sweepdoctor.sweep._data import from_arrays
+    from sweepdoctor.sweep._runner import run_sweep
+
     cfg = config or SweepConfig()
     if space is not None:
         cfg = _dataclasses.replace(cfg, space=space)

@@ -14,6 +14,7 @@ Checked against autograd for every activation and loss in the tests.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 import torch
@@ -22,7 +23,7 @@ from torch.nn import functional as F
 
 from sweepdoctor.diagnostics import Task
 
-__all__ = ["DropoutFn", "LossGrads", "MLPWeights", "hidden_dropout", "loss_and_grads"]
+__all__ = ["DropoutFn", "LossGrads", "MLPSnapshot", "MLPWeights", "hidden_dropout", "loss_and_grads", "mlp_outputs"]
 
 # A fresh dropout multiplier (0, or 1/keep) for an activation of the given shape.
 DropoutFn = Callable[[torch.Size], Tensor]
@@ -44,6 +45,25 @@ class MLPWeights(Protocol):
     weights: list[Tensor]
     biases: list[Tensor]
     activation: str
+
+
+@dataclass(frozen=True)
+class MLPSnapshot:
+    """A copy of stacked MLP weights (measured while the originals train on)."""
+
+    weights: list[Tensor]
+    biases: list[Tensor]
+    activation: str
+
+    @classmethod
+    def of(cls, mlp: MLPWeights) -> MLPSnapshot:
+        return cls([w.detach().clone() for w in mlp.weights], [b.detach().clone() for b in mlp.biases], mlp.activation)
+
+    def restore(self, mlp: MLPWeights) -> None:
+        """Put these weights back into ``mlp`` (in place: its optimizer keeps the same tensors)."""
+        with torch.no_grad():
+            for dst, src in zip([*mlp.weights, *mlp.biases], [*self.weights, *self.biases]):
+                dst.copy_(src)
 
 
 _NO_LOSS = torch.empty(0)
@@ -96,6 +116,12 @@ def _forward(mlp: MLPWeights, x: Tensor, dropout: DropoutFn | None) -> tuple[Ten
         layers.append(_Layer(h, kept, d))
         h = a
     raise AssertionError("unreachable: an MLP has an output layer")
+
+
+def mlp_outputs(mlp: MLPWeights, x: Tensor) -> Tensor:
+    """Outputs ``(m, b, out)`` of the stacked MLP in eval mode (no dropout) for rows ``x`` ``(m, b, d)``."""
+    with torch.no_grad():
+        return _forward(mlp, x, None)[0]
 
 
 def _output_grad(out: Tensor, y: Tensor, w: Tensor, task: Task, loss: str, need_loss: bool) -> tuple[Tensor, Tensor]:

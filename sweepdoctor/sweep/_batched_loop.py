@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 from sweepdoctor.sweep._batched import TrialBatch, batch_key
 from sweepdoctor.sweep._config import SweepConfig
 from sweepdoctor.sweep._coordinator import TrialCoordinator
-from sweepdoctor.sweep._fit import FitResult, FitTracker, OnEpoch, fold_seed
+from sweepdoctor.sweep._fit import FitResult, FitTracker, fold_seed
 from sweepdoctor.sweep._kernels import flush_denormals
 from sweepdoctor.sweep._space import TrialParams, suggest
 from sweepdoctor.sweep._tensors import FoldData
@@ -55,16 +55,6 @@ class _Live:
     seconds: float = 0.0  # its share of the stack's training time
 
 
-def _pruning(coord: TrialCoordinator, trial: optuna.Trial, prune: bool) -> OnEpoch:
-    def on_epoch(epoch: int, value: float) -> bool:
-        coord.check_stop()
-        if not prune or not math.isfinite(value):
-            return False
-        return coord.report(trial, value, epoch)
-
-    return on_epoch
-
-
 def run_batched(
     cfg: SweepConfig,
     coord: TrialCoordinator,
@@ -85,7 +75,7 @@ def run_batched(
         while True:
             while len(live) < limit and (trial := coord.next_trial(alongside=bool(live))) is not None:
                 hp = coord.suggest(lambda: suggest(trial, cfg.space), trial)
-                live[trial.number] = _Live(trial, hp, FitTracker(data.n_folds, hp, _pruning(coord, trial, prune)),
+                live[trial.number] = _Live(trial, hp, FitTracker(data.n_folds, hp, coord.pruning(trial, prune)),
                                            time.perf_counter())
                 if batch_key(hp) not in batches:
                     batches[batch_key(hp)] = TrialBatch(data, hp, loss=loss, metric=metric, epochs=epochs, seed=seed)

@@ -48,6 +48,7 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None  # torch threads per worker (default: cores // workers, at most 1 on CPU)
     vectorize: bool = True  # train the folds of a trial as one batched model
+    overlap_eval: bool | None = None  # measure each epoch on a spare core while the next trains (default: if spare)
     trials_per_step: int = 1  # built-in MLP: train up to this many trials (same batch size) as one stack
     baselines: bool = True  # train the reference models the diagnostics compare with
     save_weights: bool = False  # keep each trial's best-fold weights for Hessian analysis

@@ -26,6 +26,7 @@ database effect of the trial. What it guarantees:
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import socket
@@ -159,11 +160,30 @@ class TrialCoordinator:
         if self._stop.is_set():
             raise KeyboardInterrupt
 
-    def report(self, trial: optuna.Trial, value: float, epoch: int) -> bool:
-        """Report an epoch's value; True to stop training: pruned, or the trial is no longer ours."""
+    def pruning(self, trial: optuna.Trial, prune: bool) -> Callable[[int, float, bool], bool]:
+        """The ``on_epoch`` callback of ``trial``: stop when asked to, report and prune (when ``prune``)."""
+
+        def on_epoch(epoch: int, value: float, stored: bool) -> bool:
+            self.check_stop()
+            if not prune or not math.isfinite(value):
+                return False
+            return self.report(trial, value, epoch, stored=stored)
+
+        return on_epoch
+
+    def report(self, trial: optuna.Trial, value: float, epoch: int, *, stored: bool = False) -> bool:
+        """Report an epoch's value; True to stop training: pruned, or the trial is no longer ours.
+
+        ``stored``: the measuring process has written the value to the study already;
+        the trial only learns it (as ``Trial.report`` does after its write).
+        """
+        cached = getattr(trial, "_cached_frozen_trial", None)  # where Trial.report keeps what it wrote
 
         def attempt() -> bool:
-            trial.report(value, epoch)
+            if stored and cached is not None:
+                cached.intermediate_values[epoch] = value
+            else:
+                trial.report(value, epoch)
             return trial.should_prune()
 
         try:

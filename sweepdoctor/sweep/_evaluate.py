@@ -10,15 +10,28 @@ folds) and to bound memory on large data sets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
 from torch import Tensor
 
 from sweepdoctor.diagnostics import Task
-from sweepdoctor.sweep._backprop import MLPWeights, loss_and_grads
+from sweepdoctor.sweep._backprop import MLPWeights, loss_and_grads, mlp_outputs
 from sweepdoctor.sweep._optim import row_loss
 from sweepdoctor.sweep._tensors import FoldData
 
-__all__ = ["CACHE_ELEMENTS", "EVAL_ROWS", "STAT_ROWS", "EvalRows", "loss_and_metric", "mlp_full_batch"]
+__all__ = [
+    "CACHE_ELEMENTS",
+    "EVAL_ROWS",
+    "STAT_ROWS",
+    "EvalRows",
+    "loss_and_metric",
+    "epoch_value",
+    "measure",
+    "measure_mlp",
+    "mlp_full_batch",
+]
 
 # The rows of an evaluation tensor, one column per model (fold).
 STAT_ROWS = ("train_loss", "grad_norm", "val_loss", "val_metric", "test_loss")
@@ -85,6 +98,35 @@ def mlp_full_batch(mlp: MLPWeights, rows: EvalRows, *, task: Task, loss: str, re
     for g in total:
         sq += g.reshape(models, -1).pow(2).sum(1)
     return train_loss, sq
+
+
+def epoch_value(stats: np.ndarray) -> float:
+    """What an epoch reports to the pruner: the fold-mean validation metric of its statistics."""
+    return float(np.mean(stats[STAT_ROWS.index("val_metric")]))
+
+
+def measure(
+    train: tuple[Tensor, Tensor], outputs: Callable[[Tensor], Tensor], rows: EvalRows, *, loss: str, metric: str
+) -> Tensor:
+    """An epoch's ``(len(STAT_ROWS), k)`` statistics from the full-batch ``(loss, squared grad norm)``
+    of the training folds and a model's eval-mode ``outputs`` (for the validation and test rows)."""
+    d = rows.data
+    kw = dict(task=d.task, loss=loss, metric=metric, y_scale=d.y_scale)
+    with torch.no_grad():
+        x, y, mask = rows.val
+        val_loss, value = loss_and_metric(outputs(x), y, mask, **kw)  # type: ignore[arg-type]
+        if d.X_test is not None and d.Y_test is not None:
+            test_loss, _ = loss_and_metric(outputs(d.X_test), d.Y_test, None, **kw)  # type: ignore[arg-type]
+        else:
+            test_loss = torch.full((d.n_folds,), float("nan"), device=d.X.device)
+    train_loss, sq = train
+    return torch.stack([train_loss, sq.sqrt(), val_loss, value, test_loss])
+
+
+def measure_mlp(mlp: MLPWeights, rows: EvalRows, *, loss: str, metric: str) -> Tensor:
+    """:func:`measure` for the built-in MLP's (stacked) weights."""
+    train = mlp_full_batch(mlp, rows, task=rows.data.task, loss=loss)
+    return measure(train, lambda x: mlp_outputs(mlp, x), rows, loss=loss, metric=metric)
 
 
 def loss_and_metric(

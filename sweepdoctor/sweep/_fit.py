@@ -14,9 +14,12 @@ import torch
 from torch import nn
 
 from sweepdoctor.diagnostics import EpochRecord
+from sweepdoctor.sweep._evaluate import epoch_value
 from sweepdoctor.sweep._kernels import flush_denormals
 from sweepdoctor.sweep._models import FoldStack, ModuleStack, StackedMLP, VmapStack
 from sweepdoctor.sweep._optim import MAXIMIZED_METRICS
+from sweepdoctor.sweep._measurer import Measurer
+from sweepdoctor.sweep._pipeline import EpochPipeline
 from sweepdoctor.sweep._space import TrialParams
 from sweepdoctor.sweep._tensors import FoldData
 from sweepdoctor.sweep._trainer import STAT_ROWS, FoldTrainer
@@ -28,7 +31,9 @@ logger = logging.getLogger(__name__)
 # A user's model factory: hyper-parameters, number of inputs, number of outputs.
 ModelFn = Callable[[TrialParams, int, int], nn.Module]
 
-OnEpoch = Callable[[int, float], bool]
+# ``on_epoch(epoch, value, stored)``: the epoch's fold-mean validation metric, and whether
+# the measuring process already wrote it to the study; True stops training (pruned).
+OnEpoch = Callable[[int, float, bool], bool]
 
 
 def fold_seed(seed: int, fold: int, stream: int = 0) -> int:
@@ -117,13 +122,20 @@ def fit_folds(
     model_fn: ModelFn | None = None,
     vectorize: bool = True,
     on_epoch: OnEpoch | None = None,
+    measurer: Measurer | None = None,
+    report_to: int | None = None,
 ) -> FitResult:
     """Train ``hp`` on every fold of ``data`` for up to ``epochs`` epochs.
 
-    ``on_epoch(epoch, mean_val_metric)`` is called after each epoch; returning True
+    ``on_epoch(epoch, mean_val_metric, stored)`` is called after each epoch; returning True
     stops training as pruned. A non-finite loss stops training as failed. With
     ``hp.patience > 0`` training stops once the fold-mean validation loss has not
     improved for that many epochs, and the scores are those of its best epoch.
+
+    ``measurer``: a helper process that measures each epoch while the next one trains
+    (built-in MLP with folds in lockstep; see ``_pipeline``). The results are the same.
+    ``report_to``: the study trial id whose intermediate values the measuring process
+    writes itself (then ``on_epoch`` is told ``stored=True``).
     """
     torch.manual_seed(fold_seed(seed, 0, stream=2))  # dropout and anything else random
     if model_fn is None:
@@ -153,12 +165,23 @@ def fit_folds(
     ]
     tracker = FitTracker(data.n_folds, hp, on_epoch)
     t0 = time.perf_counter()
-    with flush_denormals():
+
+    def judge(epoch: int, lr: float, stats: np.ndarray, stored: bool) -> bool:
+        return tracker.record(epoch, stats, lr, time.perf_counter() - t0, stored=stored)
+
+    if len(trainers) == 1:
+        trainer = trainers[0]
+        pipeline = EpochPipeline(trainer.evaluate, judge, mlp=trainer.mlp, measurer=measurer, report_to=report_to)
+    else:  # the sequential path: every fold's trainer, measured together in place
+        pipeline = EpochPipeline(lambda _: torch.cat([t.evaluate() for t in trainers], dim=1), judge)
+    with flush_denormals(), pipeline:
         for epoch in range(epochs):
             lrs = [t.run_epoch() for t in trainers]
-            stats = torch.cat([t.evaluate() for t in trainers], dim=1).cpu().numpy()  # one host copy per epoch
-            if tracker.record(epoch, stats, lrs[0], time.perf_counter() - t0):
+            if pipeline.submit(epoch, lrs[0]):
                 break
+        else:
+            pipeline.drain()
+        pipeline.restore()
     return tracker.result(
         path=path,
         n_params=stacks[0].n_params(),
@@ -187,8 +210,8 @@ class FitTracker:
         self.reason: str | None = None
         self.best_epoch, self.best_val = 0, math.inf
 
-    def record(self, epoch: int, stats: np.ndarray, lr: float, wall: float) -> bool:
-        """Store an epoch; True when training stops here."""
+    def record(self, epoch: int, stats: np.ndarray, lr: float, wall: float, *, stored: bool = False) -> bool:
+        """Store an epoch; True when training stops here (``stored``: passed on to ``on_epoch``)."""
         self.history.append(stats)
         r = dict(zip(STAT_ROWS, stats))
         for f in range(self.k):
@@ -211,7 +234,7 @@ class FitTracker:
         mean_val = float(np.mean(r["val_loss"]))
         if mean_val < self.best_val:
             self.best_epoch, self.best_val = epoch, mean_val
-        if self.on_epoch is not None and self.on_epoch(epoch, float(np.mean(r["val_metric"]))):
+        if self.on_epoch is not None and self.on_epoch(epoch, epoch_value(stats), stored):
             self.status, self.reason = "pruned", f"pruned at epoch {epoch}"
             return True
         if self.hp.patience > 0 and epoch - self.best_epoch >= self.hp.patience:

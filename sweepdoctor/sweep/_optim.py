@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
 from sweepdoctor.diagnostics import Task
-from sweepdoctor.sweep._space import TrialParams
+
+if TYPE_CHECKING:
+    from sweepdoctor.sweep._space import TrialParams
 
 __all__ = ["LOSSES", "MAXIMIZED_METRICS", "METRICS", "make_optimizer", "row_loss"]
 

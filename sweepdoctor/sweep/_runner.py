@@ -29,10 +29,12 @@ from sweepdoctor.sweep._coordinator import TrialCoordinator, best_value
 from sweepdoctor.sweep._data import Dataset
 from sweepdoctor.sweep._fit import FitResult, ModelFn, fit_folds, metric_direction
 from sweepdoctor.sweep._folds import make_splits, splits_hash
+from sweepdoctor.sweep._measurer import Measurer
 from sweepdoctor.sweep._optim import LOSSES, METRICS
+from sweepdoctor.sweep._pipeline import measure_in_background
 from sweepdoctor.sweep._space import TrialParams, suggest
 from sweepdoctor.sweep._study import DATA_SOURCE_ATTR, check_or_set_fingerprint, open_study, optuna_storage
-from sweepdoctor.sweep._tensors import FoldData, prepare_folds
+from sweepdoctor.sweep._tensors import FoldData, pick_device, prepare_folds
 from sweepdoctor.sweep._weights import save_trial_weights
 from sweepdoctor.sweep._workers import run_workers
 
@@ -93,14 +95,6 @@ def resolve_task_settings(cfg: SweepConfig, ds: Dataset) -> tuple[str, str]:
     if metric not in METRICS[ds.task]:
         raise SweepdoctorError(f"train.metric={metric!r} does not fit a {ds.task.value} task; use {METRICS[ds.task]}")
     return loss, metric
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SweepdoctorError("train.device=cuda but no CUDA device is available; use --device cpu or auto")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def _candidate_run(number: int, fit: FitResult, params: dict[str, Any]) -> RunHistory:
@@ -167,6 +161,7 @@ def run_sweep(
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     coord: TrialCoordinator | None = None
+    measurer: Measurer | None = None
     try:
         splits = make_splits(ds.y, ds.task, n_splits=cfg.train.folds, n_repeats=cfg.train.repeats, seed=cfg.study.seed)
         storage = optuna_storage(url)
@@ -190,6 +185,10 @@ def run_sweep(
         store.ensure_schema()
         study_id = store.study_id(name)
         data = prepare_folds(ds, splits, device)
+        if cfg.study.workers == 1 and _helps_measuring(cfg, model_fn, device):
+            # Started now, it is up (~2 s) by the time the baselines are trained.
+            measurer = Measurer(data, loss=loss, metric=metric,
+                                storage_url=url if cfg.study.pruner != "none" else None)
         result = SweepResult(name, mask_url(url), direction, metric, ds.task.value, resumed=resumed)
         baselines: list[RunHistory] = []
         if cfg.train.baselines or cfg.study.diagnose:
@@ -200,7 +199,8 @@ def run_sweep(
             run_workers(cfg, ds, study, store, model_fn=model_fn, result=result, on_trial=on_trial)
         else:
             coord = TrialCoordinator(study, store, study_id, total=cfg.study.trials, timeout=cfg.study.timeout)
-            _loop(cfg, study, store, study_id, data, ds, loss, metric, model_fn, baselines, result, on_trial, coord)
+            _loop(cfg, study, store, study_id, data, ds, loss, metric, model_fn, baselines, result, on_trial, coord,
+                  measurer)
         if cfg.study.diagnose:
             with StudyLock(store.engine, study_id):  # one writer of the study's findings at a time
                 hist, run_ids = store.load_history(name)
@@ -213,7 +213,17 @@ def run_sweep(
     finally:
         if coord is not None:
             coord.close()
+        if measurer is not None:
+            measurer.close()
         torch.set_num_threads(old_threads)
+
+
+def _helps_measuring(cfg: SweepConfig, model_fn: ModelFn | None, device: torch.device) -> bool:
+    """Whether this worker's trials measure their epochs in a helper process (see ``_pipeline``)."""
+    if model_fn is not None or not cfg.train.vectorize or cfg.train.trials_per_step > 1:
+        return False  # those trials measure in place
+    return measure_in_background(cfg.train.overlap_eval, device=device.type, workers=1,
+                                 threads=torch.get_num_threads())
 
 
 def _thresholds(cfg: SweepConfig) -> Any:
@@ -234,6 +244,7 @@ def _loop(
     result: SweepResult,
     on_trial: Callable[[TrialEvent], None] | None,
     coord: TrialCoordinator,
+    measurer: Measurer | None = None,
 ) -> None:
     """Train trials until the study has ``--trials`` of them (counting every worker's)."""
     total = cfg.study.trials
@@ -304,12 +315,6 @@ def _loop(
         try:
             hp = coord.suggest(lambda: suggest(trial, cfg.space), trial)
 
-            def on_epoch(epoch: int, value: float) -> bool:
-                coord.check_stop()
-                if not prune or not math.isfinite(value):
-                    return False
-                return coord.report(trial, value, epoch)
-
             try:
                 fit = fit_folds(
                     data,
@@ -320,7 +325,9 @@ def _loop(
                     seed=cfg.study.seed,
                     model_fn=model_fn,
                     vectorize=cfg.train.vectorize,
-                    on_epoch=on_epoch,
+                    on_epoch=coord.pruning(trial, prune),
+                    measurer=measurer,
+                    report_to=trial._trial_id if prune else None,
                 )
             except (KeyboardInterrupt, SweepdoctorError):
                 raise

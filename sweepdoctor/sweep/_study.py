@@ -73,21 +73,51 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
 
 
 class WarmupMedianPruner(optuna.pruners.MedianPruner):
-    """Optuna's MedianPruner, answering warm-up epochs without reading the study.
+    """Optuna's MedianPruner, reading the study once per trial rather than once per epoch.
 
-    MedianPruner says "go on" below ``n_warmup_steps`` anyway, but only after loading every
-    complete trial from the storage (~3 ms per epoch and trial on SQLite).
+    - Warm-up epochs are answered without reading the study (MedianPruner says "go on"
+      below ``n_warmup_steps`` anyway, but only after loading every complete trial).
+    - The complete trials a trial is compared with are read at its first verdict and kept
+      for its later epochs: ~3.5 ms per epoch and trial on SQLite, 1.4 s of a 30-trial
+      digits sweep. A trial that completes meanwhile (another worker's, or one trained
+      alongside) joins the comparison from the next trial on; the verdicts are otherwise
+      MedianPruner's own.
     """
 
     def __init__(self, *, n_startup_trials: int, n_warmup_steps: int) -> None:
         super().__init__(n_startup_trials=n_startup_trials, n_warmup_steps=n_warmup_steps)
         self.warmup_steps = n_warmup_steps
+        self._complete: dict[int, list[optuna.trial.FrozenTrial]] = {}  # trial number -> what it is compared with
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         step = trial.last_step
         if step is None or step < self.warmup_steps:
             return False
-        return super().prune(study, trial)
+        complete = self._complete.get(trial.number)
+        if complete is None:
+            complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            self._complete = {trial.number: complete, **self._complete}
+            if len(self._complete) > _PRUNER_CACHE_TRIALS:  # keep the newest few (trials trained alongside)
+                self._complete = dict(list(self._complete.items())[:_PRUNER_CACHE_TRIALS])
+        return super().prune(_CompleteTrials(study, complete), trial)
+
+
+# Trials whose comparison set the pruner keeps: more than a worker trains at once.
+_PRUNER_CACHE_TRIALS = 64
+
+
+class _CompleteTrials:
+    """The parts of a study MedianPruner reads, answering from a list of its complete trials."""
+
+    def __init__(self, study: optuna.Study, complete: list[optuna.trial.FrozenTrial]) -> None:
+        self.direction = study.direction
+        self._study = study
+        self._complete = complete
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[optuna.trial.FrozenTrial]:
+        if states is not None and tuple(states) == (optuna.trial.TrialState.COMPLETE,):
+            return list(self._complete)
+        return self._study.get_trials(deepcopy=deepcopy, states=states)  # not read by MedianPruner today
 
 
 def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:

@@ -7,16 +7,29 @@ Prepared once per study. The scaler of fold f is fit on fold f's training rows o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from sweepdoctor.diagnostics import Task
-from sweepdoctor.sweep._data import Dataset
-from sweepdoctor.sweep._folds import Split
+from sweepdoctor.errors import SweepdoctorError
 
-__all__ = ["FoldData", "prepare_folds", "scaler_stats"]
+if TYPE_CHECKING:  # only annotations here: the measuring process imports this module without sklearn
+    from sweepdoctor.sweep._data import Dataset
+    from sweepdoctor.sweep._folds import Split
+
+__all__ = ["FoldData", "pick_device", "prepare_folds", "scaler_stats"]
+
+
+def pick_device(name: str) -> torch.device:
+    """The device for ``train.device`` (auto: CUDA when there is one, else the CPU)."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SweepdoctorError("train.device=cuda but no CUDA device is available; use --device cpu or auto")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
 
 
 def scaler_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,8 +16,8 @@ import math
 import torch
 from torch import Tensor
 
-from sweepdoctor.sweep._backprop import loss_and_grads
-from sweepdoctor.sweep._evaluate import STAT_ROWS, EvalRows, loss_and_metric, mlp_full_batch
+from sweepdoctor.sweep._backprop import MLPWeights, loss_and_grads
+from sweepdoctor.sweep._evaluate import STAT_ROWS, EvalRows, measure, measure_mlp
 from sweepdoctor.sweep._kernels import FusedStepper, dropout_fn
 from sweepdoctor.sweep._models import FoldStack, StackedMLP
 from sweepdoctor.sweep._optim import row_loss
@@ -107,11 +107,29 @@ class FoldTrainer:
         self.opt.step(lr)
         self.opt.zero_grad()
 
+    @property
+    def mlp(self) -> StackedMLP | None:
+        """The built-in MLP this trainer trains (None for a user's model)."""
+        return self._mlp
+
+    def evaluate(self, weights: MLPWeights | None = None) -> Tensor:
+        """Per-fold statistics of the current weights (or, built-in MLP, of ``weights``), in eval mode.
+
+        Shape ``(len(STAT_ROWS), k)``. The training loss is over the whole training fold
+        and its backward pass gives the full-batch gradient, whose L2 norm per fold is
+        ``grad_norm``.
+        """
+        mlp = weights if weights is not None else self._mlp
+        if mlp is not None:
+            return measure_mlp(mlp, self._rows, loss=self.loss, metric=self.metric)
+        self.stack.train(False)
+        stats = measure(self._full_batch(), self.stack.forward, self._rows, loss=self.loss, metric=self.metric)
+        self.stack.train(True)
+        return stats
+
     def _full_batch(self) -> tuple[Tensor, Tensor]:
-        """Each fold's training loss over all its rows (eval mode) and the squared norm of its gradient."""
+        """A user model's training loss over all rows of each fold and the squared norm of its gradient."""
         rows, d, k = self._rows, self.data, self.k
-        if self._mlp is not None:
-            return mlp_full_batch(self._mlp, rows, task=d.task, loss=self.loss)
         inv_n = (1.0 / rows.n.to(torch.float32))[:, None]
         train_loss = torch.zeros(k, device=d.X.device)
         self.opt.zero_grad()
@@ -127,23 +145,3 @@ class FoldTrainer:
                 sq += p.grad.reshape(k, -1).pow(2).sum(1)
         self.opt.zero_grad()
         return train_loss, sq
-
-    def evaluate(self) -> Tensor:
-        """Per-fold statistics, shape ``(len(STAT_ROWS), k)``, in eval mode.
-
-        The training loss is over the whole training fold and its backward pass gives
-        the full-batch gradient, whose L2 norm per fold is ``grad_norm``.
-        """
-        d = self.data
-        self.stack.train(False)
-        train_loss, sq = self._full_batch()
-        kw = dict(task=d.task, loss=self.loss, metric=self.metric, y_scale=d.y_scale)
-        with torch.no_grad():
-            x, y, mask = self._rows.val
-            val_loss, metric = loss_and_metric(self.stack.forward(x), y, mask, **kw)  # type: ignore[arg-type]
-            if d.X_test is not None and d.Y_test is not None:
-                test_loss, _ = loss_and_metric(self.stack.forward(d.X_test), d.Y_test, None, **kw)  # type: ignore[arg-type]
-            else:
-                test_loss = torch.full((self.k,), float("nan"), device=d.X.device)
-        self.stack.train(True)
-        return torch.stack([train_loss, sq.sqrt(), val_loss, metric, test_loss])

@@ -42,6 +42,8 @@ from sweepdoctor.sweep._config import SweepConfig
 from sweepdoctor.sweep._coordinator import trials_counted
 from sweepdoctor.sweep._data import Dataset
 from sweepdoctor.sweep._fit import ModelFn
+from sweepdoctor.sweep._pipeline import available_cores, measure_in_background
+from sweepdoctor.sweep._tensors import pick_device
 
 if TYPE_CHECKING:
     from sweepdoctor.sweep._runner import SweepResult, TrialEvent
@@ -50,13 +52,6 @@ __all__ = ["available_cores", "run_workers", "worker_threads"]
 
 logger = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def available_cores() -> int:
-    """CPU cores this process may use (its affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def worker_threads(workers: int, cores: int) -> int:
@@ -97,7 +92,9 @@ def run_workers(
             f"(a function defined at the top level of a module): {e}"
         ) from None
     threads = cfg.train.threads or worker_threads(n, available_cores())
-    child = replace(cfg, study=replace(cfg.study, workers=1, diagnose=False), train=replace(cfg.train, threads=threads))
+    overlap = measure_in_background(cfg.train.overlap_eval, device=pick_device(cfg.train.device).type, workers=n, threads=threads)
+    child = replace(cfg, study=replace(cfg.study, workers=1, diagnose=False),
+                    train=replace(cfg.train, threads=threads, overlap_eval=overlap))
     ctx = multiprocessing.get_context("spawn")
     events: Any = ctx.Queue()
     levels = (logging.getLogger("sweepdoctor").getEffectiveLevel(), optuna.logging.get_verbosity())

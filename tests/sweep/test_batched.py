@@ -67,7 +67,7 @@ def test_pruning_and_divergence_are_per_trial() -> None:
     data = _data()
     hps = [_hp(), _hp(optimizer="sgd", lr=1e4, schedule="constant"), _hp(optimizer="momentum")]
     res = fit_together(data, hps, epochs=4, loss="cross_entropy", metric="accuracy",
-                       on_epoch=[None, None, lambda epoch, value: epoch == 1])
+                       on_epoch=[None, None, lambda epoch, value, stored: epoch == 1])
     assert [r.status for r in res] == ["complete", "failed", "pruned"]
     assert [len(r.curves[0]) for r in res][::2] == [4, 2]
     assert res[1].reason is not None and res[1].reason.startswith("diverged")

@@ -103,7 +103,8 @@ def test_pruning_sees_the_fold_mean_and_keeps_the_curves() -> None:
     data = _data()
     seen: list[tuple[int, float]] = []
 
-    def on_epoch(epoch: int, value: float) -> bool:
+    def on_epoch(epoch: int, value: float, stored: bool) -> bool:
+        assert not stored  # no measuring process here: nothing was written for us
         seen.append((epoch, value))
         return epoch == 1
 

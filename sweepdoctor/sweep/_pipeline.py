@@ -1,0 +1,120 @@
+"""Measuring epoch e in a helper process while epoch e+1 trains.
+
+The end-of-epoch measurement (the exact full-batch training loss and gradient norm, the
+validation and test passes) costs about a quarter of a small trial's time on one core.
+With a core to spare, :class:`EpochPipeline` hands it to the sweep's
+:class:`~sweepdoctor.sweep._measurer.Measurer` with a copy of the weights taken at the
+end of the epoch, and trains the next epoch meanwhile. The verdict on epoch e (pruned,
+diverged, early stopping) is then read after epoch e+1 has trained: that epoch is
+thrown away and the weights of epoch e are put back, so curves, scores, verdicts and
+final weights are those of measuring in place, bit for bit (tested). Reporting to the
+study and the pruner's verdict stay in the sweep's process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from types import TracebackType
+
+import numpy as np
+from torch import Tensor
+
+from sweepdoctor.sweep._backprop import MLPWeights
+from sweepdoctor.sweep._measurer import Measurer
+
+__all__ = ["EpochPipeline", "OVERLAP_ENV", "available_cores", "measure_in_background"]
+
+# "0" or "1": the default of train.overlap_eval on this machine (tests, shared CI runners).
+OVERLAP_ENV = "SWEEPDOCTOR_OVERLAP_EVAL"
+
+# ``judge(epoch, lr, stats, stored)``: record an epoch's statistics (``stored``: the measuring
+# process wrote its value to the study); True when training stops there.
+Judge = Callable[[int, float, np.ndarray, bool], bool]
+
+
+def available_cores() -> int:
+    """CPU cores this process may use (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1  # pragma: no cover - macOS, Windows
+
+
+def measure_in_background(setting: bool | None, *, device: str, workers: int, threads: int) -> bool:
+    """Whether epochs are measured in a helper process (``train.overlap_eval``).
+
+    ``setting`` when given, else ``$SWEEPDOCTOR_OVERLAP_EVAL`` when set; by default only
+    on the CPU and when each of ``workers`` processes training with ``threads`` torch
+    threads has a core left for its helper.
+    """
+    if setting is not None:
+        return setting
+    env = os.environ.get(OVERLAP_ENV, "").strip()
+    if env in ("0", "1"):
+        return env == "1"
+    return device == "cpu" and available_cores() >= workers * (threads + 1)
+
+
+class EpochPipeline:
+    """One trial's epochs: measured in place, or by ``measurer`` one epoch behind (see the module docstring).
+
+    ``submit(epoch, lr)`` after each trained epoch returns True when training stops: in
+    place, by the verdict on this epoch; with a measurer, by the verdict on the previous
+    epoch (this epoch is then not measured and :attr:`behind` is True until
+    :meth:`restore`). :meth:`drain` judges the last measurement after the final epoch.
+    ``measure(weights)`` measures in this process: the current weights (None) or a copy.
+    """
+
+    def __init__(
+        self,
+        measure: Callable[[MLPWeights | None], Tensor],
+        judge: Judge,
+        *,
+        mlp: MLPWeights | None = None,
+        measurer: Measurer | None = None,
+        report_to: int | None = None,
+    ) -> None:
+        self._measure = measure
+        self._judge = judge
+        self._mlp = mlp
+        self._slot = measurer.slot(mlp, report_to) if measurer is not None and mlp is not None else None
+        self._pending: tuple[int, float] | None = None
+        self.behind = False
+
+    def submit(self, epoch: int, lr: float) -> bool:
+        if self._slot is None or self._mlp is None:
+            return self._judge(epoch, lr, self._measure(None).cpu().numpy(), False)
+        if self.drain():
+            self.behind = True
+            return True
+        self._slot.fill(self._mlp)
+        if self._slot.start(epoch):
+            self._pending = (epoch, lr)
+            return False
+        return self._judge(epoch, lr, self._measure(None).cpu().numpy(), False)  # the helper is not up (yet)
+
+    def drain(self) -> bool:
+        """Judge the measurement under way, if any; True when it stops training."""
+        if self._pending is None or self._slot is None:
+            return False
+        (epoch, lr), self._pending = self._pending, None
+        answer = self._slot.result()
+        if answer is None:  # the helper failed: measure its copy here
+            return self._judge(epoch, lr, self._measure(self._slot.weights).cpu().numpy(), False)
+        return self._judge(epoch, lr, *answer)
+
+    def restore(self) -> None:
+        """Put back the weights of the last epoch measured (training went one epoch past the stop)."""
+        if self.behind and self._slot is not None and self._mlp is not None:
+            self._slot.weights.restore(self._mlp)
+            self.behind = False
+
+    def __enter__(self) -> EpochPipeline:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._pending is not None and self._slot is not None:  # left early: collect the answer
+            self._pending = None
+            self._slot.result()
