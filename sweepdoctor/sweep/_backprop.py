@@ -47,7 +47,7 @@ class MLPWeights(Protocol):
     activation: str
 
 
-@dataclass(frozen=True)
+@dataclass
 class MLPSnapshot:
     """A copy of stacked MLP weights (measured while the originals train on)."""
 

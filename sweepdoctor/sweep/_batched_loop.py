@@ -13,7 +13,6 @@ claimed in its place at the next epoch boundary.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass

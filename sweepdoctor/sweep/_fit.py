@@ -16,9 +16,9 @@ from torch import nn
 from sweepdoctor.diagnostics import EpochRecord
 from sweepdoctor.sweep._evaluate import epoch_value
 from sweepdoctor.sweep._kernels import flush_denormals
+from sweepdoctor.sweep._measurer import Measurer
 from sweepdoctor.sweep._models import FoldStack, ModuleStack, StackedMLP, VmapStack
 from sweepdoctor.sweep._optim import MAXIMIZED_METRICS
-from sweepdoctor.sweep._measurer import Measurer
 from sweepdoctor.sweep._pipeline import EpochPipeline
 from sweepdoctor.sweep._space import TrialParams
 from sweepdoctor.sweep._tensors import FoldData

@@ -36,7 +36,7 @@ from sweepdoctor.sweep._backprop import MLPSnapshot, MLPWeights
 from sweepdoctor.sweep._evaluate import EvalRows, epoch_value, measure_mlp
 from sweepdoctor.sweep._tensors import FoldData
 
-__all__ = ["Measurer", "MeasuringSlot"]
+__all__ = ["Measurer", "MeasuringSlot", "start_measurer"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +75,48 @@ class MeasuringSlot:
         return self._owner._result()
 
 
+def start_measurer(data: FoldData, *, loss: str, metric: str, storage_url: str | None = None) -> Measurer | None:
+    """The sweep's measuring process, or None (with the reason logged) where it cannot run.
+
+    It cannot from a daemonic process (a ``multiprocessing.Pool`` worker may not have
+    children), nor where the shared memory the data would take is not there: a full
+    ``/dev/shm`` (64 MB in a default Docker container) kills a process with SIGBUS
+    instead of raising an error.
+    """
+    if multiprocessing.current_process().daemon:
+        logger.info("measuring epochs in place: a daemonic process cannot start the measuring process")
+        return None
+    need = sum(t.numel() * t.element_size() for t in _tensors(data))
+    free = _shared_memory_free()
+    if free is not None and free < 2 * need + _SHM_MARGIN:
+        logger.info("measuring epochs in place: %d MB of shared memory free, the data needs %d MB",
+                    free >> 20, need >> 20)
+        return None
+    try:
+        return Measurer(data, loss=loss, metric=metric, storage_url=storage_url)
+    except Exception as e:  # noqa: BLE001 - measuring in place is always possible
+        logger.info("measuring epochs in place: the measuring process did not start (%s)", e)
+        return None
+
+
+_SHM_MARGIN = 16 << 20  # bytes of shared memory left to others (and to the trials' weights)
+
+
+def _tensors(data: FoldData) -> list[torch.Tensor]:
+    return [t for t in vars(data).values() if isinstance(t, torch.Tensor)]
+
+
+def _shared_memory_free() -> int | None:
+    """Bytes free in ``/dev/shm``, where Linux keeps shared tensors (None elsewhere)."""
+    try:
+        st = os.statvfs("/dev/shm")
+    except (AttributeError, OSError):
+        return None
+    return st.f_bavail * st.f_frsize
+
+
 class Measurer:
-    """The helper process of one sweep (see the module docstring)."""
+    """The helper process of one sweep (see the module docstring; :func:`start_measurer` starts one)."""
 
     def __init__(self, data: FoldData, *, loss: str, metric: str, storage_url: str | None = None) -> None:
         ctx = multiprocessing.get_context("spawn")
@@ -207,7 +247,7 @@ def _main_module_hidden() -> Iterator[None]:
     if main is None:
         yield
         return
-    hidden = {k: main.__dict__.pop(k) for k in ("__file__", "__spec__") if k in main.__dict__}
+    hidden: dict[str, Any] = {k: main.__dict__.pop(k) for k in ("__file__", "__spec__") if k in main.__dict__}
     main.__spec__ = None  # type: ignore[assignment]  # spawn reads it with getattr
     try:
         yield

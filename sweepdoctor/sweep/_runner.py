@@ -29,7 +29,7 @@ from sweepdoctor.sweep._coordinator import TrialCoordinator, best_value
 from sweepdoctor.sweep._data import Dataset
 from sweepdoctor.sweep._fit import FitResult, ModelFn, fit_folds, metric_direction
 from sweepdoctor.sweep._folds import make_splits, splits_hash
-from sweepdoctor.sweep._measurer import Measurer
+from sweepdoctor.sweep._measurer import Measurer, start_measurer
 from sweepdoctor.sweep._optim import LOSSES, METRICS
 from sweepdoctor.sweep._pipeline import measure_in_background
 from sweepdoctor.sweep._space import TrialParams, suggest
@@ -187,8 +187,8 @@ def run_sweep(
         data = prepare_folds(ds, splits, device)
         if cfg.study.workers == 1 and _helps_measuring(cfg, model_fn, device):
             # Started now, it is up (~2 s) by the time the baselines are trained.
-            measurer = Measurer(data, loss=loss, metric=metric,
-                                storage_url=url if cfg.study.pruner != "none" else None)
+            measurer = start_measurer(data, loss=loss, metric=metric,
+                                      storage_url=url if cfg.study.pruner != "none" else None)
         result = SweepResult(name, mask_url(url), direction, metric, ds.task.value, resumed=resumed)
         baselines: list[RunHistory] = []
         if cfg.train.baselines or cfg.study.diagnose:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import optuna
 from sqlalchemy.engine import make_url
@@ -99,7 +99,8 @@ class WarmupMedianPruner(optuna.pruners.MedianPruner):
             self._complete = {trial.number: complete, **self._complete}
             if len(self._complete) > _PRUNER_CACHE_TRIALS:  # keep the newest few (trials trained alongside)
                 self._complete = dict(list(self._complete.items())[:_PRUNER_CACHE_TRIALS])
-        return super().prune(_CompleteTrials(study, complete), trial)
+        # MedianPruner reads only the study's direction and complete trials: a stand-in answers both.
+        return super().prune(cast(optuna.Study, _CompleteTrials(study, complete)), trial)
 
 
 # Trials whose comparison set the pruner keeps: more than a worker trains at once.

@@ -92,7 +92,8 @@ def run_workers(
             f"(a function defined at the top level of a module): {e}"
         ) from None
     threads = cfg.train.threads or worker_threads(n, available_cores())
-    overlap = measure_in_background(cfg.train.overlap_eval, device=pick_device(cfg.train.device).type, workers=n, threads=threads)
+    device = pick_device(cfg.train.device).type
+    overlap = measure_in_background(cfg.train.overlap_eval, device=device, workers=n, threads=threads)
     child = replace(cfg, study=replace(cfg.study, workers=1, diagnose=False),
                     train=replace(cfg.train, threads=threads, overlap_eval=overlap))
     ctx = multiprocessing.get_context("spawn")

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from sweepdoctor.sweep import FitResult, fit_folds, from_arrays, make_splits, prepare_folds, run
-from sweepdoctor.sweep._measurer import Measurer, _main_module_hidden
+from sweepdoctor.sweep._measurer import Measurer, _main_module_hidden, start_measurer
 from sweepdoctor.sweep._pipeline import OVERLAP_ENV, measure_in_background
 from sweepdoctor.sweep._space import TrialParams
 from sweepdoctor.sweep._tensors import FoldData
@@ -228,3 +228,15 @@ def test_the_helper_writes_the_reported_values_to_the_study(classification: Fold
     assert [s for _, _, s in seen] == [True] * 6
     stored = optuna.load_study(study_name="t", storage=url).trials[0].intermediate_values
     assert stored == {e: v for e, v, _ in seen}
+
+
+def test_no_measuring_process_where_shared_memory_is_short(classification: FoldData,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from sweepdoctor.sweep import _measurer
+
+    monkeypatch.setattr(_measurer, "_shared_memory_free", lambda: 1 << 20)  # 1 MB free: a full /dev/shm
+    assert start_measurer(classification, loss="cross_entropy", metric="accuracy") is None
+    monkeypatch.setattr(_measurer, "_shared_memory_free", lambda: None)  # no /dev/shm to ask (macOS)
+    m = start_measurer(classification, loss="cross_entropy", metric="accuracy")
+    assert m is not None
+    m.close()
