@@ -48,6 +48,9 @@ COMMANDS: list[click.Command] = []
 @click.option("--workers", type=int, help="Worker processes on this machine, one study (docs/distributed.md). [1]")
 @click.option("--timeout", type=float, help="Stop asking for trials after this many seconds.")
 @click.option("--sequential", is_flag=True, help="Train folds one after another instead of as one batched model.")
+@click.option("--measure-apart/--measure-in-place", "overlap_eval", default=None,
+              help="Measure each epoch in a helper process on a spare core while the next one trains, or in "
+                   "this process. [apart when a core is spare, on the CPU]")
 @click.option("--no-baselines", is_flag=True, help="Skip the reference models (the diagnostics need them).")
 @click.option("--save-weights", is_flag=True, help="Keep each trial's best-fold weights (for diagnose --hessian).")
 @click.option("--diagnose", is_flag=True, help="Diagnose each trial as it finishes, and the study at the end.")
@@ -135,6 +138,7 @@ def _build_config(o: dict[str, Any]) -> SweepConfig:
         device=o["device"],
         threads=o["threads"],
         vectorize=False if o["sequential"] else None,
+        overlap_eval=o["overlap_eval"],
         baselines=False if o["no_baselines"] else None,
         save_weights=True if o["save_weights"] else None,
     )

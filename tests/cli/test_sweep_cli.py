@@ -94,3 +94,19 @@ def test_bad_storage_is_one_line(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "is a directory" in r.stderr
     r = CliRunner().invoke(main, ["sweep", *TINY, "--storage", "nonsense"])
     assert r.exit_code == 2 and "not a database URL" in r.stderr
+
+
+@pytest.mark.parametrize("flag,started", [("--measure-apart", True), ("--measure-in-place", False)])
+def test_measuring_flag_picks_where_epochs_are_measured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: str,
+                                                        started: bool) -> None:
+    from sweepdoctor.sweep import _runner
+
+    calls: list[object] = []
+    real = _runner.start_measurer
+    monkeypatch.setattr(_runner, "start_measurer", lambda *a, **kw: calls.append(a) or real(*a, **kw))
+    monkeypatch.setenv("SWEEPDOCTOR_OVERLAP_EVAL", "0" if started else "1")  # the flag wins over the environment
+    r = CliRunner().invoke(main, ["sweep", *TINY, "--trials", "2", "--storage", f"sqlite:///{tmp_path}/s.db", flag,
+                                  "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["n_complete"] == 2
+    assert bool(calls) is started
