@@ -78,11 +78,15 @@ class MeasuringSlot:
 def start_measurer(data: FoldData, *, loss: str, metric: str, storage_url: str | None = None) -> Measurer | None:
     """The sweep's measuring process, or None (with the reason logged) where it cannot run.
 
-    It cannot from a daemonic process (a ``multiprocessing.Pool`` worker may not have
+    It measures CPU training only (on a GPU the steps are launched asynchronously already).
+    It cannot start from a daemonic process (a ``multiprocessing.Pool`` worker may not have
     children), nor where the shared memory the data would take is not there: a full
     ``/dev/shm`` (64 MB in a default Docker container) kills a process with SIGBUS
     instead of raising an error.
     """
+    if data.X.device.type != "cpu":
+        logger.info("measuring epochs in place: the measuring process is for training on the CPU")
+        return None
     if multiprocessing.current_process().daemon:
         logger.info("measuring epochs in place: a daemonic process cannot start the measuring process")
         return None

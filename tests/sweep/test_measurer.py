@@ -240,3 +240,10 @@ def test_no_measuring_process_where_shared_memory_is_short(classification: FoldD
     m = start_measurer(classification, loss="cross_entropy", metric="accuracy")
     assert m is not None
     m.close()
+
+
+def test_no_measuring_process_off_the_cpu(classification: FoldData) -> None:
+    import dataclasses
+
+    elsewhere = dataclasses.replace(classification, X=classification.X.to("meta"))
+    assert start_measurer(elsewhere, loss="cross_entropy", metric="accuracy") is None
