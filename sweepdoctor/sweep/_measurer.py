@@ -269,24 +269,26 @@ def _serve(conn: Connection, data: FoldData, loss: str, metric: str, storage_url
     mlp: MLPSnapshot | None = None
     report_to: int | None = None
     reporter = _Reporter(storage_url) if storage_url else None
-    conn.send(_READY)
-    while True:
-        try:
+    try:
+        conn.send(_READY)
+        while True:
             msg: Any = conn.recv()
-        except (EOFError, OSError):
-            return  # the sweep is gone
-        if msg[0] == "stop":
-            conn.close()
-            os._exit(0)  # nothing to flush; skips seconds of interpreter teardown (torch)
-        if msg[0] == "trial":
-            mlp, report_to = MLPSnapshot(msg[1], msg[2], msg[3]), msg[4]
-            continue
-        try:
-            assert mlp is not None, "measure before trial"
-            stats = measure_mlp(mlp, rows, loss=loss, metric=metric).numpy()
-            stored = False
-            if report_to is not None and reporter is not None:
-                stored = reporter.report(report_to, msg[1], epoch_value(stats))
-            conn.send(("ok", stats, stored))
-        except Exception as e:  # noqa: BLE001 - reported to the sweep, which measures by itself
-            conn.send(("error", f"{type(e).__name__}: {e}"))
+            if msg[0] == "stop":
+                break
+            if msg[0] == "trial":
+                mlp, report_to = MLPSnapshot(msg[1], msg[2], msg[3]), msg[4]
+                continue
+            try:
+                assert mlp is not None, "measure before trial"
+                stats = measure_mlp(mlp, rows, loss=loss, metric=metric).numpy()
+                stored = False
+                if report_to is not None and reporter is not None:
+                    stored = reporter.report(report_to, msg[1], epoch_value(stats))
+                answer: tuple[Any, ...] = ("ok", stats, stored)
+            except Exception as e:  # noqa: BLE001 - reported to the sweep, which measures by itself
+                answer = ("error", f"{type(e).__name__}: {e}")
+            conn.send(answer)
+    except (EOFError, OSError):
+        pass  # the sweep is gone (ended, killed): nothing to tell anyone
+    conn.close()
+    os._exit(0)  # nothing to flush; skips a second of interpreter teardown (torch)
