@@ -193,6 +193,9 @@ class Measurer:
         self._broken = True
 
     def close(self) -> None:
+        if not self._ready:  # maybe still importing torch: no need to wait for it to read "stop"
+            self._proc.terminate()
+        self._broken = True  # nothing more goes to it
         try:
             self._conn.send(("stop",))
         except (OSError, ValueError):

@@ -164,6 +164,12 @@ def run_sweep(
     measurer: Measurer | None = None
     try:
         splits = make_splits(ds.y, ds.task, n_splits=cfg.train.folds, n_repeats=cfg.train.repeats, seed=cfg.study.seed)
+        data = prepare_folds(ds, splits, device)
+        if cfg.study.workers == 1 and _helps_measuring(cfg, model_fn, device):
+            # Started first, it is up (~1 s: a fresh interpreter importing torch) by the time
+            # the study is open and, when there are any, the baselines are trained.
+            measurer = start_measurer(data, loss=loss, metric=metric,
+                                      storage_url=url if cfg.study.pruner != "none" else None)
         storage = optuna_storage(url)
         study = open_study(cfg.study, name=name, url=url, direction=direction, epochs=cfg.train.epochs, storage=storage)
         fingerprint = {
@@ -184,11 +190,6 @@ def run_sweep(
         store = Store(url)
         store.ensure_schema()
         study_id = store.study_id(name)
-        data = prepare_folds(ds, splits, device)
-        if cfg.study.workers == 1 and _helps_measuring(cfg, model_fn, device):
-            # Started now, it is up (~2 s) by the time the baselines are trained.
-            measurer = start_measurer(data, loss=loss, metric=metric,
-                                      storage_url=url if cfg.study.pruner != "none" else None)
         result = SweepResult(name, mask_url(url), direction, metric, ds.task.value, resumed=resumed)
         baselines: list[RunHistory] = []
         if cfg.train.baselines or cfg.study.diagnose:

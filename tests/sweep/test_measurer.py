@@ -247,3 +247,23 @@ def test_no_measuring_process_off_the_cpu(classification: FoldData) -> None:
 
     elsewhere = dataclasses.replace(classification, X=classification.X.to("meta"))
     assert start_measurer(elsewhere, loss="cross_entropy", metric="accuracy") is None
+
+
+def test_closing_a_helper_that_is_still_starting_does_not_wait(classification: FoldData) -> None:
+    import time
+
+    m = Measurer(classification, loss="cross_entropy", metric="accuracy")
+    t0 = time.perf_counter()
+    m.close()
+    assert time.perf_counter() - t0 < 0.5 and not m._proc.is_alive() and not m.available
+
+
+def test_a_bad_storage_fails_fast_with_the_helper_started(tmp_path: Path) -> None:
+    from sweepdoctor.errors import StorageError
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    cfg = small_config(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}").with_overrides("train", overlap_eval=True)
+    with pytest.raises(StorageError):
+        run(X=X, y=y, config=cfg)
