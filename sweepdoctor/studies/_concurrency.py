@@ -199,20 +199,24 @@ def is_transient(e: BaseException) -> bool:
     return False
 
 
-def retry_concurrent_create(create: Callable[[], T], *, attempts: int = 4) -> T:
-    """Run ``create`` (which creates tables if missing); retry when another process won that race.
+def retry_concurrent_create(create: Callable[[], T], *, attempts: int = 6) -> T:
+    """Run ``create`` (which opens the database and creates tables if missing); retry when
+    another process won that race, or when the connection dropped meanwhile.
 
     Workers that start together on an empty database all try to create the same tables
     (Optuna's and ours); the losers get "already exists" errors. Once the winner is done
-    the tables exist and the next try only checks for them.
+    the tables exist and the next try only checks for them. A connection cut while a
+    worker starts (a server restarting) is worth a few more tries too.
     """
     for attempt in range(attempts):
         try:
             return create()
-        except SQLAlchemyError as e:
-            if attempt == attempts - 1 or not _lost_create_race(e):
+        except Exception as e:
+            lost_race = isinstance(e, SQLAlchemyError) and _lost_create_race(e)
+            if attempt == attempts - 1 or not (lost_race or is_transient(e)):
                 raise
-            logger.info("tables were being created by another worker (%s); trying again", describe_error(e))
+            why = "tables were being created by another worker" if lost_race else "the connection dropped"
+            logger.info("%s (%s); trying again", why, describe_error(e))
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")
 

@@ -166,8 +166,8 @@ def fit_folds(
     tracker = FitTracker(data.n_folds, hp, on_epoch)
     t0 = time.perf_counter()
 
-    def judge(epoch: int, lr: float, stats: np.ndarray, stored: bool) -> bool:
-        return tracker.record(epoch, stats, lr, time.perf_counter() - t0, stored=stored)
+    def judge(epoch: int, lr: float, stats: np.ndarray, stored: bool, trained_at: float) -> bool:
+        return tracker.record(epoch, stats, lr, trained_at - t0, stored=stored)
 
     if len(trainers) == 1:
         trainer = trainers[0]

@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
@@ -33,7 +34,7 @@ import numpy as np
 import torch
 
 from sweepdoctor.sweep._backprop import MLPSnapshot, MLPWeights
-from sweepdoctor.sweep._evaluate import EvalRows, epoch_value, measure_mlp
+from sweepdoctor.sweep._evaluate import STAT_ROWS, EvalRows, epoch_value, measure_mlp
 from sweepdoctor.sweep._tensors import FoldData
 
 __all__ = ["Measurer", "MeasuringSlot", "start_measurer"]
@@ -130,7 +131,7 @@ class Measurer:
         self._proc = ctx.Process(
             target=_serve, args=(child, data, loss, metric, storage_url), name="sweepdoctor-measure", daemon=True
         )
-        with _main_module_hidden():
+        with _main_module_hidden(), _sigint_ignored():
             self._proc.start()
         child.close()
         self._current: MeasuringSlot | None = None
@@ -213,6 +214,12 @@ class Measurer:
         self.close()
 
 
+def _reportable(stats: np.ndarray) -> bool:
+    """Whether the sweep reports this epoch: it stops a trial with a non-finite loss first (``FitTracker``)."""
+    losses = stats[[STAT_ROWS.index("train_loss"), STAT_ROWS.index("val_loss")]]
+    return bool(np.isfinite(losses).all())
+
+
 class _Reporter:
     """Writes epochs' values to the study from the helper, so that the sweep's process need not.
 
@@ -238,6 +245,25 @@ class _Reporter:
             logger.debug("measuring process: epoch %d of trial id %d not reported: %s", epoch, trial_id, e)
             return False
         return True
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Start a process that ignores Ctrl-C from its first instruction (it inherits SIG_IGN).
+
+    Ctrl-C goes to the whole process group; the helper would otherwise die with a
+    traceback while it still imports torch (the sweep stops it itself). Python keeps an
+    inherited SIG_IGN. A Ctrl-C in the few milliseconds of the start is lost (blocking
+    it instead does not carry over to the spawned interpreter: measured).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; the helper ignores SIGINT once it runs
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
@@ -285,13 +311,13 @@ def _serve(conn: Connection, data: FoldData, loss: str, metric: str, storage_url
                 assert mlp is not None, "measure before trial"
                 stats = measure_mlp(mlp, rows, loss=loss, metric=metric).numpy()
                 stored = False
-                if report_to is not None and reporter is not None:
+                if report_to is not None and reporter is not None and _reportable(stats):
                     stored = reporter.report(report_to, msg[1], epoch_value(stats))
                 answer: tuple[Any, ...] = ("ok", stats, stored)
             except Exception as e:  # noqa: BLE001 - reported to the sweep, which measures by itself
                 answer = ("error", f"{type(e).__name__}: {e}")
             conn.send(answer)
-    except (EOFError, OSError):
-        pass  # the sweep is gone (ended, killed): nothing to tell anyone
+    except Exception:  # noqa: BLE001 - the sweep is gone (ended, killed) or cannot be understood:
+        pass  # it measures in place when our answers stop; nothing to print on its terminal
     conn.close()
     os._exit(0)  # nothing to flush; skips a second of interpreter teardown (torch)

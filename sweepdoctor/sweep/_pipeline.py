@@ -14,6 +14,7 @@ study and the pruner's verdict stay in the sweep's process.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from types import TracebackType
 
@@ -28,9 +29,10 @@ __all__ = ["EpochPipeline", "OVERLAP_ENV", "available_cores", "measure_in_backgr
 # "0" or "1": the default of train.overlap_eval on this machine (tests, shared CI runners).
 OVERLAP_ENV = "SWEEPDOCTOR_OVERLAP_EVAL"
 
-# ``judge(epoch, lr, stats, stored)``: record an epoch's statistics (``stored``: the measuring
-# process wrote its value to the study); True when training stops there.
-Judge = Callable[[int, float, np.ndarray, bool], bool]
+# ``judge(epoch, lr, stats, stored, trained_at)``: record an epoch's statistics (``stored``: the
+# measuring process wrote its value to the study; ``trained_at``: perf_counter() when the
+# epoch had trained); True when training stops there.
+Judge = Callable[[int, float, np.ndarray, bool, float], bool]
 
 
 def available_cores() -> int:
@@ -78,30 +80,32 @@ class EpochPipeline:
         self._judge = judge
         self._mlp = mlp
         self._slot = measurer.slot(mlp, report_to) if measurer is not None and mlp is not None else None
-        self._pending: tuple[int, float] | None = None
+        self._pending: tuple[int, float, float] | None = None
         self.behind = False
 
     def submit(self, epoch: int, lr: float) -> bool:
+        trained_at = time.perf_counter()
         if self._slot is None or self._mlp is None:
-            return self._judge(epoch, lr, self._measure(None).cpu().numpy(), False)
+            return self._judge(epoch, lr, self._measure(None).cpu().numpy(), False, trained_at)
         if self.drain():
             self.behind = True
             return True
         self._slot.fill(self._mlp)
         if self._slot.start(epoch):
-            self._pending = (epoch, lr)
+            self._pending = (epoch, lr, trained_at)
             return False
-        return self._judge(epoch, lr, self._measure(None).cpu().numpy(), False)  # the helper is not up (yet)
+        return self._judge(epoch, lr, self._measure(None).cpu().numpy(), False, trained_at)  # helper not up (yet)
 
     def drain(self) -> bool:
         """Judge the measurement under way, if any; True when it stops training."""
         if self._pending is None or self._slot is None:
             return False
-        (epoch, lr), self._pending = self._pending, None
+        (epoch, lr, trained_at), self._pending = self._pending, None
         answer = self._slot.result()
         if answer is None:  # the helper failed: measure its copy here
-            return self._judge(epoch, lr, self._measure(self._slot.weights).cpu().numpy(), False)
-        return self._judge(epoch, lr, *answer)
+            return self._judge(epoch, lr, self._measure(self._slot.weights).cpu().numpy(), False, trained_at)
+        stats, stored = answer
+        return self._judge(epoch, lr, stats, stored, trained_at)
 
     def restore(self) -> None:
         """Put back the weights of the last epoch measured (training went one epoch past the stop)."""

@@ -55,7 +55,7 @@ def optuna_storage(url: str, *, heartbeat: bool = False) -> optuna.storages.RDBS
         storage = retry_concurrent_create(lambda: optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **hb))
         sqlite_write_ahead(storage.engine)  # a commit per report/attribute: make them cheap
         return storage
-    except (SQLAlchemyError, ImportError, ValueError, RuntimeError) as e:
+    except (SQLAlchemyError, optuna.exceptions.StorageInternalError, ImportError, ValueError, RuntimeError) as e:
         first = str(getattr(e, "orig", None) or e).strip().splitlines()
         raise StorageError(
             f"storage: cannot open {mask_url(url)!r}: {mask_url(first[0]) if first else type(e).__name__}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import optuna
 import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
@@ -56,7 +57,7 @@ def test_transient_errors(message: str, transient: bool) -> None:
     assert not is_transient(LockTimeoutError("storage: waited"))
 
 
-def test_creating_tables_retries_only_a_lost_race() -> None:
+def test_creating_tables_retries_a_lost_race_or_a_dropped_connection() -> None:
     calls = {"n": 0}
 
     def racing() -> str:
@@ -67,8 +68,29 @@ def test_creating_tables_retries_only_a_lost_race() -> None:
 
     assert retry_concurrent_create(racing) == "created" and calls["n"] == 2
 
+    cut = {"n": 0}
+
+    def cut_once() -> str:  # Optuna wraps the driver's error when the connection drops under it
+        cut["n"] += 1
+        if cut["n"] == 1:
+            dropped = OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from dropped
+        return "created"
+
+    assert retry_concurrent_create(cut_once) == "created" and cut["n"] == 2
+
+    refusals = {"n": 0}
+
     def refused() -> None:
+        refusals["n"] += 1
         raise OperationalError("connect", {}, Exception("Connection refused"))
 
-    with pytest.raises(OperationalError):
-        retry_concurrent_create(refused)
+    with pytest.raises(OperationalError):  # given up after the last try
+        retry_concurrent_create(refused, attempts=2)
+    assert refusals["n"] == 2
+
+    def bad_url() -> None:
+        raise ValueError("no such dialect")
+
+    with pytest.raises(ValueError):  # a real error: no retry
+        retry_concurrent_create(bad_url)

@@ -15,7 +15,7 @@ import optuna
 import pytest
 import torch
 
-from sweepdoctor.sweep import FitResult, fit_folds, from_arrays, make_splits, prepare_folds, run
+from sweepdoctor.sweep import FitResult, _runner, fit_folds, from_arrays, make_splits, prepare_folds, run
 from sweepdoctor.sweep._measurer import Measurer, _main_module_hidden, start_measurer
 from sweepdoctor.sweep._pipeline import OVERLAP_ENV, measure_in_background
 from sweepdoctor.sweep._space import TrialParams
@@ -74,7 +74,7 @@ def _assert_identical(a: FitResult, b: FitResult) -> None:
         ]
     for sa, sb in zip(a.fold_state_dicts(), b.fold_state_dicts(), strict=True):
         assert sa.keys() == sb.keys()
-        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+        assert all(torch.allclose(sa[k], sb[k], rtol=0, atol=0, equal_nan=True) for k in sa)  # NaN once diverged
 
 
 @pytest.mark.parametrize(
@@ -82,7 +82,7 @@ def _assert_identical(a: FitResult, b: FitResult) -> None:
     [
         _hp(),  # all epochs
         _hp(patience=2, lr=0.3, schedule="constant"),  # early stopping: the verdict comes one epoch late
-        _hp(optimizer="sgd", lr=50.0, dropout=0.0),  # diverges
+        _hp(optimizer="sgd", lr=1e4, schedule="constant", dropout=0.0),  # diverges
         _hp(optimizer="adagrad", activation="tanh", batch_size=32),
     ],
     ids=["complete", "early-stopping", "diverged", "adagrad-tanh"],
@@ -92,7 +92,10 @@ def test_measured_in_the_helper_is_measured_in_place(classification: FoldData, m
     before = measurer.measured
     helped = _fit(classification, hp, measurer)
     assert measurer.measured > before  # the helper did measure
+    assert (helped.status == "failed") == (hp.lr > 100)  # the diverging case does diverge
     _assert_identical(helped, _fit(classification, hp))
+    walls = [e.wall_time for e in helped.curves[0]]
+    assert walls == sorted(walls) and walls[-1] <= helped.train_seconds  # when each epoch had trained
 
 
 def test_a_pruned_trial_goes_back_to_the_epoch_it_was_pruned_at(classification: FoldData,
@@ -149,10 +152,20 @@ def _study_snapshot(url: str) -> list[tuple[object, ...]]:
             for t in study.get_trials()]
 
 
-def test_a_sweep_stores_the_same_study_with_and_without_the_helper(tmp_path: Path) -> None:
+def test_a_sweep_stores_the_same_study_with_and_without_the_helper(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 6)).astype(np.float32)
     y = (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(np.int64)
+    helpers: list[Measurer] = []
+
+    def started_and_up(data: FoldData, **kw: object) -> Measurer | None:
+        m = start_measurer(data, **kw)  # type: ignore[arg-type]
+        assert m is not None and m.wait_until_available(60)  # so that every epoch goes through it
+        helpers.append(m)
+        return m
+
+    monkeypatch.setattr(_runner, "start_measurer", started_and_up)
     urls = {}
     for overlap in (True, False):
         url = urls[overlap] = f"sqlite:///{tmp_path / f'{overlap}.db'}"
@@ -160,6 +173,7 @@ def test_a_sweep_stores_the_same_study_with_and_without_the_helper(tmp_path: Pat
         cfg = cfg.with_overrides("train", overlap_eval=overlap)
         res = run(X=X, y=y, config=cfg)
         assert res.n_complete + res.n_pruned == 8
+    assert len(helpers) == 1 and helpers[0].measured >= 8 * 3  # the helper measured (and reported) the sweep
     with_helper, without = _study_snapshot(urls[True]), _study_snapshot(urls[False])
     assert with_helper == without
     assert any(t[1] == optuna.trial.TrialState.PRUNED for t in without)  # the pruner had its say
@@ -171,8 +185,14 @@ def test_a_script_without_a_main_guard_is_not_run_again(tmp_path: Path) -> None:
     script = tmp_path / "user_script.py"
     script.write_text(textwrap.dedent(f"""
         import numpy as np
-        from sweepdoctor.sweep import SweepConfig, StudyConfig, TrainConfig, run
+        from sweepdoctor.sweep import SweepConfig, StudyConfig, TrainConfig, run, _runner
         print("SCRIPT RUNS", flush=True)
+        start = _runner.start_measurer
+        def start_and_wait(data, **kw):  # a short sweep must not end before the helper is up
+            m = start(data, **kw)
+            assert m.wait_until_available(60)
+            return m
+        _runner.start_measurer = start_and_wait
         rng = np.random.default_rng(0)
         X = rng.normal(size=(90, 4)).astype(np.float32)
         y = (X[:, 0] > 0).astype(np.int64)
@@ -225,9 +245,15 @@ def test_the_helper_writes_the_reported_values_to_the_study(classification: Fold
     with Measurer(classification, loss="cross_entropy", metric="accuracy", storage_url=url) as m:
         assert m.wait_until_available(60)
         _fit(classification, _hp(), m, on_epoch=on_epoch, report_to=trial._trial_id)
-    assert [s for _, _, s in seen] == [True] * 6
-    stored = optuna.load_study(study_name="t", storage=url).trials[0].intermediate_values
-    assert stored == {e: v for e, v, _ in seen}
+        assert [s for _, _, s in seen] == [True] * 6
+        diverging = study.ask()
+        failed = _fit(classification, _hp(optimizer="sgd", lr=1e4, schedule="constant", dropout=0.0), m,
+                      on_epoch=on_epoch, report_to=diverging._trial_id)
+    assert failed.status == "failed"
+    trials = optuna.load_study(study_name="t", storage=url).trials
+    assert trials[0].intermediate_values == {e: v for e, v, _ in seen[:6]}
+    # The epoch that diverged is not reported: the sweep stops such a trial before reporting.
+    assert len(trials[1].intermediate_values) == len(seen) - 6 == len(failed.curves[0]) - 1
 
 
 def test_no_measuring_process_where_shared_memory_is_short(classification: FoldData,
