@@ -59,11 +59,19 @@ class MLPSnapshot:
     def of(cls, mlp: MLPWeights) -> MLPSnapshot:
         return cls([w.detach().clone() for w in mlp.weights], [b.detach().clone() for b in mlp.biases], mlp.activation)
 
+    def copy_from(self, mlp: MLPWeights) -> None:
+        """Take ``mlp``'s current weights (in place: these tensors may be shared with another process)."""
+        _copy([*self.weights, *self.biases], [*mlp.weights, *mlp.biases])
+
     def restore(self, mlp: MLPWeights) -> None:
         """Put these weights back into ``mlp`` (in place: its optimizer keeps the same tensors)."""
-        with torch.no_grad():
-            for dst, src in zip([*mlp.weights, *mlp.biases], [*self.weights, *self.biases]):
-                dst.copy_(src)
+        _copy([*mlp.weights, *mlp.biases], [*self.weights, *self.biases])
+
+
+def _copy(dst: list[Tensor], src: list[Tensor]) -> None:
+    with torch.no_grad():
+        for d, s in zip(dst, src, strict=True):
+            d.copy_(s)
 
 
 _NO_LOSS = torch.empty(0)

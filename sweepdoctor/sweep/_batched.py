@@ -21,10 +21,10 @@ import torch
 from torch import Tensor
 
 from sweepdoctor.sweep._backprop import loss_and_grads
-from sweepdoctor.sweep._evaluate import EvalRows, loss_and_metric, mlp_full_batch
+from sweepdoctor.sweep._evaluate import EvalRows, measure_mlp
 from sweepdoctor.sweep._fit import FitResult, FitTracker, OnEpoch, fold_seed
 from sweepdoctor.sweep._kernels import FusedStepper, dropout_fn, flush_denormals
-from sweepdoctor.sweep._models import ACTIVATION_FNS, StackedMLP
+from sweepdoctor.sweep._models import StackedMLP
 from sweepdoctor.sweep._schedule import lr_factor
 from sweepdoctor.sweep._space import TrialParams
 from sweepdoctor.sweep._tensors import FoldData
@@ -147,29 +147,8 @@ class TrialBatch:
 
     def evaluate(self) -> dict[int, Tensor]:
         """Each member's ``(len(STAT_ROWS), k)`` statistics in eval mode (see FoldTrainer.evaluate)."""
-        d, T = self.data, self.size
-        train_loss, sq = mlp_full_batch(self, self._rows, task=d.task, loss=self.loss, repeat=T)
-        kw = dict(task=d.task, loss=self.loss, metric=self.metric, y_scale=d.y_scale.repeat(T))
-        x, y, mask = self._rows.val
-        val_loss, metric = loss_and_metric(self._forward(x.repeat(T, 1, 1)), y.repeat(T, 1), mask.repeat(T, 1),
-                                           **kw)  # type: ignore[arg-type]
-        if d.X_test is not None and d.Y_test is not None:
-            test_loss, _ = loss_and_metric(self._forward(d.X_test.repeat(T, 1, 1)), d.Y_test.repeat(T, 1), None,
-                                           **kw)  # type: ignore[arg-type]
-        else:
-            test_loss = torch.full((T * self.k,), float("nan"), device=d.X.device)
-        stats = torch.stack([train_loss, sq.sqrt(), val_loss, metric, test_loss])
+        stats = measure_mlp(self, self._rows, loss=self.loss, metric=self.metric, repeat=self.size)
         return {m.key: stats[:, i * self.k:(i + 1) * self.k] for i, m in enumerate(self.members)}
-
-    def _forward(self, x: Tensor) -> Tensor:
-        """Outputs of every model in eval mode (no dropout)."""
-        with torch.no_grad():
-            h = x
-            for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-                h = torch.baddbmm(b, h, w)
-                if i < len(self.weights) - 1:
-                    h = ACTIVATION_FNS[self.activation](h)
-            return h
 
 
 def fit_together(

@@ -26,8 +26,9 @@ __all__ = [
     "EVAL_ROWS",
     "STAT_ROWS",
     "EvalRows",
-    "loss_and_metric",
+    "diverged_folds",
     "epoch_value",
+    "loss_and_metric",
     "measure",
     "measure_mlp",
     "mlp_full_batch",
@@ -100,33 +101,50 @@ def mlp_full_batch(mlp: MLPWeights, rows: EvalRows, *, task: Task, loss: str, re
     return train_loss, sq
 
 
+def diverged_folds(stats: np.ndarray) -> list[int]:
+    """The folds whose training or validation loss is not finite in an epoch's statistics."""
+    losses = stats[[STAT_ROWS.index("train_loss"), STAT_ROWS.index("val_loss")]]
+    return [int(f) for f in np.flatnonzero(~np.isfinite(losses).all(axis=0))]
+
+
 def epoch_value(stats: np.ndarray) -> float:
     """What an epoch reports to the pruner: the fold-mean validation metric of its statistics."""
     return float(np.mean(stats[STAT_ROWS.index("val_metric")]))
 
 
 def measure(
-    train: tuple[Tensor, Tensor], outputs: Callable[[Tensor], Tensor], rows: EvalRows, *, loss: str, metric: str
+    train: tuple[Tensor, Tensor],
+    outputs: Callable[[Tensor], Tensor],
+    rows: EvalRows,
+    *,
+    loss: str,
+    metric: str,
+    repeat: int = 1,
 ) -> Tensor:
-    """An epoch's ``(len(STAT_ROWS), k)`` statistics from the full-batch ``(loss, squared grad norm)``
-    of the training folds and a model's eval-mode ``outputs`` (for the validation and test rows)."""
+    """An epoch's ``(len(STAT_ROWS), repeat * k)`` statistics from the full-batch ``(loss,
+    squared grad norm)`` of the training folds and a model's eval-mode ``outputs`` (for the
+    validation and test rows); ``repeat``: the models stack that many trials' k folds."""
     d = rows.data
-    kw = dict(task=d.task, loss=loss, metric=metric, y_scale=d.y_scale)
+
+    def rep(t: Tensor) -> Tensor:
+        return t if repeat == 1 else t.repeat(repeat, *[1] * (t.dim() - 1))
+
+    kw = dict(task=d.task, loss=loss, metric=metric, y_scale=rep(d.y_scale))
     with torch.no_grad():
         x, y, mask = rows.val
-        val_loss, value = loss_and_metric(outputs(x), y, mask, **kw)  # type: ignore[arg-type]
+        val_loss, value = loss_and_metric(outputs(rep(x)), rep(y), rep(mask), **kw)  # type: ignore[arg-type]
         if d.X_test is not None and d.Y_test is not None:
-            test_loss, _ = loss_and_metric(outputs(d.X_test), d.Y_test, None, **kw)  # type: ignore[arg-type]
+            test_loss, _ = loss_and_metric(outputs(rep(d.X_test)), rep(d.Y_test), None, **kw)  # type: ignore[arg-type]
         else:
-            test_loss = torch.full((d.n_folds,), float("nan"), device=d.X.device)
+            test_loss = torch.full((repeat * d.n_folds,), float("nan"), device=d.X.device)
     train_loss, sq = train
     return torch.stack([train_loss, sq.sqrt(), val_loss, value, test_loss])
 
 
-def measure_mlp(mlp: MLPWeights, rows: EvalRows, *, loss: str, metric: str) -> Tensor:
+def measure_mlp(mlp: MLPWeights, rows: EvalRows, *, loss: str, metric: str, repeat: int = 1) -> Tensor:
     """:func:`measure` for the built-in MLP's (stacked) weights."""
-    train = mlp_full_batch(mlp, rows, task=rows.data.task, loss=loss)
-    return measure(train, lambda x: mlp_outputs(mlp, x), rows, loss=loss, metric=metric)
+    train = mlp_full_batch(mlp, rows, task=rows.data.task, loss=loss, repeat=repeat)
+    return measure(train, lambda x: mlp_outputs(mlp, x), rows, loss=loss, metric=metric, repeat=repeat)
 
 
 def loss_and_metric(

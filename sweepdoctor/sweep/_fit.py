@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from sweepdoctor.diagnostics import EpochRecord
-from sweepdoctor.sweep._evaluate import epoch_value
+from sweepdoctor.sweep._evaluate import diverged_folds, epoch_value
 from sweepdoctor.sweep._kernels import flush_denormals
 from sweepdoctor.sweep._measurer import Measurer
 from sweepdoctor.sweep._models import FoldStack, ModuleStack, StackedMLP, VmapStack
@@ -226,7 +226,7 @@ class FitTracker:
                     wall_time=wall,
                 )
             )
-        bad = [f for f in range(self.k) if not (np.isfinite(r["train_loss"][f]) and np.isfinite(r["val_loss"][f]))]
+        bad = diverged_folds(stats)
         if bad:
             self.status = "failed"
             self.reason = f"diverged: non-finite loss at epoch {epoch} in fold(s) {', '.join(map(str, bad))}"

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from sweepdoctor.sweep._backprop import MLPSnapshot, MLPWeights
-from sweepdoctor.sweep._evaluate import STAT_ROWS, EvalRows, epoch_value, measure_mlp
+from sweepdoctor.sweep._evaluate import EvalRows, diverged_folds, epoch_value, measure_mlp
 from sweepdoctor.sweep._tensors import FoldData
 
 __all__ = ["Measurer", "MeasuringSlot", "start_measurer"]
@@ -62,9 +62,7 @@ class MeasuringSlot:
         self.sent = False  # whether the helper knows this slot
 
     def fill(self, mlp: MLPWeights) -> None:
-        with torch.no_grad():
-            for dst, src in zip([*self.weights.weights, *self.weights.biases], [*mlp.weights, *mlp.biases]):
-                dst.copy_(src)
+        self.weights.copy_from(mlp)
 
     def start(self, epoch: int) -> bool:
         """Ask the helper to measure the slot's weights as ``epoch``; False when it cannot (measure here)."""
@@ -214,12 +212,6 @@ class Measurer:
         self.close()
 
 
-def _reportable(stats: np.ndarray) -> bool:
-    """Whether the sweep reports this epoch: it stops a trial with a non-finite loss first (``FitTracker``)."""
-    losses = stats[[STAT_ROWS.index("train_loss"), STAT_ROWS.index("val_loss")]]
-    return bool(np.isfinite(losses).all())
-
-
 class _Reporter:
     """Writes epochs' values to the study from the helper, so that the sweep's process need not.
 
@@ -311,7 +303,8 @@ def _serve(conn: Connection, data: FoldData, loss: str, metric: str, storage_url
                 assert mlp is not None, "measure before trial"
                 stats = measure_mlp(mlp, rows, loss=loss, metric=metric).numpy()
                 stored = False
-                if report_to is not None and reporter is not None and _reportable(stats):
+                if report_to is not None and reporter is not None and not diverged_folds(stats):
+                    # (the sweep fails a diverged epoch before it would report it)
                     stored = reporter.report(report_to, msg[1], epoch_value(stats))
                 answer: tuple[Any, ...] = ("ok", stats, stored)
             except Exception as e:  # noqa: BLE001 - reported to the sweep, which measures by itself

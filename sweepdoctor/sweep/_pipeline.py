@@ -85,16 +85,15 @@ class EpochPipeline:
 
     def submit(self, epoch: int, lr: float) -> bool:
         trained_at = time.perf_counter()
-        if self._slot is None or self._mlp is None:
-            return self._judge(epoch, lr, self._measure(None).cpu().numpy(), False, trained_at)
-        if self.drain():
-            self.behind = True
-            return True
-        self._slot.fill(self._mlp)
-        if self._slot.start(epoch):
-            self._pending = (epoch, lr, trained_at)
-            return False
-        return self._judge(epoch, lr, self._measure(None).cpu().numpy(), False, trained_at)  # helper not up (yet)
+        if self._slot is not None and self._mlp is not None:
+            if self.drain():
+                self.behind = True
+                return True
+            self._slot.fill(self._mlp)
+            if self._slot.start(epoch):
+                self._pending = (epoch, lr, trained_at)
+                return False
+        return self._judge_here(epoch, lr, None, trained_at)  # no helper, or it is not up (yet)
 
     def drain(self) -> bool:
         """Judge the measurement under way, if any; True when it stops training."""
@@ -103,9 +102,12 @@ class EpochPipeline:
         (epoch, lr, trained_at), self._pending = self._pending, None
         answer = self._slot.result()
         if answer is None:  # the helper failed: measure its copy here
-            return self._judge(epoch, lr, self._measure(self._slot.weights).cpu().numpy(), False, trained_at)
+            return self._judge_here(epoch, lr, self._slot.weights, trained_at)
         stats, stored = answer
         return self._judge(epoch, lr, stats, stored, trained_at)
+
+    def _judge_here(self, epoch: int, lr: float, weights: MLPWeights | None, trained_at: float) -> bool:
+        return self._judge(epoch, lr, self._measure(weights).cpu().numpy(), False, trained_at)
 
     def restore(self) -> None:
         """Put back the weights of the last epoch measured (training went one epoch past the stop)."""

@@ -11,6 +11,7 @@ in a single copy.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -58,7 +59,6 @@ class FoldTrainer:
         self._ar = torch.arange(self.k, device=dev)[:, None]
         self._n = torch.tensor(data.train_n, device=dev)
         self._pos = torch.arange(self.n_max, device=dev)
-        self._rows = EvalRows(data)
         self._w_uniform: Tensor | None = None
         # The built-in MLP trains with hand-written backward passes (see _backprop).
         self._mlp = stack if isinstance(stack, StackedMLP) else None
@@ -106,6 +106,11 @@ class FoldTrainer:
         (row_loss(self.stack.forward(x), y, self.data.task, self.loss) * w).sum().backward()
         self.opt.step(lr)
         self.opt.zero_grad()
+
+    @functools.cached_property
+    def _rows(self) -> EvalRows:
+        """The rows measured in this process: not gathered when a measuring process does it."""
+        return EvalRows(self.data)
 
     @property
     def mlp(self) -> StackedMLP | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sweepdoctor.sweep import Choice, Fixed, FloatRange, SearchSpace, StudyConfig, SweepConfig, TrainConfig
+from sweepdoctor.sweep import Choice, Fixed, FloatRange, SearchSpace, StudyConfig, SweepConfig, TrainConfig, TrialParams
 
 SMALL_SPACE = SearchSpace(
     lr=FloatRange(1e-3, 3e-2, log=True),
@@ -27,3 +27,13 @@ def small_config(
         study=replace(StudyConfig(name=name, storage=url, trials=trials, pruner="none"), **study),  # type: ignore[arg-type]
         space=SMALL_SPACE,
     )
+
+
+def trial_params(**kw: object) -> TrialParams:
+    """A small trial's hyper-parameters (2 x 8 ReLU, Adam, cosine schedule); ``kw`` overrides."""
+    base: dict[str, object] = dict(
+        lr=0.02, batch_size=16, optimizer="adam", schedule="cosine", weight_decay=1e-3, dropout=0.0, patience=0,
+        depth=2, width=8, activation="relu", momentum=0.9, beta1=0.85, beta2=0.99,
+    )
+    base.update(kw)
+    return TrialParams(**base)  # type: ignore[arg-type]

@@ -13,6 +13,8 @@ from sweepdoctor.sweep import FitResult, fit_folds, from_arrays, make_splits, pr
 from sweepdoctor.sweep._space import OPTIMIZERS, SCHEDULES, TrialParams
 from sweepdoctor.sweep._tensors import FoldData
 
+from .helpers import trial_params
+
 FIELDS = ("train_loss", "val_loss", "grad_norm", "val_metric", "lr")
 
 
@@ -24,13 +26,7 @@ def _data(n: int = 120, folds: int = 3, seed: int = 0) -> FoldData:
     return prepare_folds(ds, make_splits(ds.y, ds.task, n_splits=folds, seed=seed), torch.device("cpu"))
 
 
-def _hp(**kw: object) -> TrialParams:
-    base: dict[str, object] = dict(
-        lr=0.02, batch_size=16, optimizer="adam", schedule="cosine", weight_decay=1e-3, dropout=0.0, patience=0,
-        depth=2, width=8, activation="relu", momentum=0.9, beta1=0.85, beta2=0.99,
-    )
-    base.update(kw)
-    return TrialParams(**base)  # type: ignore[arg-type]
+_hp = trial_params
 
 
 def _fit(data: FoldData, hp: TrialParams, **kw: object) -> FitResult:

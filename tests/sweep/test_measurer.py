@@ -21,7 +21,7 @@ from sweepdoctor.sweep._pipeline import OVERLAP_ENV, measure_in_background
 from sweepdoctor.sweep._space import TrialParams
 from sweepdoctor.sweep._tensors import FoldData
 
-from .helpers import small_config
+from .helpers import small_config, trial_params
 
 
 def _data(task: str = "classification", test: bool = False) -> FoldData:
@@ -37,12 +37,7 @@ def _data(task: str = "classification", test: bool = False) -> FoldData:
 
 
 def _hp(**kw: object) -> TrialParams:
-    base: dict[str, object] = dict(
-        lr=0.02, batch_size=16, optimizer="adam", schedule="cosine", weight_decay=1e-3, dropout=0.2, patience=0,
-        depth=2, width=16, activation="relu", momentum=0.9, beta1=0.9, beta2=0.999,
-    )
-    base.update(kw)
-    return TrialParams(**base)  # type: ignore[arg-type]
+    return trial_params(**{"dropout": 0.2, "width": 16, "beta1": 0.9, "beta2": 0.999, **kw})
 
 
 @pytest.fixture(scope="module")
