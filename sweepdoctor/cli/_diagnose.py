@@ -10,19 +10,17 @@ study's fingerprint.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import click
-import torch
 from rich.console import Console
 
 from sweepdoctor import diagnostics
 from sweepdoctor.cli._render import context_console, echo_json
 from sweepdoctor.diagnostics import FindingCode, HessianReport, History, Report, Thresholds
-from sweepdoctor.errors import ConfigError, StorageError
+from sweepdoctor.errors import ConfigError
 
 COMMANDS: list[click.Command] = []
 
@@ -70,130 +68,29 @@ def _check_options(o: dict[str, Any]) -> None:
 # ---- Hessian of stored trials ---------------------------------------------------------
 
 
-def _study_attrs(url: str, study: str) -> dict[str, Any]:
-    import optuna
+def _hessians(o: dict[str, Any], url: str) -> tuple[dict[str, HessianReport], dict[str, float]]:
+    """The Hessians of the study's saved weights; the data as the flags say, else as the study says."""
+    from sweepdoctor import sweep
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        s = optuna.load_study(study_name=study, storage=url)
-    except KeyError:
-        raise StorageError(f"storage: no study named {study!r}") from None
-    from sweepdoctor.sweep._study import DATA_SOURCE_ATTR, STUDY_ATTR
-
-    fp = s.user_attrs.get(STUDY_ATTR)
-    if not isinstance(fp, dict):
-        raise ConfigError(f"--hessian: study {study!r} was not made by 'sweepdoctor sweep' (no fingerprint)")
-    return {**fp, "_source": s.user_attrs.get(DATA_SOURCE_ATTR)}
-
-
-def _load_data(o: dict[str, Any], fp: dict[str, Any]) -> tuple[Any, list[Any]]:
-    """The sweep's dataset and folds, checked against the study's fingerprint."""
-    from sweepdoctor.sweep import SweepConfig, load_config, load_dataset, make_splits, splits_hash
-    from sweepdoctor.sweep._config import DataConfig
-
-    cfg = load_config(o["config"]) if o["config"] else SweepConfig()
-    data: DataConfig = cfg.data
-    seed = cfg.study.seed
-    source = fp.get("_source")
-    if not (o["config"] or o["dataset"] or o["csv"]) and isinstance(source, dict):
-        # the study says where its data came from
-        seed = int(source.get("seed", seed))
-        data = DataConfig(**{k: v for k, v in source.items() if k in DataConfig.__dataclass_fields__})
-    if o["dataset"] or o["csv"]:
-        data = replace(data, dataset=o["dataset"], csv=o["csv"], target=o["target"] or data.target)
-    seed = o["seed"] if o["seed"] is not None else seed
-    ds = load_dataset(data, seed=seed)
-    if ds.fingerprint() != fp.get("data"):
-        raise ConfigError(
-            "--hessian: this data is not the data the study was swept on; pass the same "
-            "--dataset/--csv/--target/--config (and --seed) as the sweep"
-        )
-    splits = make_splits(ds.y, ds.task, n_splits=int(fp["folds"]), n_repeats=int(fp.get("repeats", 1)), seed=seed)
-    if splits_hash(splits) != fp.get("splits"):
-        raise ConfigError(f"--hessian: the folds differ from the study's; pass the sweep's --seed (got {seed})")
-    return ds, splits
-
-
-def _loss_fn(task: str, loss: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    from sweepdoctor.diagnostics import Task
-    from sweepdoctor.sweep._optim import row_loss
-
-    t = Task(task)
-    return lambda out, y: row_loss(out.unsqueeze(0), y.unsqueeze(0), t, loss).mean()
-
-
-def _trial_hessian(path: Path, ds: Any, splits: list[Any], fp: dict[str, Any], *, full: bool) -> HessianReport | float:
-    """Rebuild trial weights into the built-in MLP; its Hessian on its fold's training rows."""
-    from sweepdoctor.sweep import build_mlp, prepare_folds
-
-    saved = torch.load(path, weights_only=True)
-    if not saved.get("builtin"):
-        raise ConfigError(
-            f"--hessian: {str(path)!r} holds a custom model; load it yourself and call "
-            "sweepdoctor.diagnostics.hessian_analysis(model, loss_fn, X, y)"
-        )
-    hp = saved["hyperparameters"]
-    model = build_mlp(int(saved["n_inputs"]), int(saved["n_outputs"]), depth=int(hp["depth"]),
-                      width=int(hp["width"]), activation=str(hp["activation"]), dropout=float(hp["dropout"]))
-    model.load_state_dict(saved["state_dict"])
-    fold = int(saved["fold"])
-    data = prepare_folds(ds, [splits[fold]], torch.device("cpu"))
-    rows = data.train_idx[0, : data.train_n[0]]
-    X, y = data.X[0, rows], data.Y[0, rows]
-    loss_fn = _loss_fn(str(fp["task"]), str(fp["loss"]))
-    if full:
-        return diagnostics.hessian_analysis(model, loss_fn, X, y)
-    return diagnostics.top_eigenvalue(model, loss_fn, X, y)
-
-
-def _hessians(
-    o: dict[str, Any], url: str, history: History
-) -> tuple[dict[str, HessianReport], dict[str, float]]:
-    from sweepdoctor.sweep._weights import weights_dir
-
-    folder = weights_dir(url, o["study"])
-    if o["trial"] is not None:
-        path = folder / f"trial-{o['trial']}.pt"
-        if not path.is_file():
-            raise ConfigError(
-                f"--hessian: no saved weights for trial {o['trial']} of study {o['study']!r} (looked for "
-                f"{str(path)!r}); re-run the sweep with --save-weights"
-            )
-        fp = _study_attrs(url, o["study"])
-        ds, splits = _load_data(o, fp)
-        report = _trial_hessian(path, ds, splits, fp, full=True)
-        assert isinstance(report, HessianReport)  # full=True returns the report
-        return {f"trial-{o['trial']}": report}, {}
-    paths = {r.name: folder / f"{r.name}.pt" for r in history.candidates}
-    paths = {name: p for name, p in paths.items() if p.is_file()}
-    if not paths:
-        raise ConfigError(
-            f"--hessian: no saved weights for study {o['study']!r} in {str(folder)!r}; "
-            "re-run the sweep with --save-weights"
-        )
-    fp = _study_attrs(url, o["study"])
-    ds, splits = _load_data(o, fp)
-    sharp = {name: _trial_hessian(p, ds, splits, fp, full=False) for name, p in paths.items()}
-    return {}, {k: float(v) for k, v in sharp.items() if isinstance(v, float)}
+    data, seed = None, o["seed"]
+    if o["config"] or o["dataset"] or o["csv"]:
+        cfg = sweep.load_config(o["config"]) if o["config"] else sweep.SweepConfig()
+        data = cfg.data
+        if o["dataset"] or o["csv"]:
+            data = replace(data, dataset=o["dataset"], csv=o["csv"], target=o["target"] or data.target)
+        seed = cfg.study.seed if seed is None else seed
+    return sweep.study_hessians(url, o["study"], trial=o["trial"], data=data, seed=seed)
 
 
 # ---- the command ----------------------------------------------------------------------
 
 
 def _from_study(o: dict[str, Any], th: Thresholds | None) -> tuple[Report, dict[str, HessianReport]]:
-    from sweepdoctor.studies import Store, default_storage
+    from sweepdoctor.studies import default_storage, diagnose_study
 
     url = o["storage"] or default_storage()
-    store = Store(url)
-    numbers = [o["trial"]] if o["trial"] is not None else None
-    history, run_ids = store.load_history(o["study"], trial_numbers=numbers)
-    if o["trial"] is not None and f"trial-{o['trial']}" not in {r.name for r in history.candidates}:
-        raise StorageError(f"storage: study {o['study']!r} has no stored trial {o['trial']}")
-    hessians, sharpness = _hessians(o, url, history) if o["hessian"] else ({}, {})
-    report = diagnostics.diagnose(history, thresholds=th, hessians=hessians, sharpness=sharpness)
-    # One trial cannot speak for the study: keep the stored study-level findings then.
-    findings = [f for f in report.findings if f.run is not None or o["trial"] is None]
-    store.replace_findings(study_id=store.study_id(o["study"]), findings=findings, run_ids=run_ids)
+    hessians, sharpness = _hessians(o, url) if o["hessian"] else ({}, {})
+    report = diagnose_study(url, o["study"], thresholds=th, trial=o["trial"], hessians=hessians, sharpness=sharpness)
     return report, hessians
 
 

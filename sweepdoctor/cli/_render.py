@@ -37,14 +37,9 @@ def fmt(v: Any, digits: int = 4) -> str:
 
 
 def echo_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2, default=_default, allow_nan=False))
+    """``doc`` as indented JSON on stdout, cleaned by :func:`sweepdoctor.studies.jsonable` (NaN → null)."""
+    # Imported here: the studies package loads SQLAlchemy and Optuna, which
+    # `sweepdoctor diagnose --history FILE` otherwise never needs.
+    from sweepdoctor.studies import jsonable
 
-
-def _default(o: Any) -> Any:
-    if hasattr(o, "to_dict"):
-        return o.to_dict()
-    if hasattr(o, "item"):
-        return o.item()
-    if hasattr(o, "value"):
-        return o.value
-    return str(o)
+    click.echo(json.dumps(jsonable(doc), indent=2, allow_nan=False))

@@ -123,7 +123,7 @@ def studies() -> None:
 
 @studies.command("list")
 @_common
-def list_cmd(storage: str | None, as_json: bool) -> None:
+def list_cmd(*, storage: str | None, as_json: bool) -> None:
     """Every study: direction, trials by state, best value, last activity."""
     with _open(storage) as db:
         found = db.list_studies()
@@ -141,7 +141,7 @@ def list_cmd(storage: str | None, as_json: bool) -> None:
 @_importance_options
 @_common
 def show_cmd(
-    name: str, top: int, importance: bool, importance_trials: int, storage: str | None, as_json: bool
+    *, name: str, top: int, importance: bool, importance_trials: int, storage: str | None, as_json: bool
 ) -> None:
     """Summary, best trial, parameter importance and per-fold spread of one study."""
     with _open(storage) as db, _quiet_optuna():
@@ -160,7 +160,7 @@ def show_cmd(
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="At most this many trials.")
 @_common
 def trials_cmd(
-    name: str, where: tuple[str, ...], states: tuple[str, ...], finding: str | None, sort: str | None, limit: int,
+    *, name: str, where: tuple[str, ...], states: tuple[str, ...], finding: str | None, sort: str | None, limit: int,
     storage: str | None, as_json: bool,
 ) -> None:
     """Trials filtered, sorted and limited in the database."""
@@ -177,7 +177,7 @@ def trials_cmd(
 @click.option("--by", metavar="PARAM", help="Best trial for each value of this parameter (e.g. optimizer).")
 @click.option("--where", multiple=True, metavar="EXPR", help="Only trials where NAME OP VALUE holds (repeatable).")
 @_common
-def best_cmd(name: str, by: str | None, where: tuple[str, ...], storage: str | None, as_json: bool) -> None:
+def best_cmd(*, name: str, by: str | None, where: tuple[str, ...], storage: str | None, as_json: bool) -> None:
     """The best complete trial, or the best per value of a parameter."""
     with _open(storage) as db:
         groups = db.best(name, by=by, where=where)
@@ -194,7 +194,7 @@ def best_cmd(name: str, by: str | None, where: tuple[str, ...], storage: str | N
 @_importance_options
 @_common
 def compare_cmd(
-    names: tuple[str, ...], importance: bool, importance_trials: int, storage: str | None, as_json: bool
+    *, names: tuple[str, ...], importance: bool, importance_trials: int, storage: str | None, as_json: bool
 ) -> None:
     """Two or more studies side by side: best, spread, importance."""
     with _open(storage) as db, _quiet_optuna():
@@ -213,7 +213,7 @@ def compare_cmd(
 @click.option("--csv", "csv_path", metavar="FILE", help="Write the per-epoch numbers as CSV ('-': stdout).")
 @_common
 def curves_cmd(
-    name: str, trial: int | None, run_name: str | None, png: Path | None, csv_path: str | None,
+    *, name: str, trial: int | None, run_name: str | None, png: Path | None, csv_path: str | None,
     storage: str | None, as_json: bool,
 ) -> None:
     """Mean train and validation loss per epoch with the per-fold spread (needs our curves)."""
@@ -247,7 +247,7 @@ def curves_cmd(
 @_filters
 @_common
 def export_cmd(
-    name: str, fmt: str, output: str | None, where: tuple[str, ...], states: tuple[str, ...],
+    *, name: str, fmt: str, output: str | None, where: tuple[str, ...], states: tuple[str, ...],
     storage: str | None, as_json: bool,
 ) -> None:
     """Every trial as CSV or JSON, or the stored curves as a sweepdoctor.history/1 document.
@@ -277,7 +277,7 @@ def export_cmd(
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @_common
-def delete_cmd(name: str, yes: bool, storage: str | None, as_json: bool) -> None:
+def delete_cmd(*, name: str, yes: bool, storage: str | None, as_json: bool) -> None:
     """Delete a study: Optuna's trials and our curves and findings. Asks first unless --yes."""
     with _open(storage) as db:
         summary = db.summary(name)

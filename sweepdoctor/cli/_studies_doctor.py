@@ -16,7 +16,7 @@ from rich.console import Console
 from sweepdoctor.cli._render import echo_json
 from sweepdoctor.cli._studies import studies
 from sweepdoctor.studies import check_url, default_storage, examine_study, make_engine
-from sweepdoctor.sweep._heartbeat import HeartbeatSettings, fail_stale_in_study
+from sweepdoctor.sweep import HeartbeatSettings, fail_stale_in_study
 
 __all__ = ["COMMANDS", "doctor"]
 

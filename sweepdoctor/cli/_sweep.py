@@ -14,10 +14,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from sweepdoctor import sweep as lib
 from sweepdoctor.cli._render import echo_json, fmt, make_console
-from sweepdoctor.sweep import BUILTIN_DATASETS, SweepConfig, SweepResult, TrialEvent, load_config, load_dataset
-from sweepdoctor.sweep._runner import resolve_task_settings, run_sweep
-from sweepdoctor.sweep._space import TrialParams
+from sweepdoctor.studies import mask_url
+from sweepdoctor.sweep import BUILTIN_DATASETS, SweepConfig, SweepResult, TrialEvent, load_config
 
 COMMANDS: list[click.Command] = []
 
@@ -68,7 +68,6 @@ def sweep(**opts: Any) -> None:
       sweepdoctor sweep --csv data.csv --target label --task classification
     """
     cfg = _build_config(opts)
-    ds = load_dataset(cfg.data, seed=cfg.study.seed)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("sweepdoctor").setLevel(logging.ERROR)
     out = make_console()
@@ -87,9 +86,9 @@ def sweep(**opts: Any) -> None:
         def on_stage(msg: str) -> None:
             progress.update(task_id, description=msg)
 
-        result = run_sweep(cfg, ds, on_trial=on_trial, on_stage=on_stage, source=cfg.data)
-    if opts["refit_dir"] and result.best_number is not None and not result.interrupted:
-        result.refit_dir = str(_refit(cfg, ds, result, opts["refit_dir"]))
+        result = lib.run(cfg, on_trial=on_trial, on_stage=on_stage)
+    if opts["refit_dir"] and result.best_params is not None and not result.interrupted:
+        result = replace(result, refit_dir=str(_refit(cfg, result, opts["refit_dir"])))
     if opts["as_json"]:
         echo_json(result.to_dict())
     else:
@@ -175,14 +174,13 @@ def _progress(console: Console, total: int, *, enabled: bool) -> Any:
     )
 
 
-def _refit(cfg: SweepConfig, ds: Any, result: SweepResult, target: str) -> Path:
-    from sweepdoctor.sweep import refit
-
-    loss, metric = resolve_task_settings(cfg, ds)
-    params = {k: v for k, v in result.best_params.items() if k in TrialParams.__dataclass_fields__}
-    hp = TrialParams(**params)
+def _refit(cfg: SweepConfig, result: SweepResult, target: str) -> Path:
+    assert result.best_params is not None  # checked by the caller
+    ds = lib.load_dataset(cfg.data, seed=cfg.study.seed)
+    loss, metric = lib.resolve_task_settings(cfg, ds)
     out = Path("refit") / result.study_name if target == "refit" else Path(target)
-    return refit(ds, hp, epochs=cfg.train.epochs, loss=loss, metric=metric, out_dir=out, seed=cfg.study.seed)
+    return lib.refit(ds, result.best_params, epochs=cfg.train.epochs, loss=loss, metric=metric, out_dir=out,
+                     seed=cfg.study.seed)
 
 
 def _print_summary(console: Console, r: SweepResult) -> None:
@@ -201,7 +199,7 @@ def _print_summary(console: Console, r: SweepResult) -> None:
         t = Table(show_header=True)
         t.add_column("parameter")
         t.add_column("value", justify="right")
-        for k, v in r.best_params.items():
+        for k, v in (r.best_params.as_dict() if r.best_params is not None else {}).items():
             t.add_row(k, fmt(v))
         console.print(t)
         folds = "  ".join(f"{fmt(float(s))}" for s in scores)
@@ -213,4 +211,5 @@ def _print_summary(console: Console, r: SweepResult) -> None:
         console.print("findings: " + ", ".join(f"{c} x{n}" for c, n in counts.most_common()))
     if r.refit_dir:
         console.print(f"refit model saved to {r.refit_dir}/model.pt (+ model.json)")
-    console.print(f"stored in {r.storage} (study {r.study_name!r}); next: sweepdoctor diagnose --study {r.study_name}")
+    console.print(f"stored in {mask_url(r.storage)} (study {r.study_name!r}); "
+                  f"next: sweepdoctor diagnose --study {r.study_name}")

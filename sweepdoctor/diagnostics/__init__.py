@@ -1,7 +1,15 @@
 """Diagnostics: training histories in, findings out (pure; no Optuna, no database).
 
-``diagnose(history)`` applies the rules of RULES.md to every run and to the study;
+``diagnose(history)`` applies the rules of RULES.md to every run and to the study and
+returns a :class:`Report` that renders itself with rich (nothing here prints);
 ``hessian_analysis(model, loss_fn, X, y)`` looks at the loss surface of a live model.
+A :class:`History` reads and writes the ``sweepdoctor.history/1`` JSON format.
+
+What it may import: the standard library, numpy, rich (for rendering reports),
+``sweepdoctor.errors`` (the one exception root), and scipy and torch only for the
+Hessian, loaded on first use of ``hessian_analysis``/``top_eigenvalue``. Never Optuna,
+SQLAlchemy or sweepdoctor's other packages (``sweep``, ``studies``, ``cli``): they
+import this one.
 """
 
 from __future__ import annotations
@@ -9,7 +17,7 @@ from __future__ import annotations
 import importlib as _importlib
 import typing as _typing
 
-from sweepdoctor.diagnostics._diagnose import Report, RunReport, diagnose
+from sweepdoctor.diagnostics._diagnose import diagnose
 from sweepdoctor.diagnostics._findings import Finding, FindingCode, Severity
 from sweepdoctor.diagnostics._hessian_report import HessianReport, PointKind, hessian_findings
 from sweepdoctor.diagnostics._history import (
@@ -21,6 +29,7 @@ from sweepdoctor.diagnostics._history import (
     RunHistory,
     Task,
 )
+from sweepdoctor.diagnostics._report import Report, RunReport
 from sweepdoctor.diagnostics._study import Pattern
 from sweepdoctor.diagnostics._thresholds import Thresholds
 

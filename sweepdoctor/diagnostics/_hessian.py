@@ -14,7 +14,7 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -128,6 +128,56 @@ def top_eigenvalue(model: nn.Module, loss_fn: LossFn, X: Any, y: Any, *, seed: i
     return float(vals[-1])
 
 
+class _Eigenpairs(NamedTuple):
+    """Extreme eigenpairs in ascending order, and the whole spectrum when it was computed exactly."""
+
+    values: np.ndarray
+    vectors: np.ndarray
+    spectrum: np.ndarray | None
+
+
+def _check_options(k: int, exact_max_params: int) -> None:
+    if k < 1:
+        raise ConfigError(f"hessian: k must be >= 1, got {k}")
+    if exact_max_params < 0:
+        raise ConfigError(f"hessian: exact_max_params must be >= 0, got {exact_max_params}")
+
+
+def _exact_eigenpairs(p: _Problem, k: int) -> _Eigenpairs:
+    """The full Hessian and its eigendecomposition; the ``k`` eigenpairs at each end."""
+    n = p.theta.numel()
+    h = torch.autograd.functional.hessian(lambda t: p.loss_at(t), p.theta)
+    h = 0.5 * (h + h.T)
+    evals, evecs = (a.cpu().numpy() for a in torch.linalg.eigh(h))
+    idx = sorted(set(range(min(k, n))) | set(range(max(n - k, 0), n)))
+    p.hvp_count += n
+    return _Eigenpairs(evals[idx], evecs[:, idx], evals)
+
+
+def _lanczos_eigenpairs(
+    p: _Problem, theta: torch.Tensor, grad: torch.Tensor, *, k: int, rng: np.random.Generator, tol: float
+) -> _Eigenpairs:
+    """The ``k`` smallest and ``k`` largest eigenpairs by Lanczos (``eigsh``) on Hessian-vector products."""
+    op = _operator(p, theta, grad)
+    lo_vals, lo_vecs = _eigsh(op, k, "SA", rng, tol)
+    hi_vals, hi_vecs = _eigsh(op, k, "LA", rng, tol)
+    vals = np.concatenate([lo_vals, hi_vals])
+    vecs = np.concatenate([lo_vecs, hi_vecs], axis=1)
+    order = np.argsort(vals)
+    return _Eigenpairs(vals[order], vecs[:, order], None)
+
+
+def _minimum_ratio(
+    p: _Problem, theta: torch.Tensor, grad: torch.Tensor, eig: _Eigenpairs, *, zero_tol: float,
+    probes: int, steps: int, rng: np.random.Generator,
+) -> tuple[float, bool]:
+    """The fraction of eigenvalues above ``zero_tol`` and whether it is exact (else an SLQ estimate)."""
+    if eig.spectrum is not None:
+        return float(np.mean(eig.spectrum > zero_tol)), True
+    op = _operator(p, theta, grad)
+    return slq_fraction_above(op.matvec, theta.numel(), zero_tol, probes=probes, steps=steps, rng=rng), False
+
+
 def hessian_analysis(
     model: nn.Module,
     loss_fn: LossFn,
@@ -152,60 +202,30 @@ def hessian_analysis(
     ``||grad|| <= grad_rel_tol * loss``; eigenvalues within ``zero_rel_tol * max|λ|`` of
     zero count as zero. ``seed`` fixes the random start vectors and probes.
     """
-    if k < 1:
-        raise ConfigError(f"hessian: k must be >= 1, got {k}")
-    if exact_max_params < 0:
-        raise ConfigError(f"hessian: exact_max_params must be >= 0, got {exact_max_params}")
+    _check_options(k, exact_max_params)
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
     p = _problem(model, loss_fn, X, y)
     n = p.theta.numel()
     theta, loss, grad = _gradient(p)
-    grad_norm = float(grad.detach().norm())
-    spectrum: np.ndarray | None = None
-    if n <= exact_max_params or n <= 2 * k + 1:
-        h = torch.autograd.functional.hessian(lambda t: p.loss_at(t), p.theta)
-        h = 0.5 * (h + h.T)
-        evals, evecs = (a.cpu().numpy() for a in torch.linalg.eigh(h))
-        spectrum = evals
-        idx = sorted(set(range(min(k, n))) | set(range(max(n - k, 0), n)))
-        eigenvalues, eigenvectors = evals[idx], evecs[:, idx]
-        p.hvp_count += n
-    else:
-        op = _operator(p, theta, grad)
-        lo_vals, lo_vecs = _eigsh(op, k, "SA", rng, tol)
-        hi_vals, hi_vecs = _eigsh(op, k, "LA", rng, tol)
-        vals = np.concatenate([lo_vals, hi_vals])
-        vecs = np.concatenate([lo_vecs, hi_vecs], axis=1)
-        order = np.argsort(vals)
-        eigenvalues, eigenvectors = vals[order], vecs[:, order]
-    scale = float(np.abs(eigenvalues).max())
-    zero_tol = zero_rel_tol * scale
-    if spectrum is not None:
-        ratio, exact = float(np.mean(spectrum > zero_tol)), True
-    else:
-        op = _operator(p, theta, grad)
-        ratio = slq_fraction_above(op.matvec, n, zero_tol, probes=slq_probes, steps=slq_steps, rng=rng)
-        exact = False
-    loss_value = float(loss.detach())
+    exact_hessian = n <= exact_max_params or n <= 2 * k + 1
+    eig = _exact_eigenpairs(p, k) if exact_hessian else _lanczos_eigenpairs(p, theta, grad, k=k, rng=rng, tol=tol)
+    zero_tol = zero_rel_tol * float(np.abs(eig.values).max())
+    ratio, exact = _minimum_ratio(p, theta, grad, eig, zero_tol=zero_tol, probes=slq_probes, steps=slq_steps, rng=rng)
+    grad_norm, loss_value = float(grad.detach().norm()), float(loss.detach())
     grad_tol = grad_rel_tol * abs(loss_value)
-    kind = classify_point(grad_norm, grad_tol, float(eigenvalues[0]), float(eigenvalues[-1]), zero_tol)
-    escape = _canonical(eigenvectors[:, 0]) if kind.value == "saddle_point" else None
+    kind = classify_point(grad_norm, grad_tol, float(eig.values[0]), float(eig.values[-1]), zero_tol)
+    escape = _canonical(eig.vectors[:, 0]) if kind.value == "saddle_point" else None
     return HessianReport(
         n_params=n,
-        method="exact" if spectrum is not None else "lanczos",
+        method="exact" if eig.spectrum is not None else "lanczos",
         loss=loss_value,
         grad_norm=grad_norm,
-        eigenvalues=eigenvalues,
-        eigenvectors=eigenvectors,
-        minimum_ratio=ratio,
-        minimum_ratio_exact=exact,
+        eigenvalues=eig.values, eigenvectors=eig.vectors, spectrum=eig.spectrum,
+        minimum_ratio=ratio, minimum_ratio_exact=exact,
         kind=kind,
-        escape_direction=escape,
-        escape_eigenvalue=float(eigenvalues[0]) if escape is not None else None,
-        spectrum=spectrum,
-        zero_tol=zero_tol,
-        grad_tol=grad_tol,
+        escape_direction=escape, escape_eigenvalue=float(eig.values[0]) if escape is not None else None,
+        zero_tol=zero_tol, grad_tol=grad_tol,
         hvp_count=p.hvp_count,
         seconds=time.perf_counter() - start,
     )

@@ -1,20 +1,35 @@
-"""Studies: the database (our tables beside Optuna's), its queries and export."""
+"""Studies: the database (our tables beside Optuna's), its queries and export.
+
+This package owns the ``sd_*`` schema and every query: it stores the curves a sweep
+hands it, turns them back into the :class:`~sweepdoctor.diagnostics.History` objects
+that diagnostics reads, answers the ``studies`` commands (list, show, trials, best,
+compare, curves, export, delete), stores findings (``diagnose_study``), and keeps
+several workers on one study apart (``StudyLock``, ``examine_study``).
+
+It may import SQLAlchemy, Optuna (whose own tables it reads directly and through its
+API), rich (tables and charts that render themselves; it never prints), matplotlib
+(lazily, for PNG charts), ``sweepdoctor.diagnostics`` (its public names only) and
+``sweepdoctor.errors``; never ``sweepdoctor.sweep`` nor ``sweepdoctor.cli``.
+"""
 
 from __future__ import annotations
 
 from sweepdoctor.studies._catalog import DeleteReport
-from sweepdoctor.studies._concurrency import StudyLock
+from sweepdoctor.studies._concurrency import StudyLock, describe_error, is_transient, retry_concurrent_create
 from sweepdoctor.studies._detail import IMPORTANCE_TRIALS
-from sweepdoctor.studies._doctor import examine_study
+from sweepdoctor.studies._diagnosis import diagnose_study
+from sweepdoctor.studies._doctor import WORKER_ATTR, examine_study, mark_run_abandoned, run_stored, running_trials
 from sweepdoctor.studies._doctor_report import DoctorReport, RunningTrial, WorkerSeen
 from sweepdoctor.studies._engine import (
     DEFAULT_STORAGE,
+    SQLITE_BUSY_TIMEOUT_S,
     STORAGE_ENV,
     check_url,
     default_storage,
     make_engine,
     mask_url,
     session_scope,
+    sqlite_write_ahead,
 )
 from sweepdoctor.studies._export import (
     EXPORT_FORMAT,
@@ -51,6 +66,7 @@ from sweepdoctor.studies._where import Condition, Op, SortKey, parse_sort, parse
 
 __all__ = [
     "DEFAULT_STORAGE",
+    "SQLITE_BUSY_TIMEOUT_S",
     "STORAGE_ENV",
     "Store",
     "check_url",
@@ -58,6 +74,7 @@ __all__ = [
     "make_engine",
     "mask_url",
     "session_scope",
+    "sqlite_write_ahead",
     # queries
     "EXPORT_FORMAT",
     "IMPORTANCE_TRIALS",
@@ -96,6 +113,14 @@ __all__ = [
     "DoctorReport",
     "RunningTrial",
     "StudyLock",
+    "WORKER_ATTR",
     "WorkerSeen",
+    "describe_error",
+    "diagnose_study",
     "examine_study",
+    "is_transient",
+    "mark_run_abandoned",
+    "retry_concurrent_create",
+    "run_stored",
+    "running_trials",
 ]

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, and_, delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from sweepdoctor.diagnostics._history import Role
+from sweepdoctor.diagnostics import Role
 from sweepdoctor.errors import StorageError
 from sweepdoctor.studies._engine import mask_url, session_scope
 from sweepdoctor.studies._optuna_tables import (
@@ -90,11 +90,16 @@ def find_study(s: Session, name: str, *, url: str) -> StudyRef:
     return StudyRef(study_id=int(sid), name=name, directions=_directions(s, [int(sid)]).get(int(sid), ()))
 
 
-def list_studies(s: Session, *, ours: bool, only: int | None = None) -> list[StudySummary]:
-    """Every study (or study ``only``) with trials counted by state, best value, last activity.
+class _TrialStats(NamedTuple):
+    """Per study id: trials counted by state, (min, max) value of complete trials, last activity."""
 
-    A few GROUP BY queries; the trials themselves stay in the database.
-    """
+    states: dict[int, dict[str, int]]
+    best: dict[int, tuple[float | None, float | None]]
+    last: dict[int, datetime]
+
+
+def _trial_stats(s: Session, only: int | None) -> _TrialStats:
+    """One GROUP BY (study, state) over the trials and their first objective's values."""
     t, v = o_trials, o_trial_values
     per_state = (
         select(
@@ -111,16 +116,19 @@ def list_studies(s: Session, *, ours: bool, only: int | None = None) -> list[Stu
     )
     if only is not None:
         per_state = per_state.where(t.c.study_id == only)
-    states: dict[int, dict[str, int]] = defaultdict(dict)
-    best: dict[int, tuple[float | None, float | None]] = {}
-    last: dict[int, datetime] = {}
+    stats = _TrialStats(defaultdict(dict), {}, {})
     for sid, state, n, lo, hi, started, completed in s.execute(per_state):
-        states[sid][str(state).lower()] = int(n)
+        stats.states[sid][str(state).lower()] = int(n)
         if str(state).upper() == "COMPLETE":
-            best[sid] = (lo, hi)
+            stats.best[sid] = (lo, hi)
         for when in (started, completed):
-            if when is not None and (sid not in last or when > last[sid]):
-                last[sid] = when
+            if when is not None and (sid not in stats.last or when > stats.last[sid]):
+                stats.last[sid] = when
+    return stats
+
+
+def _task_and_metric(s: Session, only: int | None) -> dict[int, dict[str, Any]]:
+    """The ``task`` and ``metric`` study attributes our sweeps set, per study id."""
     a = o_study_user_attrs
     attrs: dict[int, dict[str, Any]] = defaultdict(dict)
     attr_q = select(a.c.study_id, a.c.key, a.c.value_json).where(a.c.key.in_(["task", "metric"]))
@@ -128,12 +136,25 @@ def list_studies(s: Session, *, ours: bool, only: int | None = None) -> list[Stu
         attr_q = attr_q.where(a.c.study_id == only)
     for sid, key, value_json in s.execute(attr_q):
         attrs[sid][key] = _loads(value_json)
-    runs: dict[int, int] = {}
-    if ours:
-        q = select(RunRow.study_id, func.count(RunRow.id)).where(RunRow.role == Role.CANDIDATE.value)
-        if only is not None:
-            q = q.where(RunRow.study_id == only)
-        runs = {int(sid): int(n) for sid, n in s.execute(q.group_by(RunRow.study_id))}
+    return attrs
+
+
+def _candidate_runs(s: Session, only: int | None) -> dict[int, int]:
+    """How many candidate runs with curves each study has in our tables."""
+    q = select(RunRow.study_id, func.count(RunRow.id)).where(RunRow.role == Role.CANDIDATE.value)
+    if only is not None:
+        q = q.where(RunRow.study_id == only)
+    return {int(sid): int(n) for sid, n in s.execute(q.group_by(RunRow.study_id))}
+
+
+def list_studies(s: Session, *, ours: bool, only: int | None = None) -> list[StudySummary]:
+    """Every study (or study ``only``) with trials counted by state, best value, last activity.
+
+    A few GROUP BY queries; the trials themselves stay in the database.
+    """
+    stats = _trial_stats(s, only)
+    attrs = _task_and_metric(s, only)
+    runs = _candidate_runs(s, only) if ours else {}
     directions = _directions(s, None if only is None else [only])
     studies = select(o_studies.c.study_id, o_studies.c.study_name).order_by(o_studies.c.study_id)
     if only is not None:
@@ -141,15 +162,15 @@ def list_studies(s: Session, *, ours: bool, only: int | None = None) -> list[Stu
     out = []
     for sid, name in s.execute(studies):
         dirs = directions.get(sid, ())
-        lo, hi = best.get(sid, (None, None))
+        lo, hi = stats.best.get(sid, (None, None))
         out.append(
             StudySummary(
                 study_id=int(sid),
                 name=name,
                 directions=dirs,
-                states=states.get(sid, {}),
+                states=stats.states.get(sid, {}),
                 best_value=None if len(dirs) != 1 else (hi if dirs[0] == "maximize" else lo),
-                last_activity=last.get(sid),
+                last_activity=stats.last.get(sid),
                 task=_str_or_none(attrs[sid].get("task")),
                 metric=_str_or_none(attrs[sid].get("metric")),
                 n_runs=runs.get(sid, 0) if ours else None,

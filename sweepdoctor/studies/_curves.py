@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from sweepdoctor.diagnostics._history import Role
+from sweepdoctor.diagnostics import Role
 from sweepdoctor.errors import StorageError
 from sweepdoctor.studies._catalog import StudyRef
 from sweepdoctor.studies._records import CurvePoint, Curves

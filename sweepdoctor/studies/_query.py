@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from sweepdoctor.diagnostics._history import History
+from sweepdoctor.diagnostics import History
 from sweepdoctor.errors import ConfigError, StorageError
 from sweepdoctor.studies._catalog import (
     DeleteReport,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -9,19 +10,11 @@ from typing import Any
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from sweepdoctor.diagnostics._findings import Finding
-from sweepdoctor.diagnostics._history import (
-    EpochRecord,
-    FoldHistory,
-    History,
-    Role,
-    RunHistory,
-    Task,
-    finite_or_none,
-)
+from sweepdoctor.diagnostics import EpochRecord, Finding, FoldHistory, History, Role, RunHistory, Task
 from sweepdoctor.errors import StorageError
 from sweepdoctor.studies._concurrency import retry_concurrent_create
 from sweepdoctor.studies._engine import make_engine, mask_url, session_scope
+from sweepdoctor.studies._export import jsonable
 from sweepdoctor.studies._optuna_tables import o_studies
 from sweepdoctor.studies._schema import Base, EpochRow, FindingRow, FoldRow, RunRow
 
@@ -87,7 +80,7 @@ class Store:
                 loss=loss,
                 depth=run.depth,
                 n_params=run.n_params,
-                hyperparameters=_jsonable(run.hyperparameters),
+                hyperparameters=jsonable(run.hyperparameters),
                 fail_reason=fail_reason,
             )
             s.add(row)
@@ -97,12 +90,12 @@ class Store:
                     run_id=row.id,
                     fold=f,
                     epoch=e.epoch,
-                    train_loss=finite_or_none(e.train_loss),
-                    val_loss=finite_or_none(e.val_loss),
-                    val_metric=finite_or_none(e.val_metric),
-                    grad_norm=finite_or_none(e.grad_norm),
-                    lr=finite_or_none(e.lr),
-                    wall_time=finite_or_none(e.wall_time),
+                    train_loss=_finite_or_none(e.train_loss),
+                    val_loss=_finite_or_none(e.val_loss),
+                    val_metric=_finite_or_none(e.val_metric),
+                    grad_norm=_finite_or_none(e.grad_norm),
+                    lr=_finite_or_none(e.lr),
+                    wall_time=_finite_or_none(e.wall_time),
                 )
                 for f, fold in enumerate(run.folds)
                 for e in fold.epochs
@@ -110,7 +103,7 @@ class Store:
             s.add_all(epochs)
             scores = list(fold_scores) if fold_scores is not None else [None] * len(run.folds)
             s.add_all(
-                FoldRow(run_id=row.id, fold=f, val_score=finite_or_none(scores[f]), test_loss=fold.test_loss)
+                FoldRow(run_id=row.id, fold=f, val_score=_finite_or_none(scores[f]), test_loss=fold.test_loss)
                 for f, fold in enumerate(run.folds)
             )
             return row.id
@@ -142,7 +135,7 @@ class Store:
                     rule=f.rule,
                     summary=f.summary,
                     advice=f.advice,
-                    evidence=_jsonable(f.evidence),
+                    evidence=jsonable(f.evidence),
                 )
                 for f in findings
                 if f.run is None or f.run in run_ids
@@ -246,16 +239,9 @@ def _run_from_rows(
     )
 
 
-def _jsonable(d: object) -> dict[str, object]:
-    """A plain-JSON copy (numpy scalars → Python, non-finite floats → None)."""
-    import json
-
-    return json.loads(json.dumps(d, default=_coerce), parse_constant=lambda _c: None)
-
-
-def _coerce(o: object) -> object:
-    if hasattr(o, "item"):
-        return o.item()  # type: ignore[no-any-return, attr-defined]
-    if hasattr(o, "value"):
-        return o.value  # type: ignore[no-any-return, attr-defined]
-    return str(o)
+def _finite_or_none(value: Any) -> float | None:
+    """``float(value)`` when it is a finite number, else ``None`` (stored as SQL NULL)."""
+    if value is None:
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None

@@ -17,7 +17,7 @@ from optuna.distributions import CategoricalDistribution
 from sqlalchemy import ColumnElement, FromClause, Select, and_, exists, select
 from sqlalchemy.orm import Session
 
-from sweepdoctor.diagnostics._findings import FindingCode
+from sweepdoctor.diagnostics import FindingCode
 from sweepdoctor.errors import ConfigError
 from sweepdoctor.studies._catalog import ParamDecoder, StudyRef, param_distribution, param_names
 from sweepdoctor.studies._optuna_tables import (

@@ -1,54 +1,95 @@
 """Sweeps: data → search space → k-fold training (folds in lockstep) → Optuna study.
 
-The one-call API::
+The one front door, for Python and the CLI alike::
 
     from sweepdoctor import sweep
     result = sweep.run(X=X, y=y, n_trials=30, storage="sqlite:///s.db")
     result = sweep.run(model_fn=my_factory, X=X, y=y, space=sweep.SearchSpace(lr=...))
+    result = sweep.run(sweep.load_config("sweep.toml"), sampler=optuna.samplers.TPESampler(seed=1))
 
 ``model_fn(hp, n_inputs, n_outputs) -> nn.Module`` receives the trial's
 :class:`TrialParams`; without it the built-in MLP is used.
+
+Rooms, one way down (checked by import-linter, see ``.importlinter``):
+
+- ``search/``: the Optuna study, trials, workers, baselines, refit (:func:`run` lives here);
+- ``engine/``: torch training of one configuration on every fold, and the measuring helper;
+- ``data/``: datasets, CSV files, folds, fold tensors;
+- ``config/``: the search space, one trial's parameters, the typed configuration.
 """
 
 from __future__ import annotations
 
-import dataclasses as _dataclasses
 import importlib as _importlib
 import typing as _typing
-from collections.abc import Callable as _Callable
 
 if _typing.TYPE_CHECKING:
-    from sweepdoctor.sweep._config import DataConfig, StudyConfig, SweepConfig, TrainConfig, load_config
-    from sweepdoctor.sweep._data import BUILTIN_DATASETS, Dataset, from_arrays, load_builtin, load_csv
-    from sweepdoctor.sweep._fit import FitResult, ModelFn, fit_folds
-    from sweepdoctor.sweep._folds import Split, make_splits, splits_hash
-    from sweepdoctor.sweep._models import build_mlp
-    from sweepdoctor.sweep._refit import refit
-    from sweepdoctor.sweep._runner import SweepResult, TrialEvent, resolve_task_settings, run_sweep
-    from sweepdoctor.sweep._space import Choice, Fixed, FloatRange, IntRange, SearchSpace, TrialParams
-    from sweepdoctor.sweep._tensors import FoldData, prepare_folds
+    from sweepdoctor.sweep.config import (
+        Choice,
+        DataConfig,
+        Fixed,
+        FloatRange,
+        IntRange,
+        SearchSpace,
+        StudyConfig,
+        SweepConfig,
+        TrainConfig,
+        TrialParams,
+        load_config,
+    )
+    from sweepdoctor.sweep.data import (
+        BUILTIN_DATASETS,
+        Dataset,
+        FoldData,
+        Split,
+        from_arrays,
+        load_builtin,
+        load_csv,
+        load_dataset,
+        make_splits,
+        prepare_folds,
+        splits_hash,
+    )
+    from sweepdoctor.sweep.engine import FitResult, ModelFn, build_mlp, fit_folds
+    from sweepdoctor.sweep.search import (
+        HeartbeatSettings,
+        SweepResult,
+        TrialEvent,
+        fail_stale_in_study,
+        refit,
+        resolve_task_settings,
+        run,
+        study_hessians,
+    )
 
-# Each public name and its module, imported on first use (PEP 562): the measuring process
-# (see _measurer) imports a few modules of this package and must not pay for the rest
-# (Optuna, scikit-learn, SQLAlchemy: ~1 s of start-up).
+# Each public name and its room, imported on first use (PEP 562): the measuring process
+# imports the engine and must not pay for the rest (Optuna, scikit-learn, SQLAlchemy:
+# ~1 s of start-up).
 _LAZY = {
-    **dict.fromkeys(("DataConfig", "StudyConfig", "SweepConfig", "TrainConfig", "load_config"), "_config"),
-    **dict.fromkeys(("BUILTIN_DATASETS", "Dataset", "from_arrays", "load_builtin", "load_csv"), "_data"),
-    **dict.fromkeys(("FitResult", "ModelFn", "fit_folds"), "_fit"),
-    **dict.fromkeys(("Split", "make_splits", "splits_hash"), "_folds"),
-    "build_mlp": "_models",
-    "refit": "_refit",
-    **dict.fromkeys(("SweepResult", "TrialEvent", "resolve_task_settings", "run_sweep"), "_runner"),
-    **dict.fromkeys(("Choice", "Fixed", "FloatRange", "IntRange", "SearchSpace", "TrialParams"), "_space"),
-    **dict.fromkeys(("FoldData", "prepare_folds"), "_tensors"),
+    **dict.fromkeys(
+        ("Choice", "DataConfig", "Fixed", "FloatRange", "IntRange", "SearchSpace", "StudyConfig", "SweepConfig",
+         "TrainConfig", "TrialParams", "load_config"),
+        "config",
+    ),
+    **dict.fromkeys(
+        ("BUILTIN_DATASETS", "Dataset", "FoldData", "Split", "from_arrays", "load_builtin", "load_csv",
+         "load_dataset", "make_splits", "prepare_folds", "splits_hash"),
+        "data",
+    ),
+    **dict.fromkeys(("FitResult", "ModelFn", "build_mlp", "fit_folds"), "engine"),
+    **dict.fromkeys(
+        ("HeartbeatSettings", "SweepResult", "TrialEvent", "fail_stale_in_study", "refit", "resolve_task_settings",
+         "run", "study_hessians"),
+        "search",
+    ),
 }
 
 
 def __getattr__(name: str) -> _typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
+    room = _LAZY.get(name)
+    if room is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(f"{__name__}.{module}"), name)
+    value = getattr(_importlib.import_module(f"{__name__}.{room}"), name)
     globals()[name] = value
     return value
 
@@ -66,6 +107,7 @@ __all__ = [
     "Fixed",
     "FloatRange",
     "FoldData",
+    "HeartbeatSettings",
     "IntRange",
     "ModelFn",
     "SearchSpace",
@@ -77,6 +119,7 @@ __all__ = [
     "TrialEvent",
     "TrialParams",
     "build_mlp",
+    "fail_stale_in_study",
     "fit_folds",
     "from_arrays",
     "load_builtin",
@@ -88,60 +131,6 @@ __all__ = [
     "refit",
     "resolve_task_settings",
     "run",
-    "run_sweep",
     "splits_hash",
+    "study_hessians",
 ]
-
-
-def load_dataset(cfg: DataConfig, *, seed: int = 0) -> Dataset:
-    """The dataset a :class:`DataConfig` names."""
-    from sweepdoctor.errors import ConfigError
-    from sweepdoctor.sweep._data import from_arrays, load_builtin, load_csv
-
-    if cfg.csv is not None:
-        if cfg.dataset is not None:
-            raise ConfigError("data: give either a dataset name or a CSV file, not both")
-        assert cfg.target is not None  # checked by SweepConfig.validate
-        return load_csv(cfg.csv, target=cfg.target, task=cfg.task, test_path=cfg.test_csv)
-    if cfg.test_csv is not None:
-        raise ConfigError("data.test_csv needs data.csv (a test set for a built-in dataset is not supported)")
-    ds = load_builtin(cfg.dataset or "digits", n_samples=cfg.n_samples, n_features=cfg.n_features, seed=seed)
-    if cfg.task is not None and cfg.task != ds.task.value:
-        return from_arrays(ds.X, ds.y, task=cfg.task, name=ds.name)
-    return ds
-
-
-def run(
-    *,
-    X: _typing.Any = None,
-    y: _typing.Any = None,
-    model_fn: ModelFn | None = None,
-    space: SearchSpace | None = None,
-    n_trials: int | None = None,
-    storage: str | None = None,
-    study_name: str | None = None,
-    task: str | None = None,
-    X_test: _typing.Any = None,
-    y_test: _typing.Any = None,
-    folds: int | None = None,
-    epochs: int | None = None,
-    seed: int | None = None,
-    config: SweepConfig | None = None,
-    on_trial: _Callable[[TrialEvent], None] | None = None,
-) -> SweepResult:
-    """Run a sweep on arrays (or on ``config.data`` when ``X`` is None)."""
-    from sweepdoctor.sweep._config import SweepConfig
-    from sweepdoctor.sweep._data import from_arrays
-    from sweepdoctor.sweep._runner import run_sweep
-
-    cfg = config or SweepConfig()
-    if space is not None:
-        cfg = _dataclasses.replace(cfg, space=space)
-    cfg = cfg.with_overrides("study", trials=n_trials, storage=storage, name=study_name, seed=seed)
-    cfg = cfg.with_overrides("train", folds=folds, epochs=epochs)
-    cfg.validate()
-    if X is not None:
-        ds = from_arrays(X, y, task=task, X_test=X_test, y_test=y_test)
-        return run_sweep(cfg, ds, model_fn=model_fn, on_trial=on_trial)
-    ds = load_dataset(cfg.data, seed=cfg.study.seed)
-    return run_sweep(cfg, ds, model_fn=model_fn, on_trial=on_trial, source=cfg.data)

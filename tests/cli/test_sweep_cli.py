@@ -99,11 +99,11 @@ def test_bad_storage_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize("flag,started", [("--measure-apart", True), ("--measure-in-place", False)])
 def test_measuring_flag_picks_where_epochs_are_measured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: str,
                                                         started: bool) -> None:
-    from sweepdoctor.sweep import _runner
+    from sweepdoctor.sweep.search import _setup
 
     calls: list[object] = []
-    real = _runner.start_measurer
-    monkeypatch.setattr(_runner, "start_measurer", lambda *a, **kw: calls.append(a) or real(*a, **kw))
+    real = _setup.start_measurer
+    monkeypatch.setattr(_setup, "start_measurer", lambda *a, **kw: calls.append(a) or real(*a, **kw))
     monkeypatch.setenv("SWEEPDOCTOR_OVERLAP_EVAL", "0" if started else "1")  # the flag wins over the environment
     r = CliRunner().invoke(main, ["sweep", *TINY, "--trials", "2", "--storage", f"sqlite:///{tmp_path}/s.db", flag,
                                   "--json"])

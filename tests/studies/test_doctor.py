@@ -15,8 +15,8 @@ from optuna.trial import TrialState
 from sweepdoctor.cli import main
 from sweepdoctor.studies import Store, make_engine
 from sweepdoctor.studies._doctor import examine_study
-from sweepdoctor.sweep import load_builtin, run_sweep
-from sweepdoctor.sweep._study import optuna_storage
+from sweepdoctor.sweep import load_builtin, run
+from sweepdoctor.sweep.search._study import optuna_storage
 from tests.sweep.helpers import small_config
 
 torch.set_num_threads(1)
@@ -25,7 +25,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 def _study_with_a_dead_worker(url: str) -> optuna.Study:
     """Two trials by the sweep, one RUNNING trial whose worker stopped beating, one never beating."""
-    run_sweep(small_config(url, "d", trials=2, epochs=2), load_builtin("iris"))
+    run(small_config(url, "d", trials=2, epochs=2), load_builtin("iris"))
     study = optuna.load_study(study_name="d", storage=optuna_storage(url))
     dead = study.ask()
     dead.suggest_float("lr", 1e-3, 1e-1, log=True)
@@ -54,7 +54,7 @@ def test_examine_finds_stale_trials_and_workers(any_url: str) -> None:
 
 
 def test_missing_curves_are_reported(sqlite_url: str) -> None:
-    run_sweep(small_config(sqlite_url, "m", trials=1, epochs=2), load_builtin("iris"))
+    run(small_config(sqlite_url, "m", trials=1, epochs=2), load_builtin("iris"))
     study = optuna.load_study(study_name="m", storage=optuna_storage(sqlite_url))
     t = study.ask()
     study.tell(t, 0.5)  # finished without curves of ours
@@ -81,7 +81,7 @@ def test_doctor_command_fails_stale_trials_and_queues_retries(pg_url: str) -> No
 
 def test_doctor_on_a_healthy_study(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/s.db"
-    run_sweep(small_config(url, "h", trials=2, epochs=2), load_builtin("iris"))
+    run(small_config(url, "h", trials=2, epochs=2), load_builtin("iris"))
     r = CliRunner().invoke(main, ["studies", "doctor", "h", "--storage", url])
     assert r.exit_code == 0 and "healthy" in r.output and "workers seen" in r.output
 

@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from sweepdoctor.sweep._coordinator import trials_counted
+from sweepdoctor.sweep.search._coordinator import trials_counted
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--dataset", "iris", "--folds", "2", "--epochs", "2", "--no-baselines"]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from sweepdoctor.sweep import SearchSpace, StudyConfig, SweepConfig, TrainConfig, TrialParams, load_builtin, run_sweep
-from sweepdoctor.sweep._space import Choice, Fixed, FloatRange
+from sweepdoctor.sweep import SearchSpace, StudyConfig, SweepConfig, TrainConfig, TrialParams, load_builtin, run
+from sweepdoctor.sweep.config import Choice, Fixed, FloatRange
 
 
 def model(hp: TrialParams, n_in: int, n_out: int) -> torch.nn.Module:
@@ -38,7 +38,7 @@ def main(argv: list[str]) -> None:
         study=StudyConfig(name=study, storage=url, trials=trials, pruner="none"),
         space=space,
     )
-    result = run_sweep(cfg, load_builtin("iris"), model_fn=model)
+    result = run(cfg, load_builtin("iris"), model_fn=model)
     print(f"done {result.n_complete} {result.n_pruned} {result.n_failed} interrupted={result.interrupted}")
 
 

@@ -19,9 +19,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from sweepdoctor.errors import StorageError
 from sweepdoctor.studies import Store
-from sweepdoctor.sweep._coordinator import TrialCoordinator, trials_counted
-from sweepdoctor.sweep._heartbeat import HeartbeatSettings
-from sweepdoctor.sweep._study import optuna_storage
+from sweepdoctor.sweep.search._coordinator import TrialCoordinator, trials_counted
+from sweepdoctor.sweep.search._heartbeat import HeartbeatSettings
+from sweepdoctor.sweep.search._study import optuna_storage
 from tests.sweep._distributed import FAST_HEARTBEATS, TINY, Worker, check_study, cli, load_trials, script, wait_for
 
 torch.set_num_threads(1)
@@ -250,7 +250,7 @@ def test_database_faults_are_retried_then_reported(sqlite_url: str) -> None:
 
 
 def test_sigterm_in_process_stops_at_the_next_epoch(sqlite_url: str) -> None:
-    from sweepdoctor.sweep import load_builtin, run_sweep
+    from sweepdoctor.sweep import load_builtin, run
     from tests.sweep.helpers import small_config
 
     calls = {"n": 0}
@@ -262,7 +262,7 @@ def test_sigterm_in_process_stops_at_the_next_epoch(sqlite_url: str) -> None:
         return torch.nn.Linear(n_in, n_out)
 
     before = signal.getsignal(signal.SIGTERM)
-    res = run_sweep(small_config(sqlite_url, "t", trials=6, epochs=2), load_builtin("iris"), model_fn=model)
+    res = run(small_config(sqlite_url, "t", trials=6, epochs=2), load_builtin("iris"), model_fn=model)
     trials = load_trials(sqlite_url, "t")
     assert res.interrupted and res.n_complete == 2
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.FAIL]

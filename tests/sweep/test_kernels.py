@@ -6,11 +6,12 @@ import pytest
 import torch
 
 from sweepdoctor.diagnostics import Task
-from sweepdoctor.sweep._backprop import loss_and_grads
-from sweepdoctor.sweep._kernels import FusedStepper, dropout_fn, dropout_multiplier
-from sweepdoctor.sweep._models import ACTIVATION_FNS, StackedMLP
-from sweepdoctor.sweep._optim import make_optimizer, row_loss
-from sweepdoctor.sweep._space import OPTIMIZERS, TrialParams
+from sweepdoctor.sweep.config import OPTIMIZERS, TrialParams
+from sweepdoctor.sweep.engine._backprop import loss_and_grads
+from sweepdoctor.sweep.engine._kernels import FusedStepper, dropout_fn, dropout_multiplier
+from sweepdoctor.sweep.engine._models import ACTIVATION_FNS, StackedMLP
+from sweepdoctor.sweep.engine._optim import row_loss
+from tests.sweep.helpers import make_optimizer
 
 
 def _hp(optimizer: str, weight_decay: float) -> TrialParams:

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from sweepdoctor.sweep import FitResult, fit_folds, from_arrays, make_splits, prepare_folds
-from sweepdoctor.sweep._space import OPTIMIZERS, SCHEDULES, TrialParams
-from sweepdoctor.sweep._tensors import FoldData
+from sweepdoctor.sweep.config import OPTIMIZERS, SCHEDULES, TrialParams
+from sweepdoctor.sweep.data import FoldData
 
 from .helpers import trial_params
 
@@ -88,7 +88,7 @@ def _with_batchnorm(hp: TrialParams, n_in: int, n_out: int) -> nn.Module:
 
 
 def test_a_model_with_batchnorm_trains_fold_after_fold_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="sweepdoctor.sweep._fit"):
+    with caplog.at_level(logging.INFO, logger="sweepdoctor.sweep.engine._fit"):
         res = _fit(_data(), _hp(), model_fn=_with_batchnorm)
     assert res.path == "sequential"
     assert res.status == "complete" and len(res.curves) == 3 and all(len(c) == 3 for c in res.curves)

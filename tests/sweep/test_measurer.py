@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import subprocess
@@ -15,11 +16,13 @@ import optuna
 import pytest
 import torch
 
-from sweepdoctor.sweep import FitResult, _runner, fit_folds, from_arrays, make_splits, prepare_folds, run
-from sweepdoctor.sweep._measurer import Measurer, _main_module_hidden, start_measurer
-from sweepdoctor.sweep._pipeline import OVERLAP_ENV, measure_in_background
-from sweepdoctor.sweep._space import TrialParams
-from sweepdoctor.sweep._tensors import FoldData
+from sweepdoctor.sweep import FitResult, fit_folds, from_arrays, make_splits, prepare_folds, run
+from sweepdoctor.sweep.config import TrialParams
+from sweepdoctor.sweep.data import FoldData
+from sweepdoctor.sweep.engine._measurer import Measurer, _main_module_hidden, start_measurer
+from sweepdoctor.sweep.engine._pipeline import OVERLAP_ENV, measure_in_background
+from sweepdoctor.sweep.search import _setup
+from sweepdoctor.sweep.search._study import StudyReporter
 
 from .helpers import small_config, trial_params
 
@@ -160,7 +163,7 @@ def test_a_sweep_stores_the_same_study_with_and_without_the_helper(tmp_path: Pat
         helpers.append(m)
         return m
 
-    monkeypatch.setattr(_runner, "start_measurer", started_and_up)
+    monkeypatch.setattr(_setup, "start_measurer", started_and_up)
     urls = {}
     for overlap in (True, False):
         url = urls[overlap] = f"sqlite:///{tmp_path / f'{overlap}.db'}"
@@ -180,7 +183,8 @@ def test_a_script_without_a_main_guard_is_not_run_again(tmp_path: Path) -> None:
     script = tmp_path / "user_script.py"
     script.write_text(textwrap.dedent(f"""
         import numpy as np
-        from sweepdoctor.sweep import SweepConfig, StudyConfig, TrainConfig, run, _runner
+        from sweepdoctor.sweep import SweepConfig, StudyConfig, TrainConfig, run
+        from sweepdoctor.sweep.search import _setup as _runner
         print("SCRIPT RUNS", flush=True)
         start = _runner.start_measurer
         def start_and_wait(data, **kw):  # a short sweep must not end before the helper is up
@@ -213,7 +217,7 @@ def test_the_main_module_is_left_as_it_was() -> None:
 
 
 def test_when_epochs_are_measured_in_the_background(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sweepdoctor.sweep import _pipeline
+    from sweepdoctor.sweep.engine import _pipeline
 
     monkeypatch.delenv(OVERLAP_ENV, raising=False)
     monkeypatch.setattr(_pipeline, "available_cores", lambda: 2)
@@ -237,7 +241,8 @@ def test_the_helper_writes_the_reported_values_to_the_study(classification: Fold
         seen.append((epoch, value, stored))
         return False
 
-    with Measurer(classification, loss="cross_entropy", metric="accuracy", storage_url=url) as m:
+    reporter = functools.partial(StudyReporter, url)
+    with Measurer(classification, loss="cross_entropy", metric="accuracy", reporter=reporter) as m:
         assert m.wait_until_available(60)
         _fit(classification, _hp(), m, on_epoch=on_epoch, report_to=trial._trial_id)
         assert [s for _, _, s in seen] == [True] * 6
@@ -253,7 +258,7 @@ def test_the_helper_writes_the_reported_values_to_the_study(classification: Fold
 
 def test_no_measuring_process_where_shared_memory_is_short(classification: FoldData,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from sweepdoctor.sweep import _measurer
+    from sweepdoctor.sweep.engine import _measurer
 
     monkeypatch.setattr(_measurer, "_shared_memory_free", lambda: 1 << 20)  # 1 MB free: a full /dev/shm
     assert start_measurer(classification, loss="cross_entropy", metric="accuracy") is None

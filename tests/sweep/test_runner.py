@@ -17,8 +17,8 @@ from sqlalchemy import create_engine, func, select
 
 from sweepdoctor.errors import ConfigError, SweepdoctorError
 from sweepdoctor.studies._schema import EpochRow, RunRow
-from sweepdoctor.sweep import Fixed, build_mlp, load_builtin, refit, run_sweep
-from sweepdoctor.sweep._space import TrialParams
+from sweepdoctor.sweep import Fixed, build_mlp, load_builtin, refit, run
+from sweepdoctor.sweep.config import TrialParams
 from tests.sweep.helpers import SMALL_SPACE, small_config
 
 torch.set_num_threads(1)
@@ -37,7 +37,7 @@ def _rows(url: str, model: type, **where: object) -> int:
 
 def test_sweep_stores_a_study_optuna_can_open(sqlite_url: str) -> None:
     ds = load_builtin("iris")
-    res = run_sweep(small_config(sqlite_url, "iris", trials=3, epochs=4), ds)
+    res = run(small_config(sqlite_url, "iris", trials=3, epochs=4), ds)
     assert res.n_complete == 3 and res.best_value is not None and res.best_value > 0.5
     assert len(res.best_fold_scores) == 3
     study = optuna.load_study(study_name="iris", storage=sqlite_url)
@@ -51,7 +51,7 @@ def test_sweep_stores_a_study_optuna_can_open(sqlite_url: str) -> None:
 
 
 def test_optuna_cli_reads_the_study(sqlite_url: str) -> None:
-    run_sweep(small_config(sqlite_url, "cli", trials=2, epochs=2), load_builtin("iris"))
+    run(small_config(sqlite_url, "cli", trials=2, epochs=2), load_builtin("iris"))
     optuna_cli = Path(sys.executable).with_name("optuna")
     out = subprocess.run(
         [str(optuna_cli), "trials", "--study-name", "cli", "--storage", sqlite_url, "-f", "json"],
@@ -67,7 +67,7 @@ def test_optuna_dashboard_serves_the_study(sqlite_url: str) -> None:
     from wsgiref.util import setup_testing_defaults
 
     optuna_dashboard = pytest.importorskip("optuna_dashboard")
-    run_sweep(small_config(sqlite_url, "dash", trials=2, epochs=2), load_builtin("iris"))
+    run(small_config(sqlite_url, "dash", trials=2, epochs=2), load_builtin("iris"))
     app = optuna_dashboard.wsgi(sqlite_url)
     env: dict = {}
     setup_testing_defaults(env)
@@ -81,28 +81,28 @@ def test_optuna_dashboard_serves_the_study(sqlite_url: str) -> None:
 
 def test_resume_adds_trials_and_refuses_a_changed_space(sqlite_url: str) -> None:
     ds = load_builtin("iris")
-    run_sweep(small_config(sqlite_url, "r", trials=2, epochs=2), ds)
-    res = run_sweep(small_config(sqlite_url, "r", trials=4, epochs=2), ds)
+    run(small_config(sqlite_url, "r", trials=2, epochs=2), ds)
+    res = run(small_config(sqlite_url, "r", trials=4, epochs=2), ds)
     assert res.resumed and res.n_complete == 2
     assert len(optuna.load_study(study_name="r", storage=sqlite_url).trials) == 4
     changed = replace(small_config(sqlite_url, "r", trials=5, epochs=2), space=replace(SMALL_SPACE, width=Fixed(8)))
     with pytest.raises(ConfigError, match="another space"):
-        run_sweep(changed, ds)
+        run(changed, ds)
     with pytest.raises(ConfigError, match="another data"):
-        run_sweep(small_config(sqlite_url, "r", trials=5, epochs=2), load_builtin("wine"))
+        run(small_config(sqlite_url, "r", trials=5, epochs=2), load_builtin("wine"))
     with pytest.raises(ConfigError, match="another epochs"):
-        run_sweep(small_config(sqlite_url, "r", trials=5, epochs=3), ds)
+        run(small_config(sqlite_url, "r", trials=5, epochs=3), ds)
 
 
 def test_pruned_trials_are_pruned_with_their_curves(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sweepdoctor.sweep._study as study_mod
+    import sweepdoctor.sweep.search._study as study_mod
 
     # a pruner that prunes anything under 100% accuracy once the warm-up epoch is over
     monkeypatch.setattr(
         study_mod, "make_pruner", lambda name, epochs: optuna.pruners.ThresholdPruner(lower=1.01, n_warmup_steps=1)
     )
     cfg = small_config(sqlite_url, "p", trials=2, epochs=5, pruner="median")
-    res = run_sweep(cfg, load_builtin("iris"))
+    res = run(cfg, load_builtin("iris"))
     assert res.n_pruned == 2 and res.n_complete == 0 and res.best_number is None
     study = optuna.load_study(study_name="p", storage=sqlite_url)
     assert {t.state for t in study.trials} == {TrialState.PRUNED}
@@ -113,7 +113,7 @@ def test_nan_trial_fails_with_reason_and_curve_and_the_sweep_goes_on(sqlite_url:
     space = replace(SMALL_SPACE, optimizer=Fixed("sgd"), lr=Fixed(1e6), schedule=Fixed("constant"))
     cfg = replace(small_config(sqlite_url, "nan", trials=2, epochs=6), space=space)
     with pytest.raises(SweepdoctorError, match="every trial failed.*diverged"):
-        run_sweep(cfg, load_builtin("iris"))
+        run(cfg, load_builtin("iris"))
     study = optuna.load_study(study_name="nan", storage=sqlite_url)
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]
     assert "non-finite" in study.trials[0].user_attrs["fail_reason"]
@@ -128,7 +128,7 @@ def _flaky_model(hp: TrialParams, n_in: int, n_out: int) -> torch.nn.Module:
 
 
 def test_a_failing_user_model_fails_its_trial_only(sqlite_url: str) -> None:
-    res = run_sweep(small_config(sqlite_url, "flaky", trials=6, epochs=2), load_builtin("iris"), model_fn=_flaky_model)
+    res = run(small_config(sqlite_url, "flaky", trials=6, epochs=2), load_builtin("iris"), model_fn=_flaky_model)
     study = optuna.load_study(study_name="flaky", storage=sqlite_url)
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
     assert failed and res.n_complete == 6 - len(failed) > 0
@@ -141,7 +141,7 @@ def test_every_trial_failing_is_an_error(sqlite_url: str) -> None:
         raise ValueError("broken factory")
 
     with pytest.raises(SweepdoctorError, match="every trial failed; the first: ValueError: broken factory"):
-        run_sweep(small_config(sqlite_url, "broken", trials=2, epochs=2), load_builtin("iris"), model_fn=broken)
+        run(small_config(sqlite_url, "broken", trials=2, epochs=2), load_builtin("iris"), model_fn=broken)
 
 
 def test_interrupt_keeps_finished_trials(sqlite_url: str) -> None:
@@ -153,7 +153,7 @@ def test_interrupt_keeps_finished_trials(sqlite_url: str) -> None:
             raise KeyboardInterrupt
         return torch.nn.Linear(n_in, n_out)
 
-    res = run_sweep(small_config(sqlite_url, "int", trials=5, epochs=2), load_builtin("iris"), model_fn=model)
+    res = run(small_config(sqlite_url, "int", trials=5, epochs=2), load_builtin("iris"), model_fn=model)
     assert res.interrupted and res.n_complete == 2 and res.best_number is not None
     states = [t.state for t in optuna.load_study(study_name="int", storage=sqlite_url).trials]
     assert states == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.FAIL]
@@ -164,11 +164,11 @@ def test_same_seed_same_values(tmp_path: Path) -> None:
     values = []
     for i in range(2):
         url = f"sqlite:///{tmp_path}/s{i}.db"
-        run_sweep(small_config(url, "s", trials=3, epochs=3, seed=7), ds)
+        run(small_config(url, "s", trials=3, epochs=3, seed=7), ds)
         values.append([t.value for t in optuna.load_study(study_name="s", storage=url).trials])
     assert values[0] == values[1]
     url = f"sqlite:///{tmp_path}/other.db"
-    run_sweep(small_config(url, "s", trials=3, epochs=3, seed=8), ds)
+    run(small_config(url, "s", trials=3, epochs=3, seed=8), ds)
     assert [t.value for t in optuna.load_study(study_name="s", storage=url).trials] != values[0]
 
 
@@ -190,7 +190,7 @@ def test_refit_saves_weights_that_load_safely(tmp_path: Path) -> None:
 def test_baselines_are_trained_once_per_study(sqlite_url: str) -> None:
     cfg = small_config(sqlite_url, "b", trials=1, epochs=2)
     cfg = replace(cfg, train=replace(cfg.train, baselines=True))
-    run_sweep(cfg, load_builtin("iris"))
-    run_sweep(replace(cfg, study=replace(cfg.study, trials=2)), load_builtin("iris"))
+    run(cfg, load_builtin("iris"))
+    run(replace(cfg, study=replace(cfg.study, trials=2)), load_builtin("iris"))
     assert _rows(sqlite_url, RunRow, role="baseline") == 3
     assert _rows(sqlite_url, RunRow, role="candidate") == 2

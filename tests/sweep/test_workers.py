@@ -13,10 +13,10 @@ from optuna.trial import TrialState
 
 from sweepdoctor.cli import main
 from sweepdoctor.studies import Store
-from sweepdoctor.sweep._coordinator import TrialCoordinator, trials_counted
-from sweepdoctor.sweep._heartbeat import HeartbeatSettings
-from sweepdoctor.sweep._study import optuna_storage
-from sweepdoctor.sweep._workers import worker_threads
+from sweepdoctor.sweep.search._coordinator import TrialCoordinator, trials_counted
+from sweepdoctor.sweep.search._heartbeat import HeartbeatSettings
+from sweepdoctor.sweep.search._study import optuna_storage
+from sweepdoctor.sweep.search._workers import worker_threads
 from tests.sweep._distributed import TINY, Worker, check_study, cli, load_trials
 
 torch.set_num_threads(1)
@@ -142,4 +142,4 @@ def test_workers_need_a_picklable_model(tmp_path: Path) -> None:
         study=sweep.StudyConfig(name="p", storage=f"sqlite:///{tmp_path}/s.db", trials=2, workers=2),
     )
     with pytest.raises(ConfigError, match="picklable"):
-        sweep.run_sweep(cfg, sweep.load_builtin("iris"), model_fn=lambda hp, i, o: torch.nn.Linear(i, o))
+        sweep.run(cfg, sweep.load_builtin("iris"), model_fn=lambda hp, i, o: torch.nn.Linear(i, o))

@@ -22,8 +22,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from sweepdoctor.sweep._backprop import hidden_dropout
-from sweepdoctor.sweep._kernels import dropout_fn
+from sweepdoctor.sweep.engine._backprop import hidden_dropout
+from sweepdoctor.sweep.engine._kernels import dropout_fn
 
 __all__ = ["ACTIVATION_FNS", "FoldStack", "ModuleStack", "StackedMLP", "VmapStack", "build_mlp"]
 

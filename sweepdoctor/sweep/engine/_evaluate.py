@@ -17,9 +17,9 @@ import torch
 from torch import Tensor
 
 from sweepdoctor.diagnostics import Task
-from sweepdoctor.sweep._backprop import MLPWeights, loss_and_grads, mlp_outputs
-from sweepdoctor.sweep._optim import row_loss
-from sweepdoctor.sweep._tensors import FoldData
+from sweepdoctor.sweep.data import FoldData
+from sweepdoctor.sweep.engine._backprop import MLPWeights, loss_and_grads, mlp_outputs
+from sweepdoctor.sweep.engine._optim import row_loss
 
 __all__ = [
     "CACHE_ELEMENTS",

@@ -17,8 +17,8 @@ from sweepdoctor.diagnostics import Task
 from sweepdoctor.errors import SweepdoctorError
 
 if TYPE_CHECKING:  # only annotations here: the measuring process imports this module without sklearn
-    from sweepdoctor.sweep._data import Dataset
-    from sweepdoctor.sweep._folds import Split
+    from sweepdoctor.sweep.data._datasets import Dataset
+    from sweepdoctor.sweep.data._folds import Split
 
 __all__ = ["FoldData", "pick_device", "prepare_folds", "scaler_stats"]
 

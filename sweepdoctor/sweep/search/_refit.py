@@ -9,11 +9,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from sweepdoctor.sweep._data import Dataset
-from sweepdoctor.sweep._fit import ModelFn, fit_folds
-from sweepdoctor.sweep._folds import Split
-from sweepdoctor.sweep._space import TrialParams
-from sweepdoctor.sweep._tensors import prepare_folds, scaler_stats
+from sweepdoctor.errors import SweepdoctorError
+from sweepdoctor.sweep.config import TrialParams
+from sweepdoctor.sweep.data import Dataset, Split, prepare_folds, scaler_stats
+from sweepdoctor.sweep.engine import ModelFn, fit_folds
 
 __all__ = ["refit"]
 
@@ -41,8 +40,6 @@ def refit(
     data = prepare_folds(ds, [Split(everything, everything)], device or torch.device("cpu"))
     fit = fit_folds(data, hp, epochs=epochs, loss=loss, metric=metric, seed=seed, model_fn=model_fn, vectorize=False)
     if fit.status == "failed":
-        from sweepdoctor.errors import SweepdoctorError
-
         raise SweepdoctorError(f"refit: training on all the data failed ({fit.reason})")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

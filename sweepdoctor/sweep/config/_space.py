@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Union
-
-import optuna
 
 from sweepdoctor.errors import ConfigError
 
@@ -26,8 +24,6 @@ __all__ = [
     "IntRange",
     "Param",
     "SearchSpace",
-    "TrialParams",
-    "suggest",
 ]
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
@@ -179,81 +175,3 @@ def _check_param(key: str, p: Param) -> None:
         for v in _values(p) if not isinstance(p, IntRange) else []:
             if int(v) & (int(v) - 1):
                 raise ConfigError(f"space.batch_size: {v} is not a power of two")
-
-
-@dataclass(frozen=True)
-class TrialParams:
-    """The concrete hyper-parameters of one trial."""
-
-    lr: float
-    batch_size: int
-    optimizer: str
-    schedule: str
-    weight_decay: float
-    dropout: float
-    patience: int
-    depth: int
-    width: int
-    activation: str
-    momentum: float = 0.0
-    beta1: float = 0.9
-    beta2: float = 0.999
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The parameters as a plain dict, without those the optimizer does not use."""
-        d = asdict(self)
-        d.pop("extra")
-        if self.optimizer not in ("momentum", "nesterov"):
-            d.pop("momentum")
-        if self.optimizer not in ("adam", "adamw"):
-            d.pop("beta1")
-            d.pop("beta2")
-        d.update(self.extra)
-        return d
-
-
-def _suggest_one(trial: optuna.Trial, name: str, p: Param) -> Any:
-    if isinstance(p, Fixed):
-        return p.value
-    if isinstance(p, Choice):
-        return trial.suggest_categorical(name, list(p.values))
-    if isinstance(p, IntRange):
-        return trial.suggest_int(name, p.low, p.high, log=p.log)
-    if p.include_zero and not trial.suggest_categorical(f"use_{name}", [True, False]):
-        return 0.0
-    return trial.suggest_float(name, p.low, p.high, log=p.log)
-
-
-def suggest(trial: optuna.Trial, space: SearchSpace) -> TrialParams:
-    """Ask Optuna for one point of the space (conditional parameters only where used)."""
-    opt = _suggest_one(trial, "optimizer", space.optimizer)
-    values: dict[str, Any] = {"optimizer": opt}
-    for name in ("lr", "batch_size", "schedule", "weight_decay", "dropout", "patience", "depth", "width", "activation"):
-        values[name] = _suggest_one(trial, name, getattr(space, name))
-    if opt in ("momentum", "nesterov"):
-        values["momentum"] = _suggest_one(trial, "momentum", space.momentum)
-    if opt in ("adam", "adamw"):
-        values["beta1"] = _suggest_one(trial, "beta1", space.beta1)
-        values["beta2"] = _suggest_one(trial, "beta2", space.beta2)
-    for k in ("batch_size", "patience", "depth", "width"):
-        values[k] = int(values[k])
-    for k in ("lr", "weight_decay", "dropout"):
-        values[k] = float(values[k])
-    return TrialParams(**values)
-
-
-def fixed_params(space: SearchSpace, **overrides: Any) -> TrialParams:
-    """The space's point with every range at its low end or first choice (for tests/refit)."""
-
-    def first(p: Param) -> Any:
-        if isinstance(p, Fixed):
-            return p.value
-        if isinstance(p, Choice):
-            return p.values[0]
-        return p.low
-
-    vals = {name: first(getattr(space, name)) for name in TrialParams.__dataclass_fields__ if name != "extra"}
-    vals.update(overrides)
-    return TrialParams(**vals)
-

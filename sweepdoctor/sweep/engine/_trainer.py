@@ -17,14 +17,14 @@ import math
 import torch
 from torch import Tensor
 
-from sweepdoctor.sweep._backprop import MLPWeights, loss_and_grads
-from sweepdoctor.sweep._evaluate import STAT_ROWS, EvalRows, measure, measure_mlp
-from sweepdoctor.sweep._kernels import FusedStepper, dropout_fn
-from sweepdoctor.sweep._models import FoldStack, StackedMLP
-from sweepdoctor.sweep._optim import row_loss
-from sweepdoctor.sweep._schedule import lr_factor
-from sweepdoctor.sweep._space import TrialParams
-from sweepdoctor.sweep._tensors import FoldData
+from sweepdoctor.sweep.config import TrialParams
+from sweepdoctor.sweep.data import FoldData
+from sweepdoctor.sweep.engine._backprop import MLPWeights, loss_and_grads
+from sweepdoctor.sweep.engine._evaluate import STAT_ROWS, EvalRows, measure, measure_mlp
+from sweepdoctor.sweep.engine._kernels import FusedStepper, dropout_fn
+from sweepdoctor.sweep.engine._models import FoldStack, StackedMLP
+from sweepdoctor.sweep.engine._optim import row_loss
+from sweepdoctor.sweep.engine._schedule import lr_factor
 
 __all__ = ["STAT_ROWS", "FoldTrainer"]
 

@@ -10,7 +10,7 @@ database effect of the trial. What it guarantees:
   instead); queued retries are claimed before anything new.
 - **Dead workers.** A claimed trial gets its first heartbeat under the lock, then one
   every interval from a thread; every claim first fails stale trials and queues their
-  retries (:func:`~sweepdoctor.sweep._heartbeat.fail_stale_trials`). A worker whose
+  retries (:func:`~sweepdoctor.sweep.search._heartbeat.fail_stale_trials`). A worker whose
   budget is spent waits while other workers' trials are alive, so the trial of a
   worker that dies is still retried before the sweep ends.
 - **Database faults.** Each database effect is retried with exponential backoff while
@@ -42,10 +42,18 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
 from sweepdoctor.errors import ConfigError, StorageError
-from sweepdoctor.studies import Store
-from sweepdoctor.studies._concurrency import StudyLock, describe_error, is_transient
-from sweepdoctor.studies._doctor import WORKER_ATTR, mark_run_abandoned, run_stored, running_trials
-from sweepdoctor.sweep._heartbeat import Heartbeat, HeartbeatSettings, fail_stale_trials
+from sweepdoctor.studies import (
+    WORKER_ATTR,
+    Store,
+    StudyLock,
+    describe_error,
+    is_transient,
+    mark_run_abandoned,
+    run_stored,
+    running_trials,
+)
+from sweepdoctor.sweep.search._heartbeat import Heartbeat, HeartbeatSettings, fail_stale_trials
+from sweepdoctor.sweep.search._signals import StopSignals
 
 __all__ = ["PATIENCE_ENV", "TrialCoordinator", "best_value", "trials_counted", "worker_id"]
 
@@ -122,7 +130,7 @@ class TrialCoordinator:
         self._beats: dict[int, Heartbeat] = {}  # trial id -> its heartbeat, for each trial this worker trains
         self._others_alive = False
         self._stop = threading.Event()
-        self._signals = _StopSignals(self._stop)
+        self._signals = StopSignals(self._on_signal)
 
     @property
     def stop_requested(self) -> bool:
@@ -135,20 +143,15 @@ class TrialCoordinator:
 
     # ---- the loop's questions ------------------------------------------------------
 
-    def next_trial(self, *, alongside: bool = False) -> optuna.Trial | None:
-        """The next trial to train (a queued retry first), or None when the study needs no more from us.
-
-        ``alongside``: the worker still trains trials it claimed before (several trials at
-        once): they keep their heartbeats, and None comes at once when nothing can be claimed.
-        """
-        if not alongside:
-            self._end_heartbeat()
+    def next_trial(self) -> optuna.Trial | None:
+        """The next trial to train (a queued retry first), or None when the study needs no more from us."""
+        self._end_heartbeat()
         while not self._stop.is_set() and (self._deadline is None or time.monotonic() < self._deadline):
             trial = self.db(self._claim, "claiming the next trial")
             if trial is not None:
                 self._beats[trial._trial_id].start()
                 return trial
-            if alongside or not self._others_alive:
+            if not self._others_alive:
                 return None
             # Budget spent but other workers still train: if one of them dies, its
             # trial goes stale and is queued again; stay to take it.
@@ -292,36 +295,16 @@ class TrialCoordinator:
         self._beats[trial._trial_id] = beat
         return trial
 
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        """The first SIGINT/SIGTERM stops after this epoch; a second one at once."""
+        if self._stop.is_set():
+            raise KeyboardInterrupt
+        self._stop.set()
+        logger.warning("%s: stopping after this epoch (send it again to stop at once)", signal.Signals(signum).name)
+
     def _end_heartbeat(self, trial_id: int | None = None) -> None:
         """Stop one trial's heartbeat, or (None) every one."""
         for tid in list(self._beats) if trial_id is None else [trial_id]:
             beat = self._beats.pop(tid, None)
             if beat is not None:
                 beat.stop()
-
-
-class _StopSignals:
-    """SIGINT/SIGTERM set the stop event; a second signal raises KeyboardInterrupt at once.
-
-    Installed only in the main thread (where Python delivers signals); restored on close.
-    """
-
-    def __init__(self, stop: threading.Event) -> None:
-        self._stop = stop
-        self._previous: dict[int, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        if self._stop.is_set():
-            raise KeyboardInterrupt
-        self._stop.set()
-        logger.warning("%s: stopping after this epoch (send it again to stop at once)", signal.Signals(signum).name)
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
-        self._previous = {}
-
-

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sweepdoctor.errors import ConfigError
-from sweepdoctor.sweep._space import SearchSpace
+from sweepdoctor.sweep.config._space import SearchSpace
 
 if sys.version_info >= (3, 11):
     import tomllib

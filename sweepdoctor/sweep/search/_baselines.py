@@ -17,14 +17,13 @@ import numpy as np
 import torch
 
 from sweepdoctor.diagnostics import EpochRecord, FoldHistory, Role, RunHistory, Task
-from sweepdoctor.sweep._data import Dataset
-from sweepdoctor.sweep._fit import FitResult, fit_folds
-from sweepdoctor.sweep._folds import Split
-from sweepdoctor.sweep._optim import row_loss
-from sweepdoctor.sweep._space import TrialParams
-from sweepdoctor.sweep._tensors import FoldData, scaler_stats
+from sweepdoctor.studies import StudyLock
+from sweepdoctor.sweep.config import TrialParams
+from sweepdoctor.sweep.data import Dataset, FoldData, Split, scaler_stats
+from sweepdoctor.sweep.engine import FitResult, fit_folds, row_loss
+from sweepdoctor.sweep.search._setup import Sweep
 
-__all__ = ["BASELINE_MLPS", "linear_baseline", "mlp_baselines"]
+__all__ = ["BASELINE_MLPS", "ensure_baselines", "linear_baseline", "mlp_baselines"]
 
 BASELINE_MLPS = {"baseline-shallow": (1, 64), "baseline-wide": (2, 256)}
 
@@ -128,3 +127,20 @@ def mlp_baselines(
         )
         out.append((run, fit))
     return out
+
+
+def ensure_baselines(sw: Sweep) -> list[RunHistory]:
+    """The study's baseline runs: loaded when stored, else trained once and stored."""
+    stored = sw.store.load_runs(sw.study_id, role=Role.BASELINE)
+    if stored:
+        return stored
+    runs: list[tuple[RunHistory, list[float]]] = [linear_baseline(sw.ds, sw.splits, loss=sw.loss)]
+    fits = mlp_baselines(sw.data, epochs=sw.cfg.train.epochs, loss=sw.loss, metric=sw.metric, seed=sw.cfg.study.seed)
+    runs.extend((run, fit.fold_scores) for run, fit in fits)
+    with StudyLock(sw.store.engine, sw.study_id):  # workers starting together store one set
+        stored = sw.store.load_runs(sw.study_id, role=Role.BASELINE)
+        if stored:
+            return stored
+        for run, scores in runs:
+            sw.store.add_run(study_id=sw.study_id, run=run, task=sw.ds.task, loss=sw.loss, fold_scores=scores)
+    return [r for r, _ in runs]

@@ -6,7 +6,6 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold
 
 from sweepdoctor.diagnostics import Task
 from sweepdoctor.errors import ConfigError
@@ -24,6 +23,9 @@ class Split:
 
 def make_splits(y: np.ndarray, task: Task, *, n_splits: int, n_repeats: int = 1, seed: int = 0) -> list[Split]:
     """StratifiedKFold for classification, KFold for regression, shuffled with ``seed``."""
+    # scikit-learn on first use: the measuring helper imports this room and never splits
+    from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold
+
     if n_splits < 2:
         raise ConfigError(f"train.folds must be at least 2, got {n_splits}")
     if n_repeats < 1:

@@ -30,10 +30,16 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from sweepdoctor.errors import ConfigError, StorageError
-from sweepdoctor.studies import make_engine, mask_url
-from sweepdoctor.studies._concurrency import StudyLock, describe_error
-from sweepdoctor.studies._doctor import mark_run_abandoned, run_stored, running_trials
-from sweepdoctor.sweep._study import HEARTBEAT_GRACE_S, HEARTBEAT_INTERVAL_S, optuna_storage
+from sweepdoctor.studies import (
+    StudyLock,
+    describe_error,
+    make_engine,
+    mark_run_abandoned,
+    mask_url,
+    run_stored,
+    running_trials,
+)
+from sweepdoctor.sweep.search._study import optuna_storage
 
 __all__ = [
     "GRACE_ENV",
@@ -51,6 +57,9 @@ logger = logging.getLogger(__name__)
 INTERVAL_ENV = "SWEEPDOCTOR_HEARTBEAT_INTERVAL"
 GRACE_ENV = "SWEEPDOCTOR_HEARTBEAT_GRACE"
 RETRY_ENV = "SWEEPDOCTOR_MAX_RETRY"
+# A worker beats every HEARTBEAT_INTERVAL_S; others take its trial over after HEARTBEAT_GRACE_S.
+HEARTBEAT_INTERVAL_S = 30
+HEARTBEAT_GRACE_S = 90
 
 
 @dataclass(frozen=True)

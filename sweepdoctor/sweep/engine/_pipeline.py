@@ -3,7 +3,7 @@
 The end-of-epoch measurement (the exact full-batch training loss and gradient norm, the
 validation and test passes) costs about a quarter of a small trial's time on one core.
 With a core to spare, :class:`EpochPipeline` hands it to the sweep's
-:class:`~sweepdoctor.sweep._measurer.Measurer` with a copy of the weights taken at the
+:class:`~sweepdoctor.sweep.engine._measurer.Measurer` with a copy of the weights taken at the
 end of the epoch, and trains the next epoch meanwhile. The verdict on epoch e (pruned,
 diverged, early stopping) is then read after epoch e+1 has trained: that epoch is
 thrown away and the weights of epoch e are put back, so curves, scores, verdicts and
@@ -21,8 +21,8 @@ from types import TracebackType
 import numpy as np
 from torch import Tensor
 
-from sweepdoctor.sweep._backprop import MLPWeights
-from sweepdoctor.sweep._measurer import Measurer
+from sweepdoctor.sweep.engine._backprop import MLPWeights
+from sweepdoctor.sweep.engine._measurer import Measurer
 
 __all__ = ["EpochPipeline", "OVERLAP_ENV", "available_cores", "measure_in_background"]
 

@@ -14,15 +14,15 @@ import torch
 from torch import nn
 
 from sweepdoctor.diagnostics import EpochRecord
-from sweepdoctor.sweep._evaluate import diverged_folds, epoch_value
-from sweepdoctor.sweep._kernels import flush_denormals
-from sweepdoctor.sweep._measurer import Measurer
-from sweepdoctor.sweep._models import FoldStack, ModuleStack, StackedMLP, VmapStack
-from sweepdoctor.sweep._optim import MAXIMIZED_METRICS
-from sweepdoctor.sweep._pipeline import EpochPipeline
-from sweepdoctor.sweep._space import TrialParams
-from sweepdoctor.sweep._tensors import FoldData
-from sweepdoctor.sweep._trainer import STAT_ROWS, FoldTrainer
+from sweepdoctor.sweep.config import TrialParams
+from sweepdoctor.sweep.data import FoldData
+from sweepdoctor.sweep.engine._evaluate import diverged_folds, epoch_value
+from sweepdoctor.sweep.engine._kernels import flush_denormals
+from sweepdoctor.sweep.engine._measurer import Measurer
+from sweepdoctor.sweep.engine._models import FoldStack, ModuleStack, StackedMLP, VmapStack
+from sweepdoctor.sweep.engine._optim import MAXIMIZED_METRICS
+from sweepdoctor.sweep.engine._pipeline import EpochPipeline
+from sweepdoctor.sweep.engine._trainer import STAT_ROWS, FoldTrainer
 
 __all__ = ["FitResult", "FitTracker", "ModelFn", "fit_folds", "fold_seed"]
 
@@ -111,6 +111,21 @@ def _try_vmap(mods: list[nn.Module], data: FoldData) -> VmapStack | None:
         return None
 
 
+def _stacks(
+    data: FoldData, hp: TrialParams, *, seed: int, model_fn: ModelFn | None, vectorize: bool
+) -> tuple[list[FoldStack], list[FoldData], str]:
+    """The fold stacks to train, the fold data of each, and the path's name (vectorized or sequential)."""
+    if model_fn is None:
+        path = "vectorized" if vectorize and data.n_folds > 1 else "sequential"
+        datas = [data] if vectorize else [data.subset([f]) for f in range(data.n_folds)]
+        return list(_builtin_stacks(data, hp, seed, vectorize)), datas, path
+    mods = _user_modules(model_fn, data, hp, seed)
+    vstack = _try_vmap(mods, data) if vectorize and data.n_folds > 1 else None
+    if vstack is not None:
+        return [vstack], [data], "vectorized"
+    return [ModuleStack(m) for m in mods], [data.subset([f]) for f in range(data.n_folds)], "sequential"
+
+
 def fit_folds(
     data: FoldData,
     hp: TrialParams,
@@ -138,19 +153,7 @@ def fit_folds(
     writes itself (then ``on_epoch`` is told ``stored=True``).
     """
     torch.manual_seed(fold_seed(seed, 0, stream=2))  # dropout and anything else random
-    if model_fn is None:
-        stacks = _builtin_stacks(data, hp, seed, vectorize)
-        path = "vectorized" if vectorize and data.n_folds > 1 else "sequential"
-        datas = [data] if vectorize else [data.subset([f]) for f in range(data.n_folds)]
-    else:
-        mods = _user_modules(model_fn, data, hp, seed)
-        vstack = _try_vmap(mods, data) if vectorize and data.n_folds > 1 else None
-        if vstack is not None:
-            stacks, datas, path = [vstack], [data], "vectorized"
-        else:
-            stacks = [ModuleStack(m) for m in mods]
-            datas = [data.subset([f]) for f in range(data.n_folds)]
-            path = "sequential"
+    stacks, datas, path = _stacks(data, hp, seed=seed, model_fn=model_fn, vectorize=vectorize)
     trainers = [
         FoldTrainer(
             s,
@@ -174,6 +177,18 @@ def fit_folds(
         pipeline = EpochPipeline(trainer.evaluate, judge, mlp=trainer.mlp, measurer=measurer, report_to=report_to)
     else:  # the sequential path: every fold's trainer, measured together in place
         pipeline = EpochPipeline(lambda _: torch.cat([t.evaluate() for t in trainers], dim=1), judge)
+    _train(trainers, pipeline, epochs)
+    return tracker.result(
+        path=path,
+        n_params=stacks[0].n_params(),
+        depth=stacks[0].depth if model_fn is None else None,
+        stacks=stacks,
+        train_seconds=time.perf_counter() - t0,
+    )
+
+
+def _train(trainers: list[FoldTrainer], pipeline: EpochPipeline, epochs: int) -> None:
+    """Epochs until the last or until the pipeline's verdict stops training; the kept weights put back."""
     with flush_denormals(), pipeline:
         for epoch in range(epochs):
             lrs = [t.run_epoch() for t in trainers]
@@ -182,13 +197,6 @@ def fit_folds(
         else:
             pipeline.drain()
         pipeline.restore()
-    return tracker.result(
-        path=path,
-        n_params=stacks[0].n_params(),
-        depth=stacks[0].depth if model_fn is None else None,
-        stacks=stacks,
-        train_seconds=time.perf_counter() - t0,
-    )
 
 
 class FitTracker:

@@ -1,8 +1,10 @@
-"""Opening the Optuna study: storage, sampler, pruner, and the resume checks."""
+"""The Optuna study: storage, sampler, pruner, the resume checks, and asking it for a trial's parameters."""
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 from typing import Any, cast
 
 import optuna
@@ -10,21 +12,23 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from sweepdoctor.errors import ConfigError, StorageError
-from sweepdoctor.studies import check_url, mask_url
-from sweepdoctor.studies._concurrency import retry_concurrent_create
-from sweepdoctor.studies._engine import SQLITE_BUSY_TIMEOUT_S, sqlite_write_ahead
-from sweepdoctor.sweep._config import StudyConfig
+from sweepdoctor.studies import SQLITE_BUSY_TIMEOUT_S, check_url, mask_url, retry_concurrent_create, sqlite_write_ahead
+from sweepdoctor.sweep.config import Choice, Fixed, IntRange, Param, SearchSpace, StudyConfig, TrialParams
 
 __all__ = [
     "DATA_SOURCE_ATTR",
     "STUDY_ATTR",
+    "StudyReporter",
     "WarmupMedianPruner",
     "check_or_set_fingerprint",
     "make_pruner",
     "make_sampler",
     "open_study",
     "optuna_storage",
+    "suggest",
 ]
+
+logger = logging.getLogger(__name__)
 
 # The study user attribute holding what must not change when a study is resumed.
 STUDY_ATTR = "sweepdoctor"
@@ -32,27 +36,17 @@ STUDY_ATTR = "sweepdoctor"
 DATA_SOURCE_ATTR = "sweepdoctor_data"
 # The median pruner gives no verdict on the first 1/PRUNE_AFTER_FRACTION of the epochs.
 PRUNE_AFTER_FRACTION = 10
-# Heartbeats let other workers notice a worker that died mid-trial (RDB storages).
-HEARTBEAT_INTERVAL_S = 30
-HEARTBEAT_GRACE_S = 90
 
 
-def optuna_storage(url: str, *, heartbeat: bool = False) -> optuna.storages.RDBStorage:
+def optuna_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage for ``url``, with a lock timeout for SQLite."""
     check_url(url)
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if make_url(url).get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
-    hb: dict[str, Any] = {}
-    if heartbeat:
-        hb = {
-            "heartbeat_interval": HEARTBEAT_INTERVAL_S,
-            "grace_period": HEARTBEAT_GRACE_S,
-            "failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=2),
-        }
     try:
         # Workers starting together on an empty database race to create Optuna's tables.
-        storage = retry_concurrent_create(lambda: optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **hb))
+        storage = retry_concurrent_create(lambda: optuna.storages.RDBStorage(url, engine_kwargs=kwargs))
         sqlite_write_ahead(storage.engine)  # a commit per report/attribute: make them cheap
         return storage
     except (SQLAlchemyError, optuna.exceptions.StorageInternalError, ImportError, ValueError, RuntimeError) as e:
@@ -137,9 +131,20 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
 
 
 def open_study(
-    cfg: StudyConfig, *, name: str, url: str, direction: str, epochs: int, storage: optuna.storages.BaseStorage
+    cfg: StudyConfig,
+    *,
+    name: str,
+    url: str,
+    direction: str,
+    epochs: int,
+    storage: optuna.storages.BaseStorage,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
 ) -> optuna.Study:
-    """Create the study, or load it when it exists (its direction must match)."""
+    """Create the study, or load it when it exists (its direction must match).
+
+    ``sampler``/``pruner``: instances that replace the ones ``cfg`` names.
+    """
     try:
         existing = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
@@ -153,8 +158,8 @@ def open_study(
         storage=storage,
         study_name=name,
         direction=direction,  # type: ignore[arg-type]
-        sampler=make_sampler(cfg.sampler, cfg.seed),
-        pruner=make_pruner(cfg.pruner, epochs),
+        sampler=sampler if sampler is not None else make_sampler(cfg.sampler, cfg.seed),
+        pruner=pruner if pruner is not None else make_pruner(cfg.pruner, epochs),
         load_if_exists=True,
     )
 
@@ -182,3 +187,60 @@ def check_or_set_fingerprint(study: optuna.Study, fingerprint: dict[str, Any]) -
             "resume it with the same data and settings, or use another --study"
         )
     return True
+
+
+class StudyReporter:
+    """Writes epochs' values to the study from the measuring helper (the engine's ``Reporter``).
+
+    The helper builds it from a pickled ``functools.partial(StudyReporter, url)``.
+
+    Any failure (the database away, the trial failed by another worker meanwhile) leaves
+    the value unwritten, and the sweep reports it itself, with its retries and checks.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._storage: Any = None
+        try:
+            self._storage = optuna_storage(url)
+        except Exception as e:  # noqa: BLE001 - the sweep's process reports instead
+            logger.debug("measuring process: cannot open the study's storage: %s", e)
+
+    def report(self, trial_id: int, epoch: int, value: float) -> bool:
+        if self._storage is None or not math.isfinite(value):
+            return False
+        try:
+            self._storage.set_trial_intermediate_value(trial_id, epoch, value)
+        except Exception as e:  # noqa: BLE001 - the sweep's process reports it instead
+            logger.debug("measuring process: epoch %d of trial id %d not reported: %s", epoch, trial_id, e)
+            return False
+        return True
+
+
+def _suggest_one(trial: optuna.Trial, name: str, p: Param) -> Any:
+    if isinstance(p, Fixed):
+        return p.value
+    if isinstance(p, Choice):
+        return trial.suggest_categorical(name, list(p.values))
+    if isinstance(p, IntRange):
+        return trial.suggest_int(name, p.low, p.high, log=p.log)
+    if p.include_zero and not trial.suggest_categorical(f"use_{name}", [True, False]):
+        return 0.0
+    return trial.suggest_float(name, p.low, p.high, log=p.log)
+
+
+def suggest(trial: optuna.Trial, space: SearchSpace) -> TrialParams:
+    """Ask Optuna for one point of the space (conditional parameters only where used)."""
+    opt = _suggest_one(trial, "optimizer", space.optimizer)
+    values: dict[str, Any] = {"optimizer": opt}
+    for name in ("lr", "batch_size", "schedule", "weight_decay", "dropout", "patience", "depth", "width", "activation"):
+        values[name] = _suggest_one(trial, name, getattr(space, name))
+    if opt in ("momentum", "nesterov"):
+        values["momentum"] = _suggest_one(trial, "momentum", space.momentum)
+    if opt in ("adam", "adamw"):
+        values["beta1"] = _suggest_one(trial, "beta1", space.beta1)
+        values["beta2"] = _suggest_one(trial, "beta2", space.beta2)
+    for k in ("batch_size", "patience", "depth", "width"):
+        values[k] = int(values[k])
+    for k in ("lr", "weight_decay", "dropout"):
+        values[k] = float(values[k])
+    return TrialParams(**values)

@@ -17,7 +17,7 @@ the optimizer state itself and calls the same kernels (``torch._fused_adam_``,
 ``torch._fused_sgd_``...) with the same arguments as ``torch.optim`` does with
 ``fused=True`` (RMSprop, which has no fused kernel, with ``torch._foreach_*`` ops in
 ``torch.optim``'s order), so its updates equal those of the torch optimizer that
-:func:`~sweepdoctor.sweep._optim.make_optimizer` builds for the same trial (tested).
+``torch.optim`` builds for the same trial (tested against it in ``tests/sweep``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
-from sweepdoctor.sweep._space import TrialParams
+from sweepdoctor.sweep.config import TrialParams
 
 __all__ = [
     "ADAGRAD_EPS",
@@ -42,7 +42,7 @@ __all__ = [
     "flush_denormals",
 ]
 
-# torch.optim's defaults, which make_optimizer keeps.
+# torch.optim's defaults, which the tests' reference optimizers keep.
 ADAM_EPS = 1e-8
 ADAGRAD_EPS = 1e-10
 RMSPROP_ALPHA = 0.99

@@ -8,7 +8,7 @@ process of its own has its own GIL.
 How: the fold data goes to the helper once, in shared memory. Each trial gets a slot of
 shared weight tensors; after an epoch the trainer copies its weights into the slot and
 sends one message, and the helper answers with the ``(len(STAT_ROWS), k)`` statistics
-that :func:`~sweepdoctor.sweep._evaluate.measure_mlp` computes from them (the same code,
+that :func:`~sweepdoctor.sweep.engine._evaluate.measure_mlp` computes from them (the same code,
 one torch thread, denormals flushed, as in the trainer: the numbers are the same bit for
 bit). The helper starts in the background (a fresh interpreter importing torch, ~2 s);
 until it is ready, or if it ever fails, :class:`Measurer` says so and the caller
@@ -19,25 +19,24 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from sweepdoctor.sweep._backprop import MLPSnapshot, MLPWeights
-from sweepdoctor.sweep._evaluate import EvalRows, diverged_folds, epoch_value, measure_mlp
-from sweepdoctor.sweep._tensors import FoldData
+from sweepdoctor.sweep.data import FoldData
+from sweepdoctor.sweep.engine._backprop import MLPSnapshot, MLPWeights
+from sweepdoctor.sweep.engine._evaluate import EvalRows, diverged_folds, epoch_value, measure_mlp
 
-__all__ = ["Measurer", "MeasuringSlot", "start_measurer"]
+__all__ = ["Measurer", "MeasuringSlot", "Reporter", "ReporterFactory", "start_measurer"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +73,9 @@ class MeasuringSlot:
         return self._owner._result()
 
 
-def start_measurer(data: FoldData, *, loss: str, metric: str, storage_url: str | None = None) -> Measurer | None:
+def start_measurer(
+    data: FoldData, *, loss: str, metric: str, reporter: ReporterFactory | None = None
+) -> Measurer | None:
     """The sweep's measuring process, or None (with the reason logged) where it cannot run.
 
     It measures CPU training only (on a GPU the steps are launched asynchronously already).
@@ -96,7 +97,7 @@ def start_measurer(data: FoldData, *, loss: str, metric: str, storage_url: str |
                     free >> 20, need >> 20)
         return None
     try:
-        return Measurer(data, loss=loss, metric=metric, storage_url=storage_url)
+        return Measurer(data, loss=loss, metric=metric, reporter=reporter)
     except Exception as e:  # noqa: BLE001 - measuring in place is always possible
         logger.info("measuring epochs in place: the measuring process did not start (%s)", e)
         return None
@@ -121,13 +122,13 @@ def _shared_memory_free() -> int | None:
 class Measurer:
     """The helper process of one sweep (see the module docstring; :func:`start_measurer` starts one)."""
 
-    def __init__(self, data: FoldData, *, loss: str, metric: str, storage_url: str | None = None) -> None:
+    def __init__(self, data: FoldData, *, loss: str, metric: str, reporter: ReporterFactory | None = None) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._ready = False
         self._broken = False
         self._proc = ctx.Process(
-            target=_serve, args=(child, data, loss, metric, storage_url), name="sweepdoctor-measure", daemon=True
+            target=_serve, args=(child, data, loss, metric, reporter), name="sweepdoctor-measure", daemon=True
         )
         with _main_module_hidden(), _sigint_ignored():
             self._proc.start()
@@ -212,31 +213,18 @@ class Measurer:
         self.close()
 
 
-class _Reporter:
-    """Writes epochs' values to the study from the helper, so that the sweep's process need not.
+class Reporter(Protocol):
+    """Writes one epoch's value to the study from the helper, so that the sweep's process need not.
 
-    Any failure (the database away, the trial failed by another worker meanwhile) leaves
-    the value unwritten, and the sweep reports it itself, with its retries and checks.
+    The caller passes a picklable factory of one (the helper builds it after it starts):
+    the engine knows nothing of Optuna or databases. ``report`` returns False when the
+    value was not written; the sweep then reports it itself, with its retries and checks.
     """
 
-    def __init__(self, url: str) -> None:
-        from sweepdoctor.sweep._study import optuna_storage  # Optuna and SQLAlchemy: only when reporting
+    def report(self, trial_id: int, epoch: int, value: float) -> bool: ...
 
-        self._storage: Any = None
-        try:
-            self._storage = optuna_storage(url)
-        except Exception as e:  # noqa: BLE001 - the sweep's process reports instead
-            logger.debug("measuring process: cannot open the study's storage: %s", e)
 
-    def report(self, trial_id: int, epoch: int, value: float) -> bool:
-        if self._storage is None or not math.isfinite(value):
-            return False
-        try:
-            self._storage.set_trial_intermediate_value(trial_id, epoch, value)
-        except Exception as e:  # noqa: BLE001 - the sweep's process reports it instead
-            logger.debug("measuring process: epoch %d of trial id %d not reported: %s", epoch, trial_id, e)
-            return False
-        return True
+ReporterFactory = Callable[[], Reporter]
 
 
 @contextlib.contextmanager
@@ -281,7 +269,7 @@ def _main_module_hidden() -> Iterator[None]:
         main.__dict__.update(hidden)
 
 
-def _serve(conn: Connection, data: FoldData, loss: str, metric: str, storage_url: str | None) -> None:
+def _serve(conn: Connection, data: FoldData, loss: str, metric: str, make_reporter: ReporterFactory | None) -> None:
     """The helper's loop: one trial's weights at a time, one answer per ``measure``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep's to handle; it stops us
     torch.set_num_threads(1)
@@ -289,7 +277,7 @@ def _serve(conn: Connection, data: FoldData, loss: str, metric: str, storage_url
     rows = EvalRows(data)
     mlp: MLPSnapshot | None = None
     report_to: int | None = None
-    reporter = _Reporter(storage_url) if storage_url else None
+    reporter = make_reporter() if make_reporter is not None else None
     try:
         conn.send(_READY)
         while True:

@@ -1,0 +1,47 @@
+"""What a sweep explores and how: the search space, one trial's parameters, the typed configuration.
+
+Plain values only. May import: the standard library and :mod:`sweepdoctor.errors`.
+Never torch, Optuna, the database or any other room of :mod:`sweepdoctor.sweep`.
+"""
+
+from __future__ import annotations
+
+from sweepdoctor.sweep.config._config import (
+    DataConfig,
+    StudyConfig,
+    SweepConfig,
+    TrainConfig,
+    data_source,
+    load_config,
+)
+from sweepdoctor.sweep.config._params import TrialParams
+from sweepdoctor.sweep.config._space import (
+    ACTIVATIONS,
+    OPTIMIZERS,
+    SCHEDULES,
+    Choice,
+    Fixed,
+    FloatRange,
+    IntRange,
+    Param,
+    SearchSpace,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "Choice",
+    "DataConfig",
+    "Fixed",
+    "FloatRange",
+    "IntRange",
+    "Param",
+    "SearchSpace",
+    "StudyConfig",
+    "SweepConfig",
+    "TrainConfig",
+    "TrialParams",
+    "data_source",
+    "load_config",
+]

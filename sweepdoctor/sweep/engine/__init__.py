@@ -1,0 +1,37 @@
+"""The torch training engine: fold stacks, hand-written kernels, optimizers, schedules, trainers,
+end-of-epoch measurement and the helper process that measures on a spare core.
+
+It trains one configuration (a :class:`~sweepdoctor.sweep.config.TrialParams`) on every
+fold of a :class:`~sweepdoctor.sweep.data.FoldData` and returns curves and scores.
+May import: torch, numpy, :mod:`sweepdoctor.diagnostics` (records, the ``Task`` enum),
+:mod:`sweepdoctor.errors` and the ``config`` and ``data`` rooms. Never Optuna,
+SQLAlchemy, :mod:`sweepdoctor.studies`, the ``search`` room or a face (``cli``): what
+the measuring helper writes to a study it does through a reporter the caller passes in.
+"""
+
+from __future__ import annotations
+
+from sweepdoctor.sweep.engine._fit import FitResult, ModelFn, OnEpoch, fit_folds, fold_seed, metric_direction
+from sweepdoctor.sweep.engine._measurer import Measurer, Reporter, start_measurer
+from sweepdoctor.sweep.engine._models import build_mlp
+from sweepdoctor.sweep.engine._optim import LOSSES, METRICS, row_loss
+from sweepdoctor.sweep.engine._pipeline import OVERLAP_ENV, available_cores, measure_in_background
+
+__all__ = [
+    "LOSSES",
+    "METRICS",
+    "OVERLAP_ENV",
+    "FitResult",
+    "Measurer",
+    "ModelFn",
+    "OnEpoch",
+    "Reporter",
+    "available_cores",
+    "build_mlp",
+    "fit_folds",
+    "fold_seed",
+    "measure_in_background",
+    "metric_direction",
+    "row_loss",
+    "start_measurer",
+]

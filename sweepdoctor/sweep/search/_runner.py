@@ -1,0 +1,156 @@
+"""The front door: :func:`run` (the CLI calls it too) and the sweep it runs, :func:`run_sweep`.
+
+A sweep opens its study, trains the reference baselines, then trains trials here (one
+worker) or in worker processes (``study.workers``), diagnoses the study when asked, and
+returns a frozen :class:`SweepResult`. Library code: it reports progress through
+callbacks and never prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from sqlalchemy import Engine
+
+from sweepdoctor.diagnostics import Finding
+from sweepdoctor.errors import ConfigError
+from sweepdoctor.studies import diagnose_study
+from sweepdoctor.sweep.config import DataConfig, SearchSpace, SweepConfig
+from sweepdoctor.sweep.data import Dataset, from_arrays, load_dataset
+from sweepdoctor.sweep.engine import ModelFn
+from sweepdoctor.sweep.search._baselines import ensure_baselines
+from sweepdoctor.sweep.search._result import SweepResult, Tally, best_of
+from sweepdoctor.sweep.search._setup import Plugins, Sweep, fold_tensors, open_sweep, start_helper, torch_threads
+from sweepdoctor.sweep.search._trials import OnTrial, thresholds_of, work
+from sweepdoctor.sweep.search._workers import run_workers
+
+__all__ = ["run", "run_sweep"]
+
+OnStage = Callable[[str], None]
+
+
+def run(
+    config: SweepConfig | None = None,
+    data: Dataset | None = None,
+    *,
+    X: Any = None,
+    y: Any = None,
+    task: str | None = None,
+    X_test: Any = None,
+    y_test: Any = None,
+    model_fn: ModelFn | None = None,
+    space: SearchSpace | None = None,
+    n_trials: int | None = None,
+    storage: str | Engine | None = None,
+    study_name: str | None = None,
+    sampler: str | optuna.samplers.BaseSampler | None = None,
+    pruner: str | optuna.pruners.BasePruner | None = None,
+    folds: int | None = None,
+    epochs: int | None = None,
+    seed: int | None = None,
+    catch: tuple[type[BaseException], ...] = (Exception,),
+    on_trial: OnTrial | None = None,
+    on_stage: OnStage | None = None,
+) -> SweepResult:
+    """Run (or resume) a sweep: the data, the space and the study from ``config`` and keywords.
+
+    The data: ``data`` (a :class:`Dataset`), else arrays ``X``/``y``, else what
+    ``config.data`` names. Keywords override the configuration. ``sampler`` and ``pruner``
+    take a name or an Optuna instance, ``storage`` a URL or an SQLAlchemy engine.
+    ``catch`` has Optuna's meaning: a trial that raises one of these types is failed and
+    the sweep goes on; any other error is raised after the trial is stored as failed.
+    """
+    cfg = _configure(config, space=space, n_trials=n_trials, storage=storage, study_name=study_name,
+                     sampler=sampler, pruner=pruner, folds=folds, epochs=epochs, seed=seed)
+    plugins = _plugins(model_fn, sampler, pruner, catch)
+    source: DataConfig | None = None
+    if data is None and X is not None:
+        data = from_arrays(X, y, task=task, X_test=X_test, y_test=y_test)
+    elif data is None:
+        data, source = load_dataset(cfg.data, seed=cfg.study.seed), cfg.data
+    return run_sweep(cfg, data, plugins=plugins, on_trial=on_trial, on_stage=on_stage, source=source)
+
+
+def _configure(config: SweepConfig | None, *, space: SearchSpace | None, storage: str | Engine | None,
+               sampler: Any, pruner: Any, **overrides: Any) -> SweepConfig:
+    cfg = config or SweepConfig()
+    if space is not None:
+        cfg = dataclasses.replace(cfg, space=space)
+    if isinstance(storage, Engine):
+        storage = storage.url.render_as_string(hide_password=False)
+    cfg = cfg.with_overrides(
+        "study", trials=overrides["n_trials"], storage=storage, name=overrides["study_name"], seed=overrides["seed"],
+        sampler=sampler if isinstance(sampler, str) else None, pruner=pruner if isinstance(pruner, str) else None,
+    )
+    return cfg.with_overrides("train", folds=overrides["folds"], epochs=overrides["epochs"]).validate()
+
+
+def _plugins(model_fn: Any, sampler: Any, pruner: Any, catch: Any) -> Plugins:
+    """The caller's own parts, checked before anything is written."""
+    if model_fn is not None and not callable(model_fn):
+        raise ConfigError(f"model_fn must be a callable (hp, n_inputs, n_outputs) -> nn.Module, got {model_fn!r}")
+    if sampler is not None and not isinstance(sampler, (str, optuna.samplers.BaseSampler)):
+        raise ConfigError(f"sampler must be a name or an optuna.samplers.BaseSampler, got {sampler!r}")
+    if pruner is not None and not isinstance(pruner, (str, optuna.pruners.BasePruner)):
+        raise ConfigError(f"pruner must be a name or an optuna.pruners.BasePruner, got {pruner!r}")
+    catch = tuple(catch) if isinstance(catch, (tuple, list)) else (catch,)
+    if not all(isinstance(c, type) and issubclass(c, BaseException) for c in catch):
+        raise ConfigError(f"catch must be exception types, got {catch!r}")
+    return Plugins(
+        model_fn=model_fn,
+        sampler=None if isinstance(sampler, str) else sampler,
+        pruner=None if isinstance(pruner, str) else pruner,
+        catch=catch,
+    )
+
+
+def run_sweep(
+    cfg: SweepConfig,
+    ds: Dataset,
+    *,
+    plugins: Plugins | None = None,
+    on_trial: OnTrial | None = None,
+    on_stage: OnStage | None = None,
+    source: DataConfig | None = None,
+) -> SweepResult:
+    """Run (or resume) the sweep described by ``cfg`` on ``ds`` (see :func:`run`)."""
+    cfg = cfg.validate()
+    t_start = time.perf_counter()
+    plugins = plugins or Plugins()
+    stage = on_stage or (lambda _msg: None)
+    with torch_threads(cfg.train.threads or 1), contextlib.ExitStack() as stack:
+        splits, data = fold_tensors(cfg, ds)
+        measurer = start_helper(cfg, ds, data, plugins)
+        if measurer is not None:
+            stack.callback(measurer.close)
+        sw = open_sweep(cfg, ds, splits, data, plugins=plugins, source=source)
+        baselines = []
+        if cfg.train.baselines or cfg.study.diagnose:
+            stage("training the reference baselines")
+            baselines = ensure_baselines(sw)
+        if cfg.study.workers > 1:
+            stage(f"sweeping with {cfg.study.workers} workers")
+            tally = run_workers(sw, plugins=plugins, on_trial=on_trial)
+        else:
+            stage("sweeping")
+            tally = work(sw, plugins=plugins, baselines=baselines, measurer=measurer, on_trial=on_trial)
+        findings: tuple[Finding, ...] = ()
+        if cfg.study.diagnose:
+            findings = tuple(diagnose_study(sw.store, sw.study.study_name, thresholds=thresholds_of(cfg)).findings)
+        return _result(sw, tally, findings, seconds=time.perf_counter() - t_start)
+
+
+def _result(sw: Sweep, tally: Tally, findings: tuple[Any, ...], *, seconds: float) -> SweepResult:
+    best = best_of(sw.study)
+    return SweepResult(
+        study_name=sw.study.study_name, storage=sw.url, direction=sw.direction, metric=sw.metric,
+        task=sw.ds.task.value, n_complete=tally.n_complete, n_pruned=tally.n_pruned, n_failed=tally.n_failed,
+        best_number=best.number, best_value=best.value, best_params=best.params, best_fold_scores=best.fold_scores,
+        interrupted=tally.interrupted, resumed=sw.resumed, seconds=seconds, train_seconds=tally.train_seconds,
+        training_path=tally.training_path, findings=findings,
+    )

@@ -1,0 +1,153 @@
+"""Opening a sweep: its task settings, folds, fold tensors, Optuna study and our tables.
+
+The parent of ``--workers N`` and each worker process open the same sweep the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+import torch
+
+from sweepdoctor.diagnostics import Task
+from sweepdoctor.errors import SweepdoctorError
+from sweepdoctor.studies import Store, default_storage
+from sweepdoctor.sweep.config import DataConfig, SweepConfig, data_source
+from sweepdoctor.sweep.data import Dataset, FoldData, Split, make_splits, pick_device, prepare_folds, splits_hash
+from sweepdoctor.sweep.engine import (
+    LOSSES,
+    METRICS,
+    Measurer,
+    ModelFn,
+    measure_in_background,
+    metric_direction,
+    start_measurer,
+)
+from sweepdoctor.sweep.search._study import (
+    DATA_SOURCE_ATTR,
+    StudyReporter,
+    check_or_set_fingerprint,
+    open_study,
+    optuna_storage,
+)
+
+__all__ = ["Plugins", "Sweep", "fold_tensors", "open_sweep", "resolve_task_settings", "start_helper", "torch_threads"]
+
+
+@dataclass(frozen=True)
+class Plugins:
+    """What a caller may pass beyond the configuration: a model, Optuna parts, errors to catch."""
+
+    model_fn: ModelFn | None = None
+    sampler: optuna.samplers.BaseSampler | None = None
+    pruner: optuna.pruners.BasePruner | None = None
+    catch: tuple[type[BaseException], ...] = (Exception,)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """An open sweep: what every trial of this worker trains on and reports to."""
+
+    cfg: SweepConfig
+    ds: Dataset
+    url: str
+    loss: str
+    metric: str
+    splits: list[Split]
+    data: FoldData
+    study: optuna.Study
+    store: Store
+    study_id: int
+    resumed: bool
+
+    @property
+    def direction(self) -> str:
+        return metric_direction(self.metric)
+
+
+def resolve_task_settings(cfg: SweepConfig, ds: Dataset) -> tuple[str, str]:
+    """The loss and metric for this task (validated against it)."""
+    loss = cfg.train.loss or ("cross_entropy" if ds.task is Task.CLASSIFICATION else "mse")
+    metric = cfg.train.metric or ("accuracy" if ds.task is Task.CLASSIFICATION else "rmse")
+    if loss not in LOSSES[ds.task]:
+        raise SweepdoctorError(f"train.loss={loss!r} does not fit a {ds.task.value} task; use {LOSSES[ds.task]}")
+    if metric not in METRICS[ds.task]:
+        raise SweepdoctorError(f"train.metric={metric!r} does not fit a {ds.task.value} task; use {METRICS[ds.task]}")
+    return loss, metric
+
+
+def study_name(cfg: SweepConfig, ds: Dataset, model_fn: ModelFn | None) -> str:
+    return cfg.study.name or f"{ds.name}-{'mlp' if model_fn is None else 'custom'}"
+
+
+def fold_tensors(cfg: SweepConfig, ds: Dataset) -> tuple[list[Split], FoldData]:
+    """The study's folds (fixed by its seed) and their tensors on the training device."""
+    splits = make_splits(ds.y, ds.task, n_splits=cfg.train.folds, n_repeats=cfg.train.repeats, seed=cfg.study.seed)
+    return splits, prepare_folds(ds, splits, pick_device(cfg.train.device))
+
+
+def start_helper(cfg: SweepConfig, ds: Dataset, data: FoldData, plugins: Plugins) -> Measurer | None:
+    """This worker's measuring process (see ``engine``), when its trials can use one.
+
+    Started before the study is opened: it is up (~1 s: a fresh interpreter importing
+    torch) by the time the study is open and, when there are any, the baselines trained.
+    """
+    if plugins.model_fn is not None or not cfg.train.vectorize or cfg.study.workers != 1:
+        return None  # those trials measure in place; the parent of workers trains none
+    if not measure_in_background(cfg.train.overlap_eval, device=data.X.device.type, workers=1,
+                                 threads=torch.get_num_threads()):
+        return None
+    loss, metric = resolve_task_settings(cfg, ds)
+    url = cfg.study.storage or default_storage()
+    reporter = functools.partial(StudyReporter, url) if cfg.study.pruner != "none" else None
+    return start_measurer(data, loss=loss, metric=metric, reporter=reporter)
+
+
+def open_sweep(
+    cfg: SweepConfig, ds: Dataset, splits: list[Split], data: FoldData, *,
+    plugins: Plugins, source: DataConfig | None = None,
+) -> Sweep:
+    """Open (create or resume) the study, check it was made with these data and settings.
+
+    ``source`` says where ``ds`` was loaded from; it is stored with the study so that
+    ``diagnose --hessian`` can load the same data again without being told.
+    """
+    loss, metric = resolve_task_settings(cfg, ds)
+    url = cfg.study.storage or default_storage()
+    name = study_name(cfg, ds, plugins.model_fn)
+    study = open_study(cfg.study, name=name, url=url, direction=metric_direction(metric), epochs=cfg.train.epochs,
+                       storage=optuna_storage(url), sampler=plugins.sampler, pruner=plugins.pruner)
+    fingerprint: dict[str, Any] = {
+        "task": ds.task.value,
+        "loss": loss,
+        "metric": metric,
+        "data": ds.fingerprint(),
+        "splits": splits_hash(splits),
+        "folds": cfg.train.folds,
+        "repeats": cfg.train.repeats,
+        "epochs": cfg.train.epochs,
+        "space": cfg.space.fingerprint(),
+        "model": "builtin-mlp" if plugins.model_fn is None else "custom",
+    }
+    resumed = check_or_set_fingerprint(study, fingerprint)
+    if source is not None and DATA_SOURCE_ATTR not in study.user_attrs:
+        study.set_user_attr(DATA_SOURCE_ATTR, data_source(source, seed=cfg.study.seed))
+    store = Store(url)
+    store.ensure_schema()
+    return Sweep(cfg, ds, url, loss, metric, splits, data, study, store, store.study_id(name), resumed)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Torch uses ``n`` threads inside; the caller's setting comes back after."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)

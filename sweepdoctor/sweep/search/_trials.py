@@ -1,0 +1,199 @@
+"""One worker's trials: claim a trial, train it on every fold, store its curves, tell Optuna.
+
+Library code: reports progress through a callback and never prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from sweepdoctor import diagnostics
+from sweepdoctor.diagnostics import Finding, FoldHistory, History, Role, RunHistory
+from sweepdoctor.errors import SweepdoctorError
+from sweepdoctor.sweep.config import SweepConfig, TrialParams
+from sweepdoctor.sweep.data import Dataset
+from sweepdoctor.sweep.engine import FitResult, Measurer, fit_folds
+from sweepdoctor.sweep.search._coordinator import TrialCoordinator, best_value
+from sweepdoctor.sweep.search._result import Tally, TrialEvent
+from sweepdoctor.sweep.search._setup import Plugins, Sweep, fold_tensors, open_sweep, start_helper, torch_threads
+from sweepdoctor.sweep.search._study import suggest
+from sweepdoctor.sweep.search._weights import save_trial_weights
+
+__all__ = ["OnTrial", "TrialLoop", "thresholds_of", "work", "work_alone"]
+
+logger = logging.getLogger(__name__)
+
+OnTrial = Callable[[TrialEvent], None]
+_TOLD = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED}
+
+
+def thresholds_of(cfg: SweepConfig) -> diagnostics.Thresholds | None:
+    return diagnostics.Thresholds.from_mapping(cfg.thresholds) if cfg.thresholds else None
+
+
+def candidate_run(number: int, fit: FitResult, params: dict[str, Any]) -> RunHistory:
+    return RunHistory(
+        name=f"trial-{number}",
+        role=Role.CANDIDATE,
+        folds=tuple(FoldHistory(epochs=tuple(c), test_loss=t) for c, t in zip(fit.curves, fit.test_losses)),
+        depth=fit.depth,
+        n_params=fit.n_params,
+        hyperparameters=params,
+        state=fit.status,
+    )
+
+
+def trial_attrs(fit: FitResult, params: dict[str, Any]) -> dict[str, Any]:
+    """The user attributes a trained trial carries in Optuna's tables."""
+    attrs: dict[str, Any] = {
+        f"split{i}_score": v if math.isfinite(v) else None for i, v in enumerate(fit.fold_scores)
+    }
+    attrs["mean_score"] = fit.score if math.isfinite(fit.score) else None
+    attrs["std_score"] = float(np.std(fit.fold_scores)) if fit.status != "failed" else None
+    attrs["hyperparameters"] = params
+    attrs["training_path"] = fit.path
+    attrs["epochs_trained"] = len(fit.curves[0])
+    if fit.reason:
+        attrs["fail_reason" if fit.status == "failed" else "stop_reason"] = fit.reason
+    return attrs
+
+
+class TrialLoop:
+    """Trains trials until the study has ``study.trials`` of them (counting every worker's)."""
+
+    def __init__(
+        self,
+        sweep: Sweep,
+        coord: TrialCoordinator,
+        *,
+        plugins: Plugins,
+        baselines: list[RunHistory],
+        measurer: Measurer | None = None,
+        on_trial: OnTrial | None = None,
+    ) -> None:
+        self.sweep = sweep
+        self.coord = coord
+        self.plugins = plugins
+        self.baselines = baselines
+        self.measurer = measurer
+        self.on_trial = on_trial
+        self.tally = Tally()
+
+    def run(self) -> Tally:
+        while (trial := self.coord.next_trial()) is not None:
+            try:
+                hp = self.coord.suggest(lambda: suggest(trial, self.sweep.cfg.space), trial)
+                fit = self._fit(trial, hp)
+            except KeyboardInterrupt:
+                self.coord.finish(trial, TrialState.FAIL, attrs={"fail_reason": "interrupted"})
+                self.tally.count("failed", "interrupted")
+                self.tally.interrupted = True
+                return self.tally
+            if fit is not None:
+                self._record(trial, hp, fit)
+        self.tally.interrupted = self.tally.interrupted or self.coord.stop_requested
+        t = self.tally
+        if t.n_complete == 0 and t.n_pruned == 0 and t.n_failed > 0 and not t.interrupted:
+            raise SweepdoctorError(f"every trial failed; the first: {t.first_error}")
+        return t
+
+    def _fit(self, trial: optuna.Trial, hp: TrialParams) -> FitResult | None:
+        """Train ``trial``; None when it raised one of ``catch`` (the trial is then failed)."""
+        cfg, prune = self.sweep.cfg, self.sweep.cfg.study.pruner != "none"
+        try:
+            return fit_folds(
+                self.sweep.data,
+                hp,
+                epochs=cfg.train.epochs,
+                loss=self.sweep.loss,
+                metric=self.sweep.metric,
+                seed=cfg.study.seed,
+                model_fn=self.plugins.model_fn,
+                vectorize=cfg.train.vectorize,
+                on_epoch=self.coord.pruning(trial, prune),
+                measurer=self.measurer,
+                report_to=trial._trial_id if prune else None,
+            )
+        except (KeyboardInterrupt, SweepdoctorError):
+            raise
+        except Exception as e:
+            reason = f"{type(e).__name__}: {e}"
+            self.coord.finish(trial, TrialState.FAIL, attrs={"fail_reason": reason})
+            if not isinstance(e, self.plugins.catch):
+                raise  # Optuna's ``catch``: stored as failed, then the caller's to handle
+            logger.warning("trial %d failed: %s", trial.number, reason)
+            self.tally.count("failed", reason)
+            self._emit(trial.number, "failed", None, reason)
+            return None
+
+    def _record(self, trial: optuna.Trial, hp: TrialParams, fit: FitResult) -> None:
+        """Store a trained trial's curves and attributes, tell Optuna its state, report progress."""
+        sw, params = self.sweep, hp.as_dict()
+        run = candidate_run(trial.number, fit, params)
+        stored = self.coord.store_run(trial, lambda: sw.store.add_run(
+            study_id=sw.study_id, run=run, task=sw.ds.task, loss=sw.loss, trial_id=trial._trial_id,
+            trial_number=trial.number, fold_scores=fit.fold_scores,
+            fail_reason=fit.reason if fit.status == "failed" else None,
+        ))
+        if not stored:
+            return  # another worker took the trial over (our heartbeat went stale); its retry counts
+        attrs = trial_attrs(fit, params)
+        if sw.cfg.train.save_weights and fit.status != "failed":
+            path = save_trial_weights(fit, hp, sw.data, sw.study.study_name, trial.number, sw.url,
+                                      maximize=sw.direction == "maximize")
+            attrs["weights_path"] = str(path)
+        self.tally.train_seconds += fit.train_seconds
+        self.tally.training_path = fit.path
+        findings = self._diagnose(run)
+        value = fit.score if fit.status == "complete" else None
+        if not self.coord.finish(trial, _TOLD.get(fit.status, TrialState.FAIL), value, attrs):
+            return
+        self.tally.count(fit.status, fit.reason)
+        self._emit(trial.number, fit.status, value, fit.reason, findings)
+
+    def _diagnose(self, run: RunHistory) -> tuple[Finding, ...]:
+        """The trial's findings beside the baselines (with ``study.diagnose``)."""
+        sw = self.sweep
+        if not sw.cfg.study.diagnose:
+            return ()
+        report = diagnostics.diagnose(History(sw.ds.task, sw.loss, (run, *self.baselines)),
+                                      thresholds=thresholds_of(sw.cfg))
+        return tuple(report.for_run(run.name))
+
+    def _emit(self, number: int, state: str, value: float | None, reason: str | None,
+              findings: tuple[Finding, ...] = ()) -> None:
+        if self.on_trial is None:
+            return
+        total = self.sweep.cfg.study.trials
+        event = TrialEvent(number, state, value, reason, best_value(self.sweep.study), self.tally.done, total, findings)
+        self.on_trial(event)
+
+
+def work(
+    sw: Sweep, *, plugins: Plugins, baselines: list[Any], measurer: Measurer | None, on_trial: OnTrial | None
+) -> Tally:
+    """Train this worker's share of the study's trials."""
+    coord = TrialCoordinator(sw.study, sw.store, sw.study_id, total=sw.cfg.study.trials, timeout=sw.cfg.study.timeout)
+    try:
+        return TrialLoop(sw, coord, plugins=plugins, baselines=baselines, measurer=measurer, on_trial=on_trial).run()
+    finally:
+        coord.close()
+
+
+def work_alone(cfg: SweepConfig, ds: Dataset, *, plugins: Plugins, on_trial: OnTrial | None) -> Tally:
+    """A worker process's whole part: open the sweep its parent prepared and train trials in it."""
+    with torch_threads(cfg.train.threads or 1), contextlib.ExitStack() as stack:
+        splits, data = fold_tensors(cfg, ds)
+        measurer = start_helper(cfg, ds, data, plugins)
+        if measurer is not None:
+            stack.callback(measurer.close)
+        sw = open_sweep(cfg, ds, splits, data, plugins=plugins)
+        return work(sw, plugins=plugins, baselines=[], measurer=measurer, on_trial=on_trial)
