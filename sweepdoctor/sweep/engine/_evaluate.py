@@ -26,12 +26,14 @@ __all__ = [
     "EVAL_ROWS",
     "STAT_ROWS",
     "EvalRows",
+    "autograd_chunk",
     "diverged_folds",
     "epoch_value",
+    "full_batch",
     "loss_and_metric",
     "measure",
     "measure_mlp",
-    "mlp_full_batch",
+    "mlp_chunk",
 ]
 
 # The rows of an evaluation tensor, one column per model (fold).
@@ -76,29 +78,53 @@ class EvalRows:
         return d.X[self._ar, idx], d.Y[self._ar, idx], mask
 
 
-def mlp_full_batch(mlp: MLPWeights, rows: EvalRows, *, task: Task, loss: str, repeat: int = 1) -> tuple[Tensor, Tensor]:
-    """Training loss over each whole training fold and the squared L2 norm of its gradient, per model.
+# A chunk of training rows (features, targets, row weights) -> its loss per model and the
+# gradient of its weighted sum with respect to each parameter (stacked, model first).
+ChunkGrads = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, list[Tensor]]]
 
-    ``mlp`` stacks ``repeat`` x k models, the k folds' models of ``repeat`` trials (trial
-    major); returns two ``(repeat * k,)`` tensors.
+
+def full_batch(rows: EvalRows, chunk: ChunkGrads) -> tuple[Tensor, Tensor]:
+    """Training loss over each whole training fold and the squared L2 norm of its gradient, per fold.
+
+    The rows go through ``chunk`` in slices that fit the cache, each row weighted by
+    1/n of its fold (0 for padding); the losses and gradients of the slices add up.
+    Returns two ``(k,)`` tensors.
     """
-    models = repeat * rows.data.n_folds
+    k = rows.data.n_folds
     inv_n = (1.0 / rows.n.to(torch.float32))[:, None]
-    train_loss = torch.zeros(models, device=rows.data.X.device)
+    train_loss = torch.zeros(k, device=rows.data.X.device)
     total: list[Tensor] = []
-    step = rows.chunk_rows(models)
+    step = rows.chunk_rows(k)
     for start in range(0, rows.n_max, step):
         x, y, mask = rows.train(start, min(start + step, rows.n_max))
-        w = mask * inv_n
-        if repeat > 1:
-            x, y, w = x.repeat(repeat, 1, 1), y.repeat(repeat, 1), w.repeat(repeat, 1)
-        lg = loss_and_grads(mlp, x, y, w, task=task, loss=loss)
-        train_loss += lg.fold_loss
-        total = lg.grads if not total else [t.add_(g) for t, g in zip(total, lg.grads)]
-    sq = torch.zeros(models, device=rows.data.X.device)
+        loss, grads = chunk(x, y, mask * inv_n)
+        train_loss += loss
+        total = grads if not total else [t.add_(g) for t, g in zip(total, grads)]
+    sq = torch.zeros(k, device=rows.data.X.device)
     for g in total:
-        sq += g.reshape(models, -1).pow(2).sum(1)
+        sq += g.reshape(k, -1).pow(2).sum(1)
     return train_loss, sq
+
+
+def mlp_chunk(mlp: MLPWeights, *, task: Task, loss: str) -> ChunkGrads:
+    """The built-in MLP's :data:`ChunkGrads`: the hand-written backward pass."""
+
+    def chunk(x: Tensor, y: Tensor, w: Tensor) -> tuple[Tensor, list[Tensor]]:
+        lg = loss_and_grads(mlp, x, y, w, task=task, loss=loss)
+        return lg.fold_loss, lg.grads
+
+    return chunk
+
+
+def autograd_chunk(forward: Callable[[Tensor], Tensor], params: list[Tensor], *, task: Task, loss: str) -> ChunkGrads:
+    """Any stacked model's :data:`ChunkGrads`, by autograd (parameters without a gradient count as 0)."""
+
+    def chunk(x: Tensor, y: Tensor, w: Tensor) -> tuple[Tensor, list[Tensor]]:
+        part = (row_loss(forward(x), y, task, loss) * w).sum(1)
+        grads = torch.autograd.grad(part.sum(), params, allow_unused=True)
+        return part.detach(), [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+
+    return chunk
 
 
 def diverged_folds(stats: np.ndarray) -> list[int]:
@@ -113,38 +139,28 @@ def epoch_value(stats: np.ndarray) -> float:
 
 
 def measure(
-    train: tuple[Tensor, Tensor],
-    outputs: Callable[[Tensor], Tensor],
-    rows: EvalRows,
-    *,
-    loss: str,
-    metric: str,
-    repeat: int = 1,
+    train: tuple[Tensor, Tensor], outputs: Callable[[Tensor], Tensor], rows: EvalRows, *, loss: str, metric: str
 ) -> Tensor:
-    """An epoch's ``(len(STAT_ROWS), repeat * k)`` statistics from the full-batch ``(loss,
+    """An epoch's ``(len(STAT_ROWS), k)`` statistics from the :func:`full_batch` ``(loss,
     squared grad norm)`` of the training folds and a model's eval-mode ``outputs`` (for the
-    validation and test rows); ``repeat``: the models stack that many trials' k folds."""
+    validation and test rows)."""
     d = rows.data
-
-    def rep(t: Tensor) -> Tensor:
-        return t if repeat == 1 else t.repeat(repeat, *[1] * (t.dim() - 1))
-
-    kw = dict(task=d.task, loss=loss, metric=metric, y_scale=rep(d.y_scale))
+    kw = dict(task=d.task, loss=loss, metric=metric, y_scale=d.y_scale)
     with torch.no_grad():
         x, y, mask = rows.val
-        val_loss, value = loss_and_metric(outputs(rep(x)), rep(y), rep(mask), **kw)  # type: ignore[arg-type]
+        val_loss, value = loss_and_metric(outputs(x), y, mask, **kw)  # type: ignore[arg-type]
         if d.X_test is not None and d.Y_test is not None:
-            test_loss, _ = loss_and_metric(outputs(rep(d.X_test)), rep(d.Y_test), None, **kw)  # type: ignore[arg-type]
+            test_loss, _ = loss_and_metric(outputs(d.X_test), d.Y_test, None, **kw)  # type: ignore[arg-type]
         else:
-            test_loss = torch.full((repeat * d.n_folds,), float("nan"), device=d.X.device)
+            test_loss = torch.full((d.n_folds,), float("nan"), device=d.X.device)
     train_loss, sq = train
     return torch.stack([train_loss, sq.sqrt(), val_loss, value, test_loss])
 
 
-def measure_mlp(mlp: MLPWeights, rows: EvalRows, *, loss: str, metric: str, repeat: int = 1) -> Tensor:
+def measure_mlp(mlp: MLPWeights, rows: EvalRows, *, loss: str, metric: str) -> Tensor:
     """:func:`measure` for the built-in MLP's (stacked) weights."""
-    train = mlp_full_batch(mlp, rows, task=rows.data.task, loss=loss, repeat=repeat)
-    return measure(train, lambda x: mlp_outputs(mlp, x), rows, loss=loss, metric=metric, repeat=repeat)
+    train = full_batch(rows, mlp_chunk(mlp, task=rows.data.task, loss=loss))
+    return measure(train, lambda x: mlp_outputs(mlp, x), rows, loss=loss, metric=metric)
 
 
 def loss_and_metric(

@@ -20,7 +20,7 @@ from torch import Tensor
 from sweepdoctor.sweep.config import TrialParams
 from sweepdoctor.sweep.data import FoldData
 from sweepdoctor.sweep.engine._backprop import MLPWeights, loss_and_grads
-from sweepdoctor.sweep.engine._evaluate import STAT_ROWS, EvalRows, measure, measure_mlp
+from sweepdoctor.sweep.engine._evaluate import STAT_ROWS, EvalRows, autograd_chunk, full_batch, measure, measure_mlp
 from sweepdoctor.sweep.engine._kernels import FusedStepper, dropout_fn
 from sweepdoctor.sweep.engine._models import FoldStack, StackedMLP
 from sweepdoctor.sweep.engine._optim import row_loss
@@ -128,25 +128,8 @@ class FoldTrainer:
         if mlp is not None:
             return measure_mlp(mlp, self._rows, loss=self.loss, metric=self.metric)
         self.stack.train(False)
-        stats = measure(self._full_batch(), self.stack.forward, self._rows, loss=self.loss, metric=self.metric)
+        chunk = autograd_chunk(self.stack.forward, self.params, task=self.data.task, loss=self.loss)
+        stats = measure(full_batch(self._rows, chunk), self.stack.forward, self._rows, loss=self.loss,
+                        metric=self.metric)
         self.stack.train(True)
         return stats
-
-    def _full_batch(self) -> tuple[Tensor, Tensor]:
-        """A user model's training loss over all rows of each fold and the squared norm of its gradient."""
-        rows, d, k = self._rows, self.data, self.k
-        inv_n = (1.0 / rows.n.to(torch.float32))[:, None]
-        train_loss = torch.zeros(k, device=d.X.device)
-        self.opt.zero_grad()
-        step = rows.chunk_rows(k)
-        for start in range(0, rows.n_max, step):
-            x, y, mask = rows.train(start, min(start + step, rows.n_max))
-            part = (row_loss(self.stack.forward(x), y, d.task, self.loss) * mask * inv_n).sum(1)
-            part.sum().backward()
-            train_loss += part.detach()
-        sq = torch.zeros(k, device=d.X.device)
-        for p in self.params:
-            if p.grad is not None:
-                sq += p.grad.reshape(k, -1).pow(2).sum(1)
-        self.opt.zero_grad()
-        return train_loss, sq
