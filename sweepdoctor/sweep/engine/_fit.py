@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,39 +153,57 @@ def fit_folds(
     ``report_to``: the study trial id whose intermediate values the measuring process
     writes itself (then ``on_epoch`` is told ``stored=True``).
     """
-    torch.manual_seed(fold_seed(seed, 0, stream=2))  # dropout and anything else random
-    stacks, datas, path = _stacks(data, hp, seed=seed, model_fn=model_fn, vectorize=vectorize)
-    trainers = [
-        FoldTrainer(
-            s,
-            d,
-            hp,
-            loss=loss,
-            metric=metric,
-            epochs=epochs,
-            shuffle_seeds=[fold_seed(seed, f, stream=1) for f in d.folds],
+    with _random_streams(data, seed, user_model=model_fn is not None) as generator:
+        stacks, datas, path = _stacks(data, hp, seed=seed, model_fn=model_fn, vectorize=vectorize)
+        trainers = [
+            FoldTrainer(
+                s,
+                d,
+                hp,
+                loss=loss,
+                metric=metric,
+                epochs=epochs,
+                shuffle_seeds=[fold_seed(seed, f, stream=1) for f in d.folds],
+                generator=generator,
+            )
+            for s, d in zip(stacks, datas)
+        ]
+        tracker = FitTracker(data.n_folds, hp, on_epoch)
+        t0 = time.perf_counter()
+
+        def judge(epoch: int, lr: float, stats: np.ndarray, stored: bool, trained_at: float) -> bool:
+            return tracker.record(epoch, stats, lr, trained_at - t0, stored=stored)
+
+        if len(trainers) == 1:
+            trainer = trainers[0]
+            pipeline = EpochPipeline(trainer.evaluate, judge, mlp=trainer.mlp, measurer=measurer, report_to=report_to)
+        else:  # the sequential path: every fold's trainer, measured together in place
+            pipeline = EpochPipeline(lambda _: torch.cat([t.evaluate() for t in trainers], dim=1), judge)
+        _train(trainers, pipeline, epochs)
+        return tracker.result(
+            path=path,
+            n_params=stacks[0].n_params(),
+            depth=stacks[0].depth if model_fn is None else None,
+            stacks=stacks,
+            train_seconds=time.perf_counter() - t0,
         )
-        for s, d in zip(stacks, datas)
-    ]
-    tracker = FitTracker(data.n_folds, hp, on_epoch)
-    t0 = time.perf_counter()
 
-    def judge(epoch: int, lr: float, stats: np.ndarray, stored: bool, trained_at: float) -> bool:
-        return tracker.record(epoch, stats, lr, trained_at - t0, stored=stored)
 
-    if len(trainers) == 1:
-        trainer = trainers[0]
-        pipeline = EpochPipeline(trainer.evaluate, judge, mlp=trainer.mlp, measurer=measurer, report_to=report_to)
-    else:  # the sequential path: every fold's trainer, measured together in place
-        pipeline = EpochPipeline(lambda _: torch.cat([t.evaluate() for t in trainers], dim=1), judge)
-    _train(trainers, pipeline, epochs)
-    return tracker.result(
-        path=path,
-        n_params=stacks[0].n_params(),
-        depth=stacks[0].depth if model_fn is None else None,
-        stacks=stacks,
-        train_seconds=time.perf_counter() - t0,
-    )
+@contextmanager
+def _random_streams(data: FoldData, seed: int, *, user_model: bool) -> Iterator[torch.Generator | None]:
+    """Where a trial's randomness comes from, leaving torch's global generator as the caller had it.
+
+    The built-in MLP draws its dropout from a private generator (weights and shuffling have
+    theirs too). A user's modules draw from torch's global generator (their initialisation,
+    ``nn.Dropout``): it is seeded for the trial and the caller's state put back afterwards.
+    """
+    if not user_model:
+        yield torch.Generator(device=data.X.device).manual_seed(fold_seed(seed, 0, stream=2))
+        return
+    devices = [data.X.device.index or 0] if data.X.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(fold_seed(seed, 0, stream=2))
+        yield None
 
 
 def _train(trainers: list[FoldTrainer], pipeline: EpochPipeline, epochs: int) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "dropout_fn",
     "dropout_multiplier",
     "flush_denormals",
+    "flushing_denormals",
 ]
 
 # torch.optim's defaults, which the tests' reference optimizers keep.
@@ -56,46 +57,60 @@ def flush_denormals() -> Iterator[None]:
 
     They turn up in optimizer states and activations of trials with small learning rates
     or strong weight decay, and the CPU computes with them ~100x slower than with normal
-    numbers: on one digits sweep they cost 35% of the time. Off again afterwards (torch's
-    default; torch cannot tell what it was before).
+    numbers: on one digits sweep they cost 35% of the time. The setting found is put back
+    afterwards (torch has no getter: :func:`flushing_denormals` tells it by a product).
     """
+    found = flushing_denormals()
     torch.set_flush_denormal(True)
     try:
         yield
     finally:
-        torch.set_flush_denormal(False)
+        torch.set_flush_denormal(found)
+
+
+def flushing_denormals() -> bool:
+    """Whether this thread flushes denormal floats to zero: 1e-30 * 1e-10 (a denormal) comes out as 0 then."""
+    return bool((torch.full((1,), 1e-30) * 1e-10).item() == 0.0)
 
 
 def dropout_multiplier(shape: torch.Size | tuple[int, ...], p: float, device: torch.device,
-                       dtype: torch.dtype = torch.float32) -> Tensor:
-    """A fresh inverted-dropout multiplier: 0 where dropped, ``1 / keep`` elsewhere (CPU scheme above)."""
+                       dtype: torch.dtype = torch.float32, *, generator: torch.Generator | None = None) -> Tensor:
+    """A fresh inverted-dropout multiplier: 0 where dropped, ``1 / keep`` elsewhere (CPU scheme above).
+
+    Random bits come from ``generator`` (one of the device's), else from torch's global generator.
+    """
     dropped = min(round(p * _LEVELS), _LEVELS - 1)
     # Kept where share >= threshold: (share - threshold + 1) clamped to [0, 1] is exactly 1 or 0.
-    return _shares(shape, device, dtype).sub_(dropped - _LEVELS // 2 - 1).clamp_(0, 1).mul_(
+    return _shares(shape, device, dtype, generator).sub_(dropped - _LEVELS // 2 - 1).clamp_(0, 1).mul_(
         _LEVELS / (_LEVELS - dropped))
 
 
-def _shares(shape: torch.Size | tuple[int, ...], device: torch.device, dtype: torch.dtype) -> Tensor:
+def _shares(shape: torch.Size | tuple[int, ...], device: torch.device, dtype: torch.dtype,
+            generator: torch.Generator | None) -> Tensor:
     """Independent integers uniform on [-2^15, 2^15), as ``dtype``: 16 bits of a 64-bit draw each."""
     n = math.prod(shape)
-    bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), None)
+    bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), None, generator=generator)
     return bits.view(torch.int16)[:n].view(shape).to(dtype)
 
 
 def dropout_fn(
-    p: float | Tensor, device: torch.device, dtype: torch.dtype = torch.float32
+    p: float | Tensor, device: torch.device, dtype: torch.dtype = torch.float32, *,
+    generator: torch.Generator | None = None,
 ) -> Callable[[torch.Size], Tensor] | None:
-    """Multipliers for drop probability ``p`` (a float, or one per model of a stack), or None for no dropout."""
+    """Multipliers for drop probability ``p`` (a float, or one per model of a stack), or None for no dropout.
+
+    Drawn from ``generator`` (a private stream: the sweep never touches torch's global one).
+    """
     if isinstance(p, Tensor):
         if not bool((p > 0).any()):
             return None
         dropped = (p.to(torch.float64) * _LEVELS).round_().clamp_(max=_LEVELS - 1)
         thresholds = (dropped - (_LEVELS // 2 + 1)).to(device=device, dtype=dtype).view(-1, 1, 1)
         scales = (_LEVELS / (_LEVELS - dropped)).to(device=device, dtype=dtype).view(-1, 1, 1)
-        return lambda shape: _shares(shape, device, dtype).sub_(thresholds).clamp_(0, 1).mul_(scales)
+        return lambda shape: _shares(shape, device, dtype, generator).sub_(thresholds).clamp_(0, 1).mul_(scales)
     if p <= 0:
         return None
-    return lambda shape: dropout_multiplier(shape, p, device, dtype)
+    return lambda shape: dropout_multiplier(shape, p, device, dtype, generator=generator)
 
 
 class FusedStepper:

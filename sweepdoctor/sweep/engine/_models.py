@@ -102,6 +102,7 @@ class StackedMLP:
         self._act = _ACTIVATION_INPLACE[activation]
         self.dropout = dropout
         self.training = True
+        self.generator: torch.Generator | None = None  # where train-mode dropout draws (None: torch's global)
         gens = [torch.Generator().manual_seed(s) for s in seeds]
         self.weights: list[Tensor] = []
         self.biases: list[Tensor] = []
@@ -122,7 +123,7 @@ class StackedMLP:
         mlp.depth = len(weights) - 1
         mlp.dims = [int(weights[0].shape[1])] + [int(w.shape[2]) for w in weights]
         mlp.activation, mlp._act = activation, _ACTIVATION_INPLACE[activation]
-        mlp.dropout, mlp.training = dropout, True
+        mlp.dropout, mlp.training, mlp.generator = dropout, True, None
         mlp.weights = [w.requires_grad_() for w in weights]
         mlp.biases = [b.requires_grad_() for b in biases]
         return mlp
@@ -136,7 +137,8 @@ class StackedMLP:
     def forward(self, x: Tensor) -> Tensor:
         # In train mode the dropout multipliers are drawn as the hand-written backward pass
         # draws them (one go for all hidden layers), so both see the same masks from a seed.
-        drops = hidden_dropout(self, x, dropout_fn(self.dropout, x.device, x.dtype) if self.training else None)
+        drops = hidden_dropout(self, x, dropout_fn(self.dropout, x.device, x.dtype, generator=self.generator)
+                                    if self.training else None)
         h = x
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):

@@ -42,7 +42,9 @@ class FoldTrainer:
         metric: str,
         epochs: int,
         shuffle_seeds: list[int],
+        generator: torch.Generator | None = None,
     ) -> None:
+        """``generator``: the stream dropout draws from (a private one; None: torch's global one)."""
         self.stack, self.data, self.hp = stack, data, hp
         self.loss, self.metric = loss, metric
         self.params = stack.parameters()
@@ -62,7 +64,9 @@ class FoldTrainer:
         self._w_uniform: Tensor | None = None
         # The built-in MLP trains with hand-written backward passes (see _backprop).
         self._mlp = stack if isinstance(stack, StackedMLP) else None
-        self._dropout = dropout_fn(hp.dropout, dev)
+        self._dropout = dropout_fn(hp.dropout, dev, generator=generator)
+        if self._mlp is not None:
+            self._mlp.generator = generator
 
     def _epoch_order(self) -> Tensor:
         """Each fold's training rows in a fresh random order (padding at the end)."""
