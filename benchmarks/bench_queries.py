@@ -37,8 +37,8 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, distribution_to_json
 from sqlalchemy import MetaData, create_engine, insert
 
-from sweepdoctor.studies._query import StudyDB
-from sweepdoctor.studies._schema import Base
+from sweepdoctor.studies import StudyDB
+from sweepdoctor.studies.db._schema import Base
 
 RESULTS = Path("bench-results")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")

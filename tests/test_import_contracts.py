@@ -43,10 +43,25 @@ def test_the_package_keeps_every_contract(tmp_path: Path) -> None:
 
 def test_a_private_import_across_packages_breaks_the_build(tmp_path: Path) -> None:
     tree = _copy(tmp_path)
-    _add_line(tree / "sweepdoctor/cli/_render.py", "from sweepdoctor.studies._export import jsonable  # noqa")
+    _add_line(tree / "sweepdoctor/cli/_render.py", "from sweepdoctor.studies.query._export import dumps_json  # noqa")
     r = _lint(tree)
     assert r.returncode == 1
-    assert "sweepdoctor.cli._render -> sweepdoctor.studies._export" in r.stdout
+    assert "sweepdoctor.cli._render -> sweepdoctor.studies.query._export" in r.stdout
+
+
+def test_the_studies_rooms_keep_to_their_doors_and_their_order(tmp_path: Path) -> None:
+    tree = _copy(tmp_path)
+    studies = tree / "sweepdoctor/studies"
+    _add_line(studies / "doctor/_examine.py", "from sweepdoctor.studies.query._records import Curves  # noqa")
+    _add_line(studies / "db/_store.py", "from sweepdoctor.studies.query import Curves  # noqa")
+    _add_line(tree / "sweepdoctor/cli/_studies.py", "from sweepdoctor.studies.db import Store  # noqa")
+    r = _lint(tree)
+    assert r.returncode == 1
+    out = " ".join(r.stdout.split())  # the report wraps long lines
+    assert "sweepdoctor.studies.doctor._examine -> sweepdoctor.studies.query._records" in out  # another room's module
+    assert "sweepdoctor.studies.db is not allowed to import sweepdoctor.studies.query" in out  # up the layers
+    assert "sweepdoctor.studies.doctor is not allowed to import sweepdoctor.studies.query" in out  # side by side
+    assert "sweepdoctor.cli._studies -> sweepdoctor.studies.db" in out  # a room, not the package
 
 
 def test_optuna_in_the_engine_and_a_cycle_break_the_build(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ A :class:`History` reads and writes the ``sweepdoctor.history/1`` JSON format.
 
 What it may import: the standard library, numpy, rich (for rendering reports),
 ``sweepdoctor.errors`` (the one exception root), and scipy and torch only for the
-Hessian, loaded on first use of ``hessian_analysis``/``top_eigenvalue``. Never Optuna,
+Hessian (the ``hessian/`` room), loaded on first use of
+``hessian_analysis``/``top_eigenvalue``. Never Optuna,
 SQLAlchemy or sweepdoctor's other packages (``sweep``, ``studies``, ``cli``): they
 import this one.
 """
@@ -19,7 +20,6 @@ import typing as _typing
 
 from sweepdoctor.diagnostics._diagnose import diagnose
 from sweepdoctor.diagnostics._findings import Finding, FindingCode, Severity
-from sweepdoctor.diagnostics._hessian_report import HessianReport, PointKind, hessian_findings
 from sweepdoctor.diagnostics._history import (
     FORMAT,
     EpochRecord,
@@ -32,13 +32,14 @@ from sweepdoctor.diagnostics._history import (
 from sweepdoctor.diagnostics._report import Report, RunReport
 from sweepdoctor.diagnostics._study import Pattern
 from sweepdoctor.diagnostics._thresholds import Thresholds
+from sweepdoctor.diagnostics.hessian import HessianReport, PointKind, hessian_findings
 
 if _typing.TYPE_CHECKING:
-    from sweepdoctor.diagnostics._hessian import hessian_analysis, top_eigenvalue
+    from sweepdoctor.diagnostics.hessian import hessian_analysis, top_eigenvalue
 
 # The Hessian analysis needs torch, which takes seconds to import: load it on first
 # use so that reading histories and stored studies stays fast (PEP 562).
-_LAZY = {"hessian_analysis": "sweepdoctor.diagnostics._hessian", "top_eigenvalue": "sweepdoctor.diagnostics._hessian"}
+_LAZY = {"hessian_analysis": "sweepdoctor.diagnostics.hessian", "top_eigenvalue": "sweepdoctor.diagnostics.hessian"}
 
 
 def __getattr__(name: str) -> _typing.Any:

@@ -7,7 +7,6 @@ from dataclasses import replace
 
 from sweepdoctor.diagnostics._evidence import RunEvidence, gather
 from sweepdoctor.diagnostics._findings import Finding, FindingCode
-from sweepdoctor.diagnostics._hessian_report import HessianReport, hessian_findings
 from sweepdoctor.diagnostics._history import History, Role
 from sweepdoctor.diagnostics._report import Report, RunReport
 from sweepdoctor.diagnostics._rules import Mismatch, ModelBias, OptimizationFailure, Overfitting, Rule, healthy
@@ -20,6 +19,7 @@ from sweepdoctor.diagnostics._rules_optim import (
 )
 from sweepdoctor.diagnostics._study import find_patterns, sharp_minimum
 from sweepdoctor.diagnostics._thresholds import Thresholds
+from sweepdoctor.diagnostics.hessian import HessianReport, hessian_findings
 
 __all__ = ["CANDIDATE_RULES", "BASELINE_RULES", "diagnose"]
 

@@ -6,6 +6,16 @@ that diagnostics reads, answers the ``studies`` commands (list, show, trials, be
 compare, curves, export, delete), stores findings (``diagnose_study``), and keeps
 several workers on one study apart (``StudyLock``, ``examine_study``).
 
+Rooms, one way down (checked by import-linter, see ``.importlinter``); other packages
+import only this package's names, never a room:
+
+- ``query/`` and ``doctor/``, side by side: the questions asked of a study and the
+  records, exports, charts and tables that answer them (:class:`StudyDB`); the health
+  of a study's workers and the diagnosis of its curves (``examine_study``,
+  ``diagnose_study``);
+- ``db/``: engines and URLs, our tables and their :class:`Store`, Optuna's tables read
+  by SQL, locks and retries for several workers, the one JSON sanitizer.
+
 It may import SQLAlchemy, Optuna (whose own tables it reads directly and through its
 API), rich (tables and charts that render themselves; it never prints), matplotlib
 (lazily, for PNG charts), ``sweepdoctor.diagnostics`` (its public names only) and
@@ -14,55 +24,68 @@ API), rich (tables and charts that render themselves; it never prints), matplotl
 
 from __future__ import annotations
 
-from sweepdoctor.studies._catalog import DeleteReport
-from sweepdoctor.studies._concurrency import StudyLock, describe_error, is_transient, retry_concurrent_create
-from sweepdoctor.studies._detail import IMPORTANCE_TRIALS
-from sweepdoctor.studies._diagnosis import diagnose_study
-from sweepdoctor.studies._doctor import WORKER_ATTR, examine_study, mark_run_abandoned, run_stored, running_trials
-from sweepdoctor.studies._doctor_report import DoctorReport, RunningTrial, WorkerSeen
-from sweepdoctor.studies._engine import (
+from sweepdoctor.studies.db import (
     DEFAULT_STORAGE,
     SQLITE_BUSY_TIMEOUT_S,
     STORAGE_ENV,
+    Store,
+    StudyLock,
     check_url,
     default_storage,
+    describe_error,
+    is_transient,
+    jsonable,
     make_engine,
     mask_url,
+    retry_concurrent_create,
     session_scope,
     sqlite_write_ahead,
 )
-from sweepdoctor.studies._export import (
-    EXPORT_FORMAT,
-    dumps_json,
-    jsonable,
-    study_document,
-    write_curves_csv,
-    write_trials_csv,
+from sweepdoctor.studies.doctor import (
+    WORKER_ATTR,
+    DoctorReport,
+    RunningTrial,
+    WorkerSeen,
+    diagnose_study,
+    examine_study,
+    mark_run_abandoned,
+    run_stored,
+    running_trials,
 )
-from sweepdoctor.studies._plot import CurveChart, importance_bars, write_curves_png
-from sweepdoctor.studies._query import StudyDB
-from sweepdoctor.studies._records import (
+from sweepdoctor.studies.query import (
+    EXPORT_FORMAT,
+    IMPORTANCE_TRIALS,
+    STATES,
+    Condition,
+    CurveChart,
     CurvePoint,
     Curves,
+    DeleteReport,
     FoldSpread,
     GroupBest,
     Importance,
+    Op,
+    SortKey,
+    StudyDB,
     StudyDetail,
     StudySummary,
     TrialPage,
     TrialRecord,
     ValueStats,
-)
-from sweepdoctor.studies._render import (
     best_table,
     compare_table,
     detail_view,
+    dumps_json,
+    importance_bars,
+    parse_sort,
+    parse_where,
     studies_table,
+    study_document,
     trials_table,
+    write_curves_csv,
+    write_curves_png,
+    write_trials_csv,
 )
-from sweepdoctor.studies._store import Store
-from sweepdoctor.studies._trials import STATES
-from sweepdoctor.studies._where import Condition, Op, SortKey, parse_sort, parse_where
 
 __all__ = [
     "DEFAULT_STORAGE",

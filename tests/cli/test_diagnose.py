@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from sweepdoctor.cli import main
 from sweepdoctor.diagnostics import History, Task
 from sweepdoctor.studies import Store
-from sweepdoctor.studies._schema import FindingRow, RunRow
+from sweepdoctor.studies.db._schema import FindingRow, RunRow
 from tests.diagnostics import scenarios
 from tests.diagnostics._training import Config, baselines, history, train_run
 

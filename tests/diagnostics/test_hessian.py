@@ -18,7 +18,7 @@ from sweepdoctor.diagnostics import (
     hessian_findings,
     top_eigenvalue,
 )
-from sweepdoctor.diagnostics._lanczos import lanczos_tridiagonal, slq_fraction_above
+from sweepdoctor.diagnostics.hessian._lanczos import lanczos_tridiagonal, slq_fraction_above
 from sweepdoctor.errors import ConfigError
 from tests.diagnostics import scenarios
 

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from sweepdoctor.errors import StorageError
 from sweepdoctor.studies import make_engine
-from sweepdoctor.studies._concurrency import LockTimeoutError, StudyLock, is_transient, retry_concurrent_create
+from sweepdoctor.studies.db._concurrency import LockTimeoutError, StudyLock, is_transient, retry_concurrent_create
 
 
 def test_the_lock_keeps_out_other_connections(any_url: str) -> None:

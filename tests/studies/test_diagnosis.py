@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sweepdoctor.diagnostics import FindingCode, Report, Thresholds
 from sweepdoctor.errors import StorageError
 from sweepdoctor.studies import Store, diagnose_study
-from sweepdoctor.studies._schema import FindingRow, RunRow
+from sweepdoctor.studies.db._schema import FindingRow, RunRow
 from tests.studies._build import full_study
 
 NAME = "digits-mlp"

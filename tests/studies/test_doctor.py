@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from sweepdoctor.cli import main
 from sweepdoctor.studies import Store, make_engine
-from sweepdoctor.studies._doctor import examine_study
+from sweepdoctor.studies.doctor._examine import examine_study
 from sweepdoctor.sweep import load_builtin, run
 from sweepdoctor.sweep.search._study import optuna_storage
 from tests.sweep.helpers import small_config

@@ -26,7 +26,7 @@ from sweepdoctor.studies import (
     write_curves_png,
     write_trials_csv,
 )
-from sweepdoctor.studies._detail import evenly_spaced
+from sweepdoctor.studies.query._detail import evenly_spaced
 
 
 def _curves(n: int = 10) -> Curves:

@@ -9,8 +9,8 @@ from sqlalchemy import create_engine, func, inspect, select, text
 
 from sweepdoctor.errors import ConfigError, StorageError
 from sweepdoctor.studies import StudyDB
-from sweepdoctor.studies._optuna_tables import o_trials
-from sweepdoctor.studies._schema import EpochRow, FindingRow, RunRow
+from sweepdoctor.studies.db._optuna_tables import o_trials
+from sweepdoctor.studies.db._schema import EpochRow, FindingRow, RunRow
 from tests.studies._build import EVIL, build_all, build_plain
 
 

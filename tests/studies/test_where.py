@@ -6,7 +6,7 @@ import pytest
 
 from sweepdoctor.errors import ConfigError, SweepdoctorError
 from sweepdoctor.studies import Condition, Op, parse_sort, parse_where
-from sweepdoctor.studies._where import choice_indices, numeric_value
+from sweepdoctor.studies.query._where import choice_indices, numeric_value
 
 
 @pytest.mark.parametrize(

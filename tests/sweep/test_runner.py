@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from sqlalchemy import create_engine, func, select
 
 from sweepdoctor.errors import ConfigError, SweepdoctorError
-from sweepdoctor.studies._schema import EpochRow, RunRow
+from sweepdoctor.studies.db._schema import EpochRow, RunRow
 from sweepdoctor.sweep import Fixed, build_mlp, load_builtin, refit, run
 from sweepdoctor.sweep.config import TrialParams
 from tests.sweep.helpers import SMALL_SPACE, small_config

@@ -49,7 +49,6 @@ class TrainConfig:
     threads: int | None = None  # torch threads per worker (default: cores // workers, at most 1 on CPU)
     vectorize: bool = True  # train the folds of a trial as one batched model
     overlap_eval: bool | None = None  # measure each epoch on a spare core while the next trains (default: if spare)
-    trials_per_step: int = 1  # built-in MLP: train up to this many trials (same batch size) as one stack
     baselines: bool = True  # train the reference models the diagnostics compare with
     save_weights: bool = False  # keep each trial's best-fold weights for Hessian analysis
 
@@ -86,7 +85,6 @@ class SweepConfig:
         _positive("study.workers", s.workers, 1)
         if t.threads is not None:
             _positive("train.threads", t.threads, 1)
-        _positive("train.trials_per_step", t.trials_per_step, 1)
         _one_of("study.sampler", s.sampler, SAMPLERS)
         _one_of("study.pruner", s.pruner, PRUNERS)
         _one_of("train.device", t.device, DEVICES)

@@ -26,10 +26,9 @@ from optuna.trial import TrialState
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from sweepdoctor.studies._catalog import ParamDecoder, StudyRef
-from sweepdoctor.studies._optuna_tables import o_trial_params, o_trial_values, o_trials, trial_state
-from sweepdoctor.studies._records import FoldSpread, Importance, TrialRecord, ValueStats
-from sweepdoctor.studies._schema import FindingRow, FoldRow, RunRow
+from sweepdoctor.studies.db import FindingRow, FoldRow, RunRow, o_trial_params, o_trial_values, o_trials, trial_state
+from sweepdoctor.studies.query._catalog import ParamDecoder, StudyRef
+from sweepdoctor.studies.query._records import FoldSpread, Importance, TrialRecord, ValueStats
 
 __all__ = [
     "IMPORTANCE_TRIALS",

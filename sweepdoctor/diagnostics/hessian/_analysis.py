@@ -21,8 +21,8 @@ import torch
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 from torch import nn
 
-from sweepdoctor.diagnostics._hessian_report import HessianReport, classify_point
-from sweepdoctor.diagnostics._lanczos import slq_fraction_above
+from sweepdoctor.diagnostics.hessian._lanczos import slq_fraction_above
+from sweepdoctor.diagnostics.hessian._report import HessianReport, classify_point
 from sweepdoctor.errors import ConfigError, SweepdoctorError
 
 __all__ = ["hessian_analysis", "top_eigenvalue"]

@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 
 from sweepdoctor.diagnostics import Role
 from sweepdoctor.errors import StorageError
-from sweepdoctor.studies._catalog import StudyRef
-from sweepdoctor.studies._records import CurvePoint, Curves
-from sweepdoctor.studies._schema import EpochRow, RunRow
+from sweepdoctor.studies.db import EpochRow, RunRow
+from sweepdoctor.studies.query._catalog import StudyRef
+from sweepdoctor.studies.query._records import CurvePoint, Curves
 
 __all__ = ["run_curves"]
 

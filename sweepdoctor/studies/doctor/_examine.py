@@ -18,10 +18,8 @@ from sqlalchemy import DateTime, Engine, Integer, String, Text, column, func, in
 from sqlalchemy.orm import Session
 
 from sweepdoctor.errors import StorageError
-from sweepdoctor.studies._doctor_report import DoctorReport, RunningTrial, WorkerSeen
-from sweepdoctor.studies._engine import mask_url, session_scope
-from sweepdoctor.studies._optuna_tables import o_studies, o_trial_user_attrs, o_trials, trial_state
-from sweepdoctor.studies._schema import RunRow
+from sweepdoctor.studies.db import RunRow, mask_url, o_studies, o_trial_user_attrs, o_trials, session_scope, trial_state
+from sweepdoctor.studies.doctor._report import DoctorReport, RunningTrial, WorkerSeen
 
 __all__ = [
     "WORKER_ATTR",

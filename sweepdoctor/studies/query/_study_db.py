@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from sweepdoctor.diagnostics import History
 from sweepdoctor.errors import ConfigError, StorageError
-from sweepdoctor.studies._catalog import (
+from sweepdoctor.studies.db import Store, check_url, make_engine, mask_url, o_trial_values, session_scope
+from sweepdoctor.studies.query._catalog import (
     DeleteReport,
     ParamDecoder,
     StudyRef,
@@ -29,14 +30,17 @@ from sweepdoctor.studies._catalog import (
     list_studies,
     study_user_attrs,
 )
-from sweepdoctor.studies._curves import run_curves
-from sweepdoctor.studies._detail import IMPORTANCE_TRIALS, finding_counts, fold_spreads, param_importance, value_stats
-from sweepdoctor.studies._engine import check_url, make_engine, mask_url, session_scope
-from sweepdoctor.studies._optuna_tables import o_trial_values
-from sweepdoctor.studies._records import Curves, GroupBest, Importance, StudyDetail, StudySummary, TrialPage
-from sweepdoctor.studies._store import Store
-from sweepdoctor.studies._trials import TrialQuery, load_trials
-from sweepdoctor.studies._where import Condition, parse_sort, parse_where
+from sweepdoctor.studies.query._curves import run_curves
+from sweepdoctor.studies.query._detail import (
+    IMPORTANCE_TRIALS,
+    finding_counts,
+    fold_spreads,
+    param_importance,
+    value_stats,
+)
+from sweepdoctor.studies.query._records import Curves, GroupBest, Importance, StudyDetail, StudySummary, TrialPage
+from sweepdoctor.studies.query._trials import TrialQuery, load_trials
+from sweepdoctor.studies.query._where import Condition, parse_sort, parse_where
 
 __all__ = ["StudyDB"]
 

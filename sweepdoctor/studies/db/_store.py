@@ -12,11 +12,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sweepdoctor.diagnostics import EpochRecord, Finding, FoldHistory, History, Role, RunHistory, Task
 from sweepdoctor.errors import StorageError
-from sweepdoctor.studies._concurrency import retry_concurrent_create
-from sweepdoctor.studies._engine import make_engine, mask_url, session_scope
-from sweepdoctor.studies._export import jsonable
-from sweepdoctor.studies._optuna_tables import o_studies
-from sweepdoctor.studies._schema import Base, EpochRow, FindingRow, FoldRow, RunRow
+from sweepdoctor.studies.db._concurrency import retry_concurrent_create
+from sweepdoctor.studies.db._engine import make_engine, mask_url, session_scope
+from sweepdoctor.studies.db._json import jsonable
+from sweepdoctor.studies.db._optuna_tables import o_studies
+from sweepdoctor.studies.db._schema import Base, EpochRow, FindingRow, FoldRow, RunRow
 
 __all__ = ["Store"]
 

@@ -13,8 +13,8 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from sweepdoctor.studies._plot import importance_bars
-from sweepdoctor.studies._records import FoldSpread, GroupBest, StudyDetail, StudySummary, TrialPage, TrialRecord
+from sweepdoctor.studies.query._plot import importance_bars
+from sweepdoctor.studies.query._records import FoldSpread, GroupBest, StudyDetail, StudySummary, TrialPage, TrialRecord
 
 __all__ = ["ParamTable", "best_table", "compare_table", "detail_view", "fmt", "studies_table", "trials_table"]
 

@@ -25,17 +25,21 @@ from sqlalchemy.orm import Session
 
 from sweepdoctor.diagnostics import Role
 from sweepdoctor.errors import StorageError
-from sweepdoctor.studies._engine import mask_url, session_scope
-from sweepdoctor.studies._optuna_tables import (
+from sweepdoctor.studies.db import (
+    EpochRow,
+    FindingRow,
+    FoldRow,
+    RunRow,
+    mask_url,
     o_studies,
     o_study_directions,
     o_study_user_attrs,
     o_trial_params,
     o_trial_values,
     o_trials,
+    session_scope,
 )
-from sweepdoctor.studies._records import StudySummary
-from sweepdoctor.studies._schema import EpochRow, FindingRow, FoldRow, RunRow
+from sweepdoctor.studies.query._records import StudySummary
 
 __all__ = [
     "DeleteReport",

@@ -41,7 +41,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from sweepdoctor.errors import StorageError
-from sweepdoctor.studies._engine import mask_url
+from sweepdoctor.studies.db._engine import mask_url
 
 try:
     import fcntl

@@ -19,18 +19,19 @@ from sqlalchemy.orm import Session
 
 from sweepdoctor.diagnostics import FindingCode
 from sweepdoctor.errors import ConfigError
-from sweepdoctor.studies._catalog import ParamDecoder, StudyRef, param_distribution, param_names
-from sweepdoctor.studies._optuna_tables import (
+from sweepdoctor.studies.db import (
     OPTUNA_STATES,
+    FindingRow,
+    RunRow,
     o_trial_params,
     o_trial_user_attrs,
     o_trial_values,
     o_trials,
     trial_state,
 )
-from sweepdoctor.studies._records import TrialRecord
-from sweepdoctor.studies._schema import FindingRow, RunRow
-from sweepdoctor.studies._where import Condition, SortKey, choice_indices, numeric_value
+from sweepdoctor.studies.query._catalog import ParamDecoder, StudyRef, param_distribution, param_names
+from sweepdoctor.studies.query._records import TrialRecord
+from sweepdoctor.studies.query._where import Condition, SortKey, choice_indices, numeric_value
 
 __all__ = ["STATES", "TrialQuery", "load_trials"]
 

@@ -13,8 +13,7 @@ from collections.abc import Mapping
 
 from sweepdoctor.diagnostics import HessianReport, Report, Thresholds, diagnose
 from sweepdoctor.errors import StorageError
-from sweepdoctor.studies._concurrency import StudyLock
-from sweepdoctor.studies._store import Store
+from sweepdoctor.studies.db import Store, StudyLock
 
 __all__ = ["diagnose_study"]
 

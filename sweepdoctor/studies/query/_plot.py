@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sweepdoctor.errors import SweepdoctorError
-from sweepdoctor.studies._records import CurvePoint, Curves
+from sweepdoctor.studies.query._records import CurvePoint, Curves
 
 __all__ = ["CurveChart", "importance_bars", "write_curves_png"]
 

@@ -1,0 +1,36 @@
+"""The doctors of a stored study: the health of its workers, the diagnosis of its curves.
+
+``examine_study`` reads how the workers that share a study are doing (``studies
+doctor``) into a :class:`DoctorReport` that renders itself; ``run_stored`` and
+``mark_run_abandoned`` are the two writes to our tables that workers need.
+``diagnose_study`` runs :func:`sweepdoctor.diagnostics.diagnose` over a stored study
+and stores its findings in place of the old ones, under the study's lock.
+
+May import: SQLAlchemy, rich, the ``db`` room (through ``sweepdoctor.studies.db``),
+``sweepdoctor.diagnostics`` (public names) and ``sweepdoctor.errors``. Never the
+``query`` room; no other room imports this one.
+"""
+
+from __future__ import annotations
+
+from sweepdoctor.studies.doctor._diagnosis import diagnose_study
+from sweepdoctor.studies.doctor._examine import (
+    WORKER_ATTR,
+    examine_study,
+    mark_run_abandoned,
+    run_stored,
+    running_trials,
+)
+from sweepdoctor.studies.doctor._report import DoctorReport, RunningTrial, WorkerSeen
+
+__all__ = [
+    "WORKER_ATTR",
+    "DoctorReport",
+    "RunningTrial",
+    "WorkerSeen",
+    "diagnose_study",
+    "examine_study",
+    "mark_run_abandoned",
+    "run_stored",
+    "running_trials",
+]
