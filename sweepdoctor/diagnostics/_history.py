@@ -264,7 +264,3 @@ def _fold_from_dict(doc: Any, where: str) -> FoldHistory:
             )
         )
     return FoldHistory(epochs=tuple(records), test_loss=_number(doc, "test_loss", where))
-
-
-def runs_by_name(runs: Sequence[RunHistory]) -> dict[str, RunHistory]:
-    return {r.name: r for r in runs}
