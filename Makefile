@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-all bench lint clean
+.PHONY: install run serve test test-all bench lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m ''
+
+# The web pages and JSON API over the default database, read-only (docs/service.md), on http://127.0.0.1:8080/.
+serve: $(STAMP)
+	$(BIN)/sweepdoctor serve
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

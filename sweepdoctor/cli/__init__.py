@@ -6,7 +6,7 @@ Each command group lives in its own module and is registered here.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -20,15 +20,41 @@ __all__ = ["main"]
 class _Boundary(LazyGroup):
     """Turns the package's errors into one line on stderr and a non-zero exit."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # the help text, as click prints it
+        except click.UsageError as e:  # a bad flag of the top level: as one line too
+            _one_line(e)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except SweepdoctorError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.ClickException as e:  # bad flags and values, unwritable output files
+            _one_line(e)
+        except UnicodeDecodeError as e:  # a last net: each reader says which file itself
+            click.echo(f"error: an input file is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8",
+                       err=True)
+            sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+
+
+def _one_line(e: click.ClickException) -> NoReturn:
+    """Click's usage error (normally a usage block and a message) as one ``error:`` line, exit 2."""
+    message = " ".join(e.format_message().split())
+    ctx = getattr(e, "ctx", None)
+    if isinstance(e, click.UsageError) and ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
 
 
 @click.group(
@@ -37,7 +63,11 @@ class _Boundary(LazyGroup):
     lazy={
         "sweep": "sweepdoctor.cli._sweep:sweep",
         "diagnose": "sweepdoctor.cli._diagnose:diagnose",
+        "rules": "sweepdoctor.cli._rules:rules",
         "studies": "sweepdoctor.cli._studies:studies",
+        "serve": "sweepdoctor.cli._serve:serve",
+        "agent": "sweepdoctor.cli._serve:agent",
+        "report": "sweepdoctor.cli._serve:report",
     },
 )
 @click.version_option(__version__, prog_name="sweepdoctor")

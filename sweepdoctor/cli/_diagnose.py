@@ -19,7 +19,17 @@ from rich.console import Console
 
 from sweepdoctor import diagnostics
 from sweepdoctor.cli._render import context_console, echo_json
-from sweepdoctor.diagnostics import FindingCode, HessianReport, History, Report, Thresholds
+from sweepdoctor.cli._suggest import print_suggestions, suggestions
+from sweepdoctor.diagnostics import (
+    FindingCode,
+    HessianReport,
+    History,
+    Report,
+    StudySummary,
+    Thresholds,
+    TrialDetail,
+    write_curves_png,
+)
 from sweepdoctor.errors import ConfigError
 
 COMMANDS: list[click.Command] = []
@@ -63,6 +73,8 @@ def _check_options(o: dict[str, Any]) -> None:
         raise ConfigError("--hessian needs --study (it reads the trial's saved weights)")
     if o["worst"] is not None and o["worst"] < 1:
         raise ConfigError(f"--worst must be at least 1, got {o['worst']}")
+    if o["png"] and o["trial"] is None:
+        raise ConfigError("--png draws one trial's curves: give --trial N too")
 
 
 # ---- Hessian of stored trials ---------------------------------------------------------
@@ -85,10 +97,47 @@ def _hessians(o: dict[str, Any], url: str) -> tuple[dict[str, HessianReport], di
 # ---- the command ----------------------------------------------------------------------
 
 
+def _print_report(console: Console, report: Report, o: dict[str, Any]) -> None:
+    """The study in a minute; with --trial that trial in depth (and --png); --all adds every finding."""
+    if o["trial"] is not None:
+        name = f"trial-{o['trial']}"
+        console.print(TrialDetail(report, name))
+        if o["png"]:
+            run = next(r.run for r in report.runs if r.run.name == name)
+            path = write_curves_png(run, report.history.baselines, o["png"])
+            console.print(f"curves written to {path}")
+        return
+    title = f"study {o['study']}" if o["study"] else str(o["history"])
+    console.print(StudySummary(report, title=title, everything=o["everything"]))
+    if o["everything"]:
+        console.print(report)
+
+
+def _check_study(url: str, name: str, trial: int | None) -> None:
+    """The database, the study, its curves and the trial exist: checked by reading, before
+    diagnosing writes anything (a SQLite path that does not exist is not a new database)."""
+    from sweepdoctor.errors import StorageError
+    from sweepdoctor.studies import StudyDB
+
+    with StudyDB(url) as db:
+        if trial is not None:
+            try:
+                db.curves(name, trial=trial)
+            except StorageError as e:  # "... no stored curves for trial N; M trials have curves (numbers a..b)"
+                if "no stored curves" not in str(e):
+                    raise  # no such study, or no curves at all: said as it is
+                which = str(e).partition("; ")[2]
+                raise StorageError(f"storage: study {name!r} has no stored trial {trial}; {which}") from None
+        elif not db.summary(name).n_runs:
+            raise StorageError(f"storage: study {name!r} has no curves of ours to diagnose "
+                               "(made by plain Optuna, or before any trial finished?)")
+
+
 def _from_study(o: dict[str, Any], th: Thresholds | None) -> tuple[Report, dict[str, HessianReport]]:
     from sweepdoctor.studies import default_storage, diagnose_study
 
     url = o["storage"] or default_storage()
+    _check_study(url, o["study"], o["trial"])
     hessians, sharpness = _hessians(o, url) if o["hessian"] else ({}, {})
     report = diagnose_study(url, o["study"], thresholds=th, trial=o["trial"], hessians=hessians, sharpness=sharpness)
     return report, hessians
@@ -102,6 +151,8 @@ def _from_study(o: dict[str, Any], th: Thresholds | None) -> tuple[Report, dict[
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (and nothing else) on stdout.")
 @click.option("--fail-on", help="Exit 1 when any of these comma-separated finding codes is found.")
 @click.option("--worst", type=int, help="Show only the N worst candidate runs.")
+@click.option("--all", "everything", is_flag=True, help="Every trial's row and every finding in full.")
+@click.option("--png", type=click.Path(dir_okay=False), help="--trial: its curves beside the references', as a PNG.")
 @click.option("--hessian", is_flag=True, help="Hessian analysis of saved weights (sweep --save-weights).")
 @click.option("--threshold", "thresholds", multiple=True, metavar="KEY=VALUE", help="Override a rule threshold.")
 @click.option("--config", type=click.Path(dir_okay=False), help="--hessian: the sweep TOML (for its data).")
@@ -109,6 +160,8 @@ def _from_study(o: dict[str, Any], th: Thresholds | None) -> tuple[Report, dict[
 @click.option("--csv", help="--hessian: the sweep's CSV file.")
 @click.option("--target", help="--hessian: the CSV's target column.")
 @click.option("--seed", type=int, help="--hessian: the sweep's seed (folds, generated data). [0]")
+@click.option("--suggest", is_flag=True,
+              help="--history: the next configuration to try, as a TOML [space]/[train] snippet with the reasons.")
 def diagnose(**o: Any) -> None:
     """Diagnose training: overfitting, optimization failure, divergence, ... (RULES.md).
 
@@ -117,23 +170,31 @@ def diagnose(**o: Any) -> None:
       sweepdoctor diagnose --study digits-mlp
       sweepdoctor diagnose --study digits-mlp --trial 17 --hessian --dataset digits
       sweepdoctor diagnose --history run.json --json --fail-on divergence,overfitting
+      sweepdoctor diagnose --history run.json --suggest > next.toml
     """
     fail_codes = _fail_on(o["fail_on"])
     th = _thresholds(o["thresholds"])
     _check_options(o)
+    if o["suggest"] and o["history"] is None:
+        raise ConfigError("--suggest needs --history FILE (for a stored study, sweep it with --guided)")
     if o["study"] is not None:
         report, hessians = _from_study(o, th)
     else:
-        report, hessians = diagnostics.diagnose(History.load(o["history"]), thresholds=th), {}
+        history = History.load(o["history"])
+        report, hessians = diagnostics.diagnose(history, thresholds=th), {}
     report = replace(report, worst=o["worst"])
-    if o["as_json"]:
+    if o["suggest"] and not o["as_json"]:
+        print_suggestions(_console(), suggestions(history, report))
+    elif o["as_json"]:
         doc = report.to_dict()
         if hessians:
             doc["hessian"] = {name: h.to_dict() for name, h in hessians.items()}
+        if o["suggest"]:
+            doc["suggest"] = {name: s.to_dict() for name, s in suggestions(history, report).items()}
         echo_json(doc)
     else:
         console = _console()
-        console.print(report)
+        _print_report(console, report, o)
         for name, h in hessians.items():
             console.print(f"[bold]Hessian of {name}[/bold]: {h.kind.value}, {h.method} over {h.n_params} "
                           f"parameters, eigenvalues {h.min_eigenvalue:.4g} … {h.sharpness:.4g}, "

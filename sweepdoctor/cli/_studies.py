@@ -20,6 +20,7 @@ from rich.text import Text
 
 from sweepdoctor.cli._lazy import LazyGroup
 from sweepdoctor.cli._render import context_console
+from sweepdoctor.errors import ConfigError
 from sweepdoctor.studies import (
     IMPORTANCE_TRIALS,
     STATES,
@@ -105,7 +106,7 @@ def _output(path: str | None) -> Iterator[TextIO]:
     try:
         fh = open(path, "w", encoding="utf-8", newline="")
     except OSError as e:
-        raise click.FileError(path, hint=e.strerror) from None
+        raise ConfigError(f"--output: cannot write {path!r}: {e.strerror}; check that its folder exists") from None
     with fh:
         yield fh
 
@@ -208,7 +209,8 @@ def compare_cmd(
 @studies.command("curves")
 @click.argument("name")
 @click.option("--trial", type=int, help="Trial number (default: the best trial).")
-@click.option("--run", "run_name", metavar="RUN", help="A stored run by name instead, e.g. a baseline: linear.")
+@click.option("--run", "run_name", metavar="RUN",
+              help="A stored run by name instead, e.g. a baseline: linear (or baseline-linear).")
 @click.option("--png", type=click.Path(dir_okay=False, path_type=Path), help="Also write the chart as a PNG.")
 @click.option("--csv", "csv_path", metavar="FILE", help="Write the per-epoch numbers as CSV ('-': stdout).")
 @_common

@@ -1,6 +1,7 @@
 """``sweepdoctor studies doctor NAME``: the health of a study that several workers share.
 
-Lists running trials with their worker and last heartbeat (stale ones flagged),
+Lists running trials with their worker and last heartbeat (stale ones flagged; on the
+machine that ran a worker, "worker process gone" as soon as its process no longer runs),
 trials by state, workers seen, and finished trials whose curves do not match; with
 ``--fail-stale`` it fails the stale trials and queues their retries, as a running
 sweep does by itself. Exit status 0 when healthy, 1 when something needs attention.
@@ -27,7 +28,8 @@ COMMANDS: list[click.Command] = []  # registered on the ``studies`` group below
 @click.argument("name")
 @click.option(
     "--grace", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-    help="A running trial without a heartbeat for this long is stale [env SWEEPDOCTOR_HEARTBEAT_GRACE, else 90].",
+    help="A running trial of another host without a heartbeat for this long is stale "
+         "[env SWEEPDOCTOR_HEARTBEAT_GRACE, else 15].",
 )
 @click.option("--fail-stale", is_flag=True, help="Fail the stale trials and queue their retries.")
 @click.option("--storage", metavar="URL", default=None,

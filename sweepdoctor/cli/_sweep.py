@@ -16,6 +16,7 @@ from rich.table import Table
 
 from sweepdoctor import sweep as lib
 from sweepdoctor.cli._render import echo_json, fmt, make_console
+from sweepdoctor.errors import ConfigError
 from sweepdoctor.studies import mask_url
 from sweepdoctor.sweep import BUILTIN_DATASETS, SweepConfig, SweepResult, TrialEvent, load_config
 
@@ -46,6 +47,11 @@ COMMANDS: list[click.Command] = []
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train. [auto]")
 @click.option("--threads", type=int, help="Torch threads per worker. [1; cores // N with --workers N]")
 @click.option("--workers", type=int, help="Worker processes on this machine, one study (docs/distributed.md). [1]")
+@click.option("--heartbeat-interval", type=float, metavar="SECONDS",
+              help="Seconds between a worker's heartbeats [env SWEEPDOCTOR_HEARTBEAT_INTERVAL, else 5].")
+@click.option("--heartbeat-grace", type=float, metavar="SECONDS",
+              help="A trial of another host without a heartbeat this long is retried (on this host: at once "
+                   "when its process is gone) [env SWEEPDOCTOR_HEARTBEAT_GRACE, else 3 intervals].")
 @click.option("--timeout", type=float, help="Stop asking for trials after this many seconds.")
 @click.option("--sequential", is_flag=True, help="Train folds one after another instead of as one batched model.")
 @click.option("--measure-apart/--measure-in-place", "overlap_eval", default=None,
@@ -54,6 +60,9 @@ COMMANDS: list[click.Command] = []
 @click.option("--no-baselines", is_flag=True, help="Skip the reference models (the diagnostics need them).")
 @click.option("--save-weights", is_flag=True, help="Keep each trial's best-fold weights (for diagnose --hessian).")
 @click.option("--diagnose", is_flag=True, help="Diagnose each trial as it finishes, and the study at the end.")
+@click.option("--guided/--no-guided", default=None,
+              help="Re-plan the search space from the diagnosis every N trials (--guide-every; docs/guided.md).")
+@click.option("--guide-every", type=click.IntRange(min=2), help="Trials per round of a guided sweep. [8]")
 @click.option("--refit", "refit_dir", is_flag=False, flag_value="refit", default=None,
               help="Train the best configuration on all data; save to DIR (default ./refit/<study>).")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary instead of tables.")
@@ -68,6 +77,7 @@ def sweep(**opts: Any) -> None:
       sweepdoctor sweep --csv data.csv --target label --task classification
     """
     cfg = _build_config(opts)
+    _check_refit_dir(opts["refit_dir"])
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("sweepdoctor").setLevel(logging.ERROR)
     out = make_console()
@@ -79,20 +89,31 @@ def sweep(**opts: Any) -> None:
 
         def on_trial(e: TrialEvent) -> None:
             events.append(e)
-            progress.update(task_id, completed=e.done, description=f"best {fmt(e.best_value)}")
+            verdict = _verdict(e)
+            progress.update(task_id, completed=e.done,
+                            description=f"best {fmt(e.best_value)}" + (f" · #{e.number} {verdict}" if verdict else ""))
             if not show_progress and not (opts["quiet"] or opts["as_json"]):
-                err.print(f"trial {e.number}: {e.state} {fmt(e.value)}  (best {fmt(e.best_value)})")
+                err.print(f"trial {e.number}: {e.state} {fmt(e.value)}  (best {fmt(e.best_value)})"
+                          + (f"  {verdict}" if verdict else ""), highlight=False, markup=False)
 
         def on_stage(msg: str) -> None:
             progress.update(task_id, description=msg)
 
-        result = lib.run(cfg, on_trial=on_trial, on_stage=on_stage)
+        def on_plan(index: int, plan: Any) -> None:
+            if opts["quiet"] or opts["as_json"]:
+                return
+            for line in _plan_lines(index, plan.to_dict()):
+                err.print(line, highlight=False, markup=False)
+
+        result = lib.run(cfg, on_trial=on_trial, on_stage=on_stage, on_plan=on_plan)
     if opts["refit_dir"] and result.best_params is not None and not result.interrupted:
         result = replace(result, refit_dir=str(_refit(cfg, result, opts["refit_dir"])))
     if opts["as_json"]:
         echo_json(result.to_dict())
     else:
-        _print_summary(out, result)
+        _print_summary(out, result, trials=cfg.study.trials)
+        for line in _failed_lines(events):
+            out.print(line, highlight=False, markup=False)
     if result.interrupted:
         sys.exit(130)
 
@@ -125,7 +146,11 @@ def _build_config(o: dict[str, Any]) -> SweepConfig:
         pruner=pruner,
         seed=o["seed"],
         workers=o["workers"],
+        heartbeat_interval=o["heartbeat_interval"],
+        heartbeat_grace=o["heartbeat_grace"],
         diagnose=True if o["diagnose"] else None,
+        guided=o["guided"],
+        guide_every=o["guide_every"],
     )
     cfg = cfg.with_overrides(
         "train",
@@ -142,6 +167,36 @@ def _build_config(o: dict[str, Any]) -> SweepConfig:
         save_weights=True if o["save_weights"] else None,
     )
     return cfg.validate()
+
+
+def _check_refit_dir(target: str | None) -> None:
+    """``--refit DIR`` must be a folder (or nothing yet): checked before the sweep writes anything."""
+    if target is None:
+        return
+    for p in (Path(target), *Path(target).parents):
+        if p.exists() and not p.is_dir():
+            raise ConfigError(f"--refit: {str(p)!r} is a file, not a folder; pass another --refit DIR")
+
+
+def _verdict(e: TrialEvent) -> str:
+    """The trial's main finding as it lands (``sweep --diagnose``): ``warning overfitting (0.75)``."""
+    if not e.findings:
+        return ""
+    f = e.findings[0]  # the diagnostics put the one to act on first
+    return f"{f.severity.value} {f.code.value} ({f.confidence:.2f})"
+
+
+def _failed_lines(events: list[TrialEvent], limit: int = 5) -> list[str]:
+    """One line per failed trial: its reason, and its main finding when diagnosed."""
+    failed = [e for e in events if e.state == "failed"]
+    lines = [f"failed trials ({len(failed)}):"] if failed else []
+    for e in failed[:limit]:
+        reason = " ".join((e.reason or "no reason recorded").split())
+        verdict = _verdict(e)
+        lines.append(f"  trial {e.number}: {reason[:100]}" + (f" [{verdict}]" if verdict else ""))
+    if len(failed) > limit:
+        lines.append(f"  … {len(failed) - limit} more: sweepdoctor studies trials NAME --where state=fail")
+    return lines
 
 
 class _NoProgress:
@@ -183,12 +238,26 @@ def _refit(cfg: SweepConfig, result: SweepResult, target: str) -> Path:
                      seed=cfg.study.seed)
 
 
-def _print_summary(console: Console, r: SweepResult) -> None:
+def _plan_lines(index: int, plan: Any) -> list[str]:
+    """A guided round's edits, one line each with its reason (or that the space was kept)."""
+    edits, notes = plan.get("edits", []), plan.get("notes", [])
+    if not edits:
+        return [f"guided round {index}: space kept" + (f" ({notes[0]})" if notes else "")]
+    lines = [f"guided round {index}: {e['param']} {e['before']} -> {e['after']}: {e['reason']}" for e in edits]
+    return lines + [f"guided round {index}: note: {n}" for n in notes]
+
+
+def _print_summary(console: Console, r: SweepResult, *, trials: int) -> None:
     head = "interrupted: " if r.interrupted else ""
-    console.print(
-        f"[bold]{head}study {r.study_name}[/bold]: {r.n_complete} complete, {r.n_pruned} pruned, "
-        f"{r.n_failed} failed in {r.seconds:.1f}s (training {r.train_seconds:.1f}s, folds {r.training_path or '-'})"
-    )
+    if r.resumed and not r.interrupted and r.n_complete + r.n_pruned + r.n_failed == 0:
+        console.print(f"[bold]study {r.study_name}[/bold] already has its {trials} trials; none added "
+                      "(raise --trials to add more)")
+    else:
+        console.print(
+            f"[bold]{head}study {r.study_name}[/bold]: {r.n_complete} complete, {r.n_pruned} pruned, "
+            f"{r.n_failed} failed in {r.seconds:.1f}s (training {r.train_seconds:.1f}s, "
+            f"folds {r.training_path or '-'})"
+        )
     if r.best_number is None:
         console.print("no complete trial yet")
     else:
@@ -199,16 +268,17 @@ def _print_summary(console: Console, r: SweepResult) -> None:
         t = Table(show_header=True)
         t.add_column("parameter")
         t.add_column("value", justify="right")
-        for k, v in (r.best_params.as_dict() if r.best_params is not None else {}).items():
+        for k, v in r.best_params_dict().items():
             t.add_row(k, fmt(v))
         console.print(t)
         folds = "  ".join(f"{fmt(float(s))}" for s in scores)
         console.print(f"per-fold {r.metric}: {folds}   mean {fmt(float(scores.mean()))} ± {fmt(float(scores.std()))}")
-    if r.findings:
-        from collections import Counter
-
-        counts = Counter(f.code.value for f in r.findings)
-        console.print("findings: " + ", ".join(f"{c} x{n}" for c, n in counts.most_common()))
+    if r.finding_counts():
+        counts = r.finding_counts()
+        console.print("findings (trials with each): " + ", ".join(f"{c} x{n}" for c, n in counts.items()))
+    for entry in r.guided_rounds:
+        for line in _plan_lines(int(entry.get("round", 0)), entry):
+            console.print(line, highlight=False, markup=False)
     if r.refit_dir:
         console.print(f"refit model saved to {r.refit_dir}/model.pt (+ model.json)")
     console.print(f"stored in {mask_url(r.storage)} (study {r.study_name!r}); "

@@ -1,7 +1,8 @@
 """Diagnostics: training histories in, findings out (pure; no Optuna, no database).
 
-``diagnose(history)`` applies the rules of RULES.md to every run and to the study and
-returns a :class:`Report` that renders itself with rich (nothing here prints);
+``diagnose(history)`` applies the rules of ``rules.md`` (shipped in this package;
+``rule_doc(code)`` reads one) to every run and to the study and returns a
+:class:`Report` that renders itself with rich (nothing here prints);
 ``hessian_analysis(model, loss_fn, X, y)`` looks at the loss surface of a live model.
 A :class:`History` reads and writes the ``sweepdoctor.history/1`` JSON format.
 
@@ -30,9 +31,11 @@ from sweepdoctor.diagnostics._history import (
     Task,
 )
 from sweepdoctor.diagnostics._report import Report, RunReport
+from sweepdoctor.diagnostics._rulebook import RuleDoc, rule_doc, rule_docs, rules_text
 from sweepdoctor.diagnostics._study import Pattern
 from sweepdoctor.diagnostics._thresholds import Thresholds
 from sweepdoctor.diagnostics.hessian import HessianReport, PointKind, hessian_findings
+from sweepdoctor.diagnostics.view import StudySummary, TrialDetail, write_curves_png
 
 if _typing.TYPE_CHECKING:
     from sweepdoctor.diagnostics.hessian import hessian_analysis, top_eigenvalue
@@ -63,13 +66,20 @@ __all__ = [
     "PointKind",
     "Report",
     "Role",
+    "RuleDoc",
     "RunHistory",
     "RunReport",
     "Severity",
+    "StudySummary",
     "Task",
     "Thresholds",
+    "TrialDetail",
     "diagnose",
     "hessian_analysis",
     "hessian_findings",
+    "rule_doc",
+    "rule_docs",
+    "rules_text",
     "top_eigenvalue",
+    "write_curves_png",
 ]

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from sweepdoctor.diagnostics._evidence import RunEvidence, gather
-from sweepdoctor.diagnostics._findings import Finding, FindingCode
+from sweepdoctor.diagnostics._findings import Finding, FindingCode, Severity
+from sweepdoctor.diagnostics._grading import main_first
 from sweepdoctor.diagnostics._history import History, Role
 from sweepdoctor.diagnostics._report import Report, RunReport
 from sweepdoctor.diagnostics._rules import Mismatch, ModelBias, OptimizationFailure, Overfitting, Rule, healthy
@@ -40,24 +41,44 @@ CANDIDATE_RULES: tuple[Rule, ...] = (
 BASELINE_RULES: tuple[Rule, ...] = (Overfitting(), Mismatch())
 
 
+# Why the training got stuck: these explain the same gap to the references as an
+# optimization failure, so they weigh as much on the score.
+_WHY = frozenset({FindingCode.CRITICAL_POINT, FindingCode.OSCILLATION, FindingCode.SLOW_CONVERGENCE,
+                  FindingCode.MSE_FOR_CLASSIFICATION})
+_ORDER = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+
+
+def _weigh_causes(found: list[Finding]) -> list[Finding]:
+    """A cause of an optimization failure (a warning or more) takes the failure's severity."""
+    failure = next((f for f in found if f.code is FindingCode.OPTIMIZATION_FAILURE), None)
+    if failure is None:
+        return found
+    return [
+        replace(f, severity=failure.severity)
+        if f.code in _WHY and f.severity is not Severity.INFO and _ORDER[f.severity] < _ORDER[failure.severity]
+        else f
+        for f in found
+    ]
+
+
 def _run_findings(ev: RunEvidence, rules: tuple[Rule, ...], hessian: HessianReport | None) -> tuple[Finding, ...]:
     divergence = Divergence().check(ev)
     if divergence is not None:
         return (divergence,)
-    found = [f for rule in rules if (f := rule.check(ev)) is not None]
-    if ev.run.state == "pruned":  # say so: the curve stops where the pruner stopped it
+    found = _weigh_causes([f for rule in rules if (f := rule.check(ev)) is not None])
+    if ev.pruned:  # say so: the curve stops where the pruner stopped it
         note = f" (pruned after {ev.n_epochs} epochs)"
-        found = [replace(f, summary=f.summary + note) for f in found]
+        found = [f if "pruned after" in f.summary else replace(f, summary=f.summary + note) for f in found]
     if hessian is not None:
         from_hessian = hessian_findings(hessian, run=ev.run.name)
         if from_hessian:  # the Hessian decides what kind of critical point it is
             found = [f for f in found if f.code is not FindingCode.CRITICAL_POINT]
-        if not found:
-            found.append(healthy(ev))
+        if not found and all(f.severity is Severity.INFO for f in from_hessian):
+            found.append(healthy(ev))  # a local minimum of a run that trained fine is a note
         found.extend(from_hessian)
     if not found:
         found.append(healthy(ev))
-    return tuple(found)
+    return main_first(found)
 
 
 def diagnose(
@@ -67,15 +88,21 @@ def diagnose(
     hessians: Mapping[str, HessianReport] | None = None,
     sharpness: Mapping[str, float] | None = None,
 ) -> Report:
-    """Diagnose every run of ``history`` and the study as a whole (RULES.md).
+    """Diagnose every run of ``history`` and the study as a whole (``rules.md``).
 
-    Candidates are compared with the history's baseline runs (RULES.md §1); every
-    candidate gets at least one finding (``healthy`` when no rule fires). ``hessians``
+    Candidates are compared with the history's baseline runs (rules.md §1), at the
+    candidate's last epoch; every candidate gets at least one finding (``healthy`` when
+    no rule fires), the one to act on first. ``hessians``
     maps run names to :func:`hessian_analysis` results at the run's final weights:
     they decide the kind of critical point (saddle, local minimum) and give the
     sharpness the study-level ``sharp_minimum`` rule compares across batch sizes.
     ``sharpness`` adds top eigenvalues measured alone (:func:`top_eigenvalue`).
     """
+    if not isinstance(history, History):
+        raise TypeError(
+            f"diagnose() takes a History, got {type(history).__name__}; "
+            "parse a document with History.from_dict(doc) or read a file with History.load(path)"
+        )
     th = thresholds or Thresholds()
     hessians = hessians or {}
     reports = []

@@ -2,12 +2,16 @@
 
 Each statistic is computed on every fold's own curve and then averaged over the folds
 (folds may stop at different epochs under early stopping). The references are the
-baseline runs of the same history, trained on the same folds with the same loss.
+baseline runs of the same history, trained on the same folds with the same loss, read
+at the candidate's last epoch (like with like: a run cut at epoch 3 is compared with
+the references at epoch 3). A reference recorded as one converged fit (the linear
+model) is compared only with runs that finished, never with a pruned one.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +31,10 @@ class Reference:
     train_loss: float
     val_loss: float  # best validation loss (fold mean of each fold's minimum)
     contained: bool  # shallower or not larger: the candidate could do at least as well
+    epoch: int | None = None  # the epoch compared at (None: the reference's one converged fit)
+    fold_train: tuple[float | None, ...] = ()  # per fold, at that epoch
+    grad_norm: float | None = None  # fold mean at that epoch, where recorded
+    grad_to_loss: float | None = None  # fold mean of gradient norm / training loss at that epoch
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,46 @@ class RunEvidence:
     lr_final: float | None
     references: tuple[Reference, ...]
     linear_val: float | None
+    grad_to_loss: float | None = None  # gradient norm over training loss, median over the tail (fold mean)
+    moved: float | None = None  # (max - min) / first of the training loss (fold mean)
+    folds: dict[str, list[Any]] | None = None  # the per-fold statistics behind the means
+
+    def per_fold(self, key: str) -> list[Any]:
+        """One fold statistic (see ``_fold_stats``) per fold that has it."""
+        return [v for v in (self.folds or {}).get(key, []) if v is not None]
+
+    @property
+    def pruned(self) -> bool:
+        return self.run.state == "pruned"
+
+    @property
+    def never_moved(self) -> bool:
+        """No progress at all: the training loss stayed within ``no_progress`` of its first value."""
+        return self.moved is not None and self.moved < self.thresholds.no_progress
+
+    @property
+    def reference_grad_to_loss(self) -> float | None:
+        """The smallest gradient-to-loss ratio a reference records at the same epoch.
+
+        On the scale of the loss, because a reference that has converged has a small
+        gradient only because its loss is small."""
+        ratios = [r.grad_to_loss for r in self.references if r.grad_to_loss is not None]
+        return min(ratios) if ratios else None
+
+    @property
+    def grad_small_on_scale(self) -> bool:
+        """The gradient is tiny next to the loss (and next to the references' at the same epoch)."""
+        th = self.thresholds
+        if self.grad_to_loss is None or self.grad_to_loss > th.grad_loss_ratio:
+            return False
+        ref = self.reference_grad_to_loss
+        return ref is None or self.grad_to_loss <= th.grad_vs_reference * ref
+
+    def folds_beaten_by(self, ref: Reference) -> int:
+        """Folds whose final training loss is ``reference_ratio`` x the reference's on the same fold."""
+        finals = (self.folds or {}).get("final", [])
+        ratio = self.thresholds.reference_ratio
+        return sum(1 for f, r in zip(finals, ref.fold_train) if f is not None and r is not None and f >= ratio * r)
 
     @property
     def hp(self) -> dict[str, Any]:
@@ -113,7 +161,7 @@ class RunEvidence:
         return self.grad_ratio is not None and self.grad_ratio >= self.thresholds.grad_kept_ratio
 
     def better_references(self) -> list[Reference]:
-        """References showing that this run's training loss is large (RULES.md §1).
+        """References showing that this run's training loss is large (rules.md §1).
 
         A reference counts when (1) its training loss is clearly lower
         (``reference_ratio``), (2) this run fits its own training data worse than the
@@ -135,7 +183,7 @@ class RunEvidence:
     @property
     def training_loss_large(self) -> bool:
         """Large by comparison with a reference, or (without references) vs the first epoch."""
-        if self.references:
+        if self.references and not self.never_moved:
             return bool(self.better_references())
         if self.train_final is None or self.train_first is None:
             return False
@@ -152,6 +200,8 @@ class RunEvidence:
         """
         if not self.training_loss_large:
             return False
+        if self.never_moved:
+            return True  # no progress at all: never the model's limit
         better = self.better_references()
         return not better or any(r.contained for r in better)
 
@@ -177,7 +227,7 @@ def _contained(ref: RunHistory, cand: RunHistory) -> bool:
 
 def _fold_stats(run: RunHistory, th: Thresholds) -> dict[str, list[Any]]:
     keys = ("first", "final", "min", "grew", "max", "val_best", "val_epoch", "val_final", "val_rise", "fell_after",
-            "test", "improvement", "down", "up", "rate", "grad", "grad_final", "lr_peak", "lr_final")
+            "test", "improvement", "down", "up", "rate", "grad", "grad_final", "lr_peak", "lr_final", "g2l", "moved")
     out: dict[str, list[Any]] = {k: [] for k in keys}
     for fold in run.folds:
         train = c.fold_curve(fold, "train_loss")
@@ -206,10 +256,44 @@ def _fold_stats(run: RunHistory, th: Thresholds) -> dict[str, list[Any]]:
         out["rate"].append(c.rate_ratio(known, tail))
         out["grad"].append(c.grad_ratio(grads, tail, th.tail_min_epochs))
         out["grad_final"].append(next((g for g in reversed(grads) if g is not None), None))
+        out["g2l"].append(_grad_to_loss(train, grads, tail))
+        out["moved"].append((max(known) - min(known)) / abs(known[0])
+                            if len(known) >= th.tail_min_epochs and known[0] else None)
         lrs = [e.lr for e in fold.epochs if math.isfinite(e.lr)]
         out["lr_peak"].append(max(lrs) if lrs else None)
         out["lr_final"].append(lrs[-1] if lrs else None)
     return out
+
+
+def _grad_to_loss(train: list[float | None], grads: list[float | None], tail: int) -> float | None:
+    """Median of gradient norm / training loss over the last ``tail`` epochs with both known."""
+    pairs = [(g, t) for g, t in zip(grads, train) if g is not None and t is not None and t > 0]
+    if not pairs:
+        return None
+    return statistics.median(g / t for g, t in pairs[-tail:])
+
+
+def _reference(b: RunHistory, run: RunHistory, n_epochs: int) -> Reference | None:
+    """Baseline ``b`` read at the candidate's last epoch (``n_epochs``), or ``None`` when not comparable."""
+    length = max((len(f.epochs) for f in b.folds), default=0)
+    if length == 0 or _nonfinite(b) is not None:
+        return None
+    if length == 1:  # one converged fit: a reference for finished runs only
+        if run.state == "pruned":
+            return None
+        at = 0
+    else:
+        at = min(n_epochs, length) - 1
+    train = [f.epochs[at].train_loss if len(f.epochs) > at else None for f in b.folds]
+    vals = [min(c.finite([e.val_loss for e in f.epochs[: at + 1]]), default=None) for f in b.folds]
+    grads = [f.epochs[at].grad_norm if len(f.epochs) > at else None for f in b.folds]
+    g2l = [g / t for g, t in zip(grads, train) if g is not None and t]
+    train_mean, val_mean = c.mean(train), c.mean(vals)
+    if train_mean is None or val_mean is None:
+        return None
+    return Reference(b.name, _depth(b), train_mean, val_mean, _contained(b, run),
+                     epoch=None if length == 1 else at, fold_train=tuple(train), grad_norm=c.mean(grads),
+                     grad_to_loss=c.mean(g2l))
 
 
 def _nonfinite(run: RunHistory) -> NonFinite | None:
@@ -228,22 +312,22 @@ def gather(run: RunHistory, history: History, thresholds: Thresholds) -> RunEvid
     s = _fold_stats(run, thresholds)
     refs: list[Reference] = []
     linear_val = None
+    n_epochs = max((len(f.epochs) for f in run.folds), default=0)
     if run.role is Role.CANDIDATE:
         for b in history.baselines:
-            st = _fold_stats(b, thresholds)
-            train, val = c.mean(st["final"]), c.mean(st["val_best"])
-            if train is None or val is None or _nonfinite(b) is not None:
+            ref = _reference(b, run, n_epochs)
+            if ref is None:
                 continue
-            refs.append(Reference(b.name, _depth(b), train, val, _contained(b, run)))
+            refs.append(ref)
             if _depth(b) == 0:
-                linear_val = val
+                linear_val = ref.val_loss
     loss = run.hyperparameters.get("loss", history.loss)
     return RunEvidence(
         run=run,
         task=history.task,
         loss=loss if isinstance(loss, str) else history.loss,
         thresholds=thresholds,
-        n_epochs=max((len(f.epochs) for f in run.folds), default=0),
+        n_epochs=n_epochs,
         nonfinite=_nonfinite(run),
         train_first=c.mean(s["first"]),
         train_final=c.mean(s["final"]),
@@ -266,4 +350,7 @@ def gather(run: RunHistory, history: History, thresholds: Thresholds) -> RunEvid
         lr_final=c.mean(s["lr_final"]),
         references=tuple(refs),
         linear_val=linear_val,
+        grad_to_loss=c.mean(s["g2l"]),
+        moved=c.mean(s["moved"]),
+        folds=s,
     )

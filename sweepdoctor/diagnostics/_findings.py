@@ -11,7 +11,7 @@ __all__ = ["Finding", "FindingCode", "Severity"]
 
 
 class FindingCode(str, Enum):
-    """The closed set of diagnoses (see ``shared/RULES.md`` for each rule)."""
+    """The closed set of diagnoses (each rule: ``sweepdoctor rules CODE``, or ``rules.md`` in the package)."""
 
     HEALTHY = "healthy"
     OVERFITTING = "overfitting"
@@ -39,8 +39,11 @@ class Finding:
     """One diagnosis with its evidence.
 
     ``run`` names the run it is about (``None`` for a study-level finding); ``rule``
-    points to the section of RULES.md it applies; ``evidence`` holds the numbers that
-    triggered it; ``advice`` says what to change.
+    points to the section of the shipped ``rules.md`` it applies (``sweepdoctor rules
+    CODE`` prints it); ``evidence`` holds the numbers that triggered it; ``advice`` says
+    what to change. ``confidence`` (0-1) is how strong the evidence is: how far it is
+    past its threshold, times the share of folds that agree, times how many epochs
+    support it (a pruned 3-epoch curve supports less than a full one).
     """
 
     code: FindingCode
@@ -50,6 +53,7 @@ class Finding:
     advice: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
     run: str | None = None
+    confidence: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,4 +64,5 @@ class Finding:
             "evidence": dict(self.evidence),
             "advice": self.advice,
             "run": self.run,
+            "confidence": self.confidence,
         }

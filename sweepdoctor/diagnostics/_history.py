@@ -88,6 +88,9 @@ class RunHistory:
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     # "complete", "pruned", "failed" or None when unknown. Informational only.
     state: str | None = None
+    # The run's cross-validation score (mean of the folds' scores) where the store
+    # knows it; informational (reports show it), not part of the history file format.
+    score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,16 @@ class History:
         runs = doc.get("runs")
         if not isinstance(runs, list) or not runs:
             raise HistoryFormatError("history: 'runs' must be a non-empty list")
-        return cls(task=task, loss=loss, runs=tuple(_run_from_dict(r, i) for i, r in enumerate(runs)))
+        parsed = tuple(_run_from_dict(r, i) for i, r in enumerate(runs))
+        names: dict[str, int] = {}
+        for i, run in enumerate(parsed):
+            if run.name in names:
+                raise HistoryFormatError(
+                    f"history: runs[{i}].name {run.name!r} repeats runs[{names[run.name]}].name; "
+                    "give each run its own name"
+                )
+            names[run.name] = i
+        return cls(task=task, loss=loss, runs=parsed)
 
     def dumps(self) -> str:
         return json.dumps(self.to_dict(), indent=1, allow_nan=False)
@@ -143,12 +155,18 @@ class History:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as e:
             raise HistoryFormatError(f"history: cannot read {str(path)!r}: {e.strerror}") from None
+        except UnicodeDecodeError as e:
+            raise HistoryFormatError(
+                f"history: {str(path)!r} is not UTF-8 text (byte {e.start}); save it as UTF-8 JSON"
+            ) from None
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as e:
             raise HistoryFormatError(
                 f"history: {str(path)!r} is not valid JSON (line {e.lineno}: {e.msg})"
             ) from None
+        except (ValueError, RecursionError) as e:  # a number of over 4300 digits, nesting deeper than Python's stack
+            raise HistoryFormatError(f"history: {str(path)!r} is not readable JSON ({type(e).__name__})") from None
         return cls.from_dict(doc)
 
 
@@ -198,8 +216,17 @@ def _number(d: Mapping[str, Any], key: str, where: str, *, required: bool = Fals
     if v is None:
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise HistoryFormatError(f"history: {where}.{key} must be a number or null, got {v!r}")
-    return finite_or_none(v)
+        raise HistoryFormatError(f"history: {where}.{key} must be a number or null, got {_short(v)}")
+    try:
+        return finite_or_none(v)
+    except OverflowError:  # an integer beyond a float's range: as infinite as 1e999
+        return None
+
+
+def _short(v: Any) -> str:
+    """``repr(v)``, cut to keep an error message on one readable line."""
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _int(d: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> int | None:
@@ -209,7 +236,9 @@ def _int(d: Mapping[str, Any], key: str, where: str, *, required: bool = False) 
         return None
     v = d[key]
     if isinstance(v, bool) or not isinstance(v, int):
-        raise HistoryFormatError(f"history: {where}.{key} must be an integer, got {v!r}")
+        raise HistoryFormatError(f"history: {where}.{key} must be an integer, got {_short(v)}")
+    if v < 0:
+        raise HistoryFormatError(f"history: {where}.{key} must not be negative, got {v}")
     return v
 
 
@@ -245,16 +274,25 @@ def _fold_from_dict(doc: Any, where: str) -> FoldHistory:
     epochs = doc.get("epochs")
     if not isinstance(epochs, list):
         raise HistoryFormatError(f"history: {where}.epochs must be a list")
-    records = []
+    if not epochs:
+        raise HistoryFormatError(
+            f"history: {where}.epochs is empty; a fold needs at least one epoch record (drop the fold or the run)"
+        )
+    records: list[EpochRecord] = []
     for k, e in enumerate(epochs):
         ew = f"{where}.epochs[{k}]"
         if not isinstance(e, Mapping):
             raise HistoryFormatError(f"history: {ew} must be an object")
-        epoch = _int(e, "epoch", ew)
+        given = _int(e, "epoch", ew)
+        epoch = k if given is None else given
+        if records and epoch <= records[-1].epoch:
+            raise HistoryFormatError(
+                f"history: {ew}.epoch is {epoch} after {records[-1].epoch}; epochs must increase within a fold"
+            )
         lr = _number(e, "lr", ew)
         records.append(
             EpochRecord(
-                epoch=k if epoch is None else epoch,
+                epoch=epoch,
                 train_loss=_number(e, "train_loss", ew),
                 val_loss=_number(e, "val_loss", ew),
                 grad_norm=_number(e, "grad_norm", ew),

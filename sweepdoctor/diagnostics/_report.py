@@ -177,10 +177,11 @@ def _finding_text(f: Finding) -> Text:
     t = Text()
     t.append(f"{f.severity.value:<7} ", style=_STYLE[f.severity])
     t.append(f"{f.code.value}", style="bold")
+    t.append(f" ({f.confidence:.2f})", style="dim")
     t.append(f"  {f.summary}\n")
     t.append("        advice: ", style="dim")
     t.append(f"{f.advice}\n")
-    t.append(f"        rule: {f.rule}", style="dim")
+    t.append(f"        rule: {f.rule} (sweepdoctor rules {f.code.value})", style="dim")
     return t
 
 

@@ -1,4 +1,4 @@
-"""Study-level diagnosis: sharp minima of large batches (RULES.md §3), and where in the
+"""Study-level diagnosis: sharp minima of large batches (rules.md §3), and where in the
 search space each finding occurs ("14 of 16 trials with lr > 0.28 diverged").
 """
 
@@ -118,7 +118,7 @@ def find_patterns(
 
 
 def sharp_minimum(runs: Sequence[RunHistory], sharpness: Mapping[str, float], th: Thresholds) -> Finding | None:
-    """Large-batch trials end sharper and generalize worse than small-batch ones (RULES.md §3).
+    """Large-batch trials end sharper and generalize worse than small-batch ones (rules.md §3).
 
     ``sharpness`` maps run names to the top Hessian eigenvalue at their final weights.
     Trials are split at the median batch size; the rule needs both halves.
@@ -144,7 +144,7 @@ def sharp_minimum(runs: Sequence[RunHistory], sharpness: Mapping[str, float], th
     return Finding(
         code=FindingCode.SHARP_MINIMUM,
         severity=Severity.WARNING,
-        rule="RULES.md §3",
+        rule="rules.md §3",
         summary=(
             f"trials with batch_size > {cut:g} end at a top Hessian eigenvalue of {fmt(s_large)} vs "
             f"{fmt(s_small)} for batch_size <= {cut:g}, with a generalization gap of {fmt(g_large)} vs {fmt(g_small)}"

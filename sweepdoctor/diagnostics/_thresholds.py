@@ -41,13 +41,32 @@ class Thresholds:
     steady_rate_fraction: float = 0.5
     # Gradient norm at the end (median over the tail) over its norm at the start (median
     # over the first tail_min_epochs epochs).
-    # <= 0.25: the gradient is vanishing, a critical point is near (RULES.md §2).
+    # <= 0.25: the gradient is vanishing, a critical point is near (rules.md §2).
     # >= 0.5: the gradient is not small; a stalled loss is then not a critical point.
     # In between the curves do not decide, and no refinement is reported.
     grad_vanished_ratio: float = 0.25
     grad_kept_ratio: float = 0.5
+    # The gradient judged on scale, which also catches runs stuck from their first epoch
+    # (rules.md §2): the gradient norm (median over the tail) at most 2% of the training
+    # loss, and (when references record gradients) at most 10% of their ratio at the same
+    # epoch. Runs that still learn keep a gradient of 3%-500% of their loss (30-trial sweeps
+    # on digits, breast_cancer, diabetes); an MLP whose weights all start at zero keeps
+    # 0.2% with SGD, 1% with Adam (only the output bias learns).
+    grad_loss_ratio: float = 0.02
+    grad_vs_reference: float = 0.1
+    # No progress at all: the training loss never moved by 1% of its first value.
+    no_progress: float = 0.01
 
-    # ---- comparison with reference models (RULES.md §1) ----------------------------
+    # ---- strength of the evidence and severity ------------------------------------
+    # A curve of fewer epochs than this supports a verdict only in proportion (a pruned
+    # 3-epoch curve carries 3/10 of the weight of a full one).
+    confident_epochs: int = 10
+    # Error severity needs this confidence and a training loss at least this many times
+    # the reference's (the impact on the score); pruned runs are warnings at most.
+    error_confidence: float = 0.6
+    error_impact: float = 3.0
+
+    # ---- comparison with reference models (rules.md §1) ----------------------------
     # A reference is "clearly lower" when its training loss is at most 1/1.5 of the
     # candidate's: fold-to-fold noise of training losses is far below 50%.
     reference_ratio: float = 1.5
@@ -55,7 +74,7 @@ class Thresholds:
     # training loss of its first recorded epoch.
     large_vs_first_epoch: float = 0.5
 
-    # ---- overfitting (RULES.md §1) -------------------------------------------------
+    # ---- overfitting (rules.md §1) -------------------------------------------------
     # Validation loss over the last epochs (their median, robust to one noisy epoch)
     # 20% above its minimum while the training loss kept falling. Validation noise on
     # folds of >= 30 rows stays below that; an early-stopped run rises ~10% at most.
@@ -64,14 +83,14 @@ class Thresholds:
     # reference reaches, while fitting the training data at least as well as it.
     overfit_vs_reference: float = 1.5
 
-    # ---- mismatch (RULES.md §1) ----------------------------------------------------
+    # ---- mismatch (rules.md §1) ----------------------------------------------------
     # Test loss (deployment distribution) 2x the k-fold validation loss, and at least
     # 0.1 above it. An i.i.d. test set of ~100 rows already lands 1.5x off at times
     # (one confidently wrong row adds ~0.05 to a mean cross-entropy).
     mismatch_ratio: float = 2.0
     mismatch_min_gap: float = 0.1
 
-    # ---- divergence (RULES.md §4) --------------------------------------------------
+    # ---- divergence (rules.md §4) --------------------------------------------------
     # The training loss ends at 2x its minimum and above its first epoch: learning
     # runs never end worse than after one epoch.
     divergence_growth: float = 2.0
@@ -79,7 +98,7 @@ class Thresholds:
     # logits have blown up (the trivial predictor scores ln K, 2.3 for ten classes).
     exploded_cross_entropy: float = 50.0
 
-    # ---- study level (RULES.md §3) -------------------------------------------------
+    # ---- study level (rules.md §3) -------------------------------------------------
     # Large-batch trials' median top Hessian eigenvalue at least 1.5x the small-batch
     # ones' (sharpness varies by far less between seeds of one configuration).
     sharpness_ratio: float = 1.5
@@ -105,7 +124,8 @@ class Thresholds:
                 f"grad_vanished_ratio={self.grad_vanished_ratio}, grad_kept_ratio={self.grad_kept_ratio}"
             )
         for name in ("steady_down_fraction", "pattern_min_precision", "pattern_min_coverage", "large_vs_first_epoch",
-                     "bounce_up_fraction", "pattern_min_lift"):
+                     "bounce_up_fraction", "pattern_min_lift", "grad_vs_reference", "no_progress",
+                     "error_confidence"):
             if getattr(self, name) > 1:
                 raise ConfigError(f"thresholds: {name} must be <= 1, got {getattr(self, name)!r}")
 

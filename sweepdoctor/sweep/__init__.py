@@ -14,6 +14,7 @@ Rooms, one way down (checked by import-linter, see ``.importlinter``):
 
 - ``search/``: the Optuna study, trials, workers, baselines, refit (:func:`run` lives here);
 - ``engine/``: torch training of one configuration on every fold, and the measuring helper;
+- ``guide/``: guided search's plan rules (findings and a space in, a new space and reasons out);
 - ``data/``: datasets, CSV files, folds, fold tensors;
 - ``config/``: the search space, one trial's parameters, the typed configuration.
 """
@@ -29,6 +30,7 @@ if _typing.TYPE_CHECKING:
         DataConfig,
         Fixed,
         FloatRange,
+        GuideConfig,
         IntRange,
         SearchSpace,
         StudyConfig,
@@ -51,6 +53,7 @@ if _typing.TYPE_CHECKING:
         splits_hash,
     )
     from sweepdoctor.sweep.engine import FitResult, ModelFn, build_mlp, fit_folds
+    from sweepdoctor.sweep.guide import Suggestion, suggest_next
     from sweepdoctor.sweep.search import (
         HeartbeatSettings,
         SweepResult,
@@ -67,8 +70,8 @@ if _typing.TYPE_CHECKING:
 # ~1 s of start-up).
 _LAZY = {
     **dict.fromkeys(
-        ("Choice", "DataConfig", "Fixed", "FloatRange", "IntRange", "SearchSpace", "StudyConfig", "SweepConfig",
-         "TrainConfig", "TrialParams", "load_config"),
+        ("Choice", "DataConfig", "Fixed", "FloatRange", "GuideConfig", "IntRange", "SearchSpace", "StudyConfig",
+         "SweepConfig", "TrainConfig", "TrialParams", "load_config"),
         "config",
     ),
     **dict.fromkeys(
@@ -77,6 +80,7 @@ _LAZY = {
         "data",
     ),
     **dict.fromkeys(("FitResult", "ModelFn", "build_mlp", "fit_folds"), "engine"),
+    **dict.fromkeys(("Suggestion", "suggest_next"), "guide"),
     **dict.fromkeys(
         ("HeartbeatSettings", "SweepResult", "TrialEvent", "fail_stale_in_study", "refit", "resolve_task_settings",
          "run", "study_hessians"),
@@ -107,12 +111,14 @@ __all__ = [
     "Fixed",
     "FloatRange",
     "FoldData",
+    "GuideConfig",
     "HeartbeatSettings",
     "IntRange",
     "ModelFn",
     "SearchSpace",
     "Split",
     "StudyConfig",
+    "Suggestion",
     "SweepConfig",
     "SweepResult",
     "TrainConfig",
@@ -133,4 +139,5 @@ __all__ = [
     "run",
     "splits_hash",
     "study_hessians",
+    "suggest_next",
 ]

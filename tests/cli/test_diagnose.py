@@ -68,8 +68,13 @@ def run(args: list[str]) -> tuple[Result, str]:
 def test_history_file_report(history_file: Path) -> None:
     result, out = run(["--history", str(history_file)])
     assert result.exit_code == 0, result.output
-    assert "divergence" in out and "healthy" in out and "RULES.md §4" in out and "advice:" in out
-    assert out.index("trial-0") < out.index("trial-1")  # worst first
+    assert "── divergence: 1 trial(s)" in out and "── healthy: 1 trial(s)" in out
+    assert "sweepdoctor rules divergence" in out and "the most useful actions:" in out
+    assert out.index("#0") < out.index("#1")  # problems first
+    assert len(out.splitlines()) < 20
+    result, everything = run(["--history", str(history_file), "--all"])
+    assert result.exit_code == 0 and "rules.md §4" in everything and "advice:" in everything
+    assert everything.index("╭─ trial-0") < everything.index("╭─ trial-1")  # worst first
 
 
 def test_json_is_the_only_stdout(history_file: Path) -> None:
@@ -81,7 +86,7 @@ def test_json_is_the_only_stdout(history_file: Path) -> None:
     assert [f["code"] for f in runs["trial-1"]["findings"]] == ["healthy"]
     assert runs["baseline-linear"]["role"] == "baseline" and doc["findings"] == []
     f = runs["trial-0"]["findings"][0]
-    assert f["severity"] == "error" and f["rule"] == "RULES.md §4" and f["evidence"] and f["advice"]
+    assert f["severity"] == "error" and f["rule"] == "rules.md §4" and f["evidence"] and f["advice"]
 
 
 def test_fail_on(history_file: Path) -> None:
@@ -173,7 +178,7 @@ def test_study_is_diagnosed_and_findings_stored(iris_history: History, tmp_path:
     _study(url, iris_history)
     result, out = run(["--study", "iris-mlp", "--storage", url])
     assert result.exit_code == 0, result.output
-    assert "trial-0" in out and "divergence" in out
+    assert "#0" in out and "divergence" in out
     stored = _stored(url)
     assert stored["trial-0"] == ["divergence"] and stored["trial-1"] == ["healthy"]
     assert stored["baseline-linear"]
@@ -193,7 +198,7 @@ def test_worst_n(iris_history: History, tmp_path: Path) -> None:
     _study(url, iris_history)
     result, out = run(["--study", "iris-mlp", "--storage", url, "--worst", "1"])
     assert result.exit_code == 0 and "the worst 1 of 2 candidate runs" in out
-    assert "╭─ trial-0" in out and "╭─ trial-1" not in out
+    assert "#0 " in out and "#1 " not in out
 
 
 def test_hessian_without_saved_weights(iris_history: History, tmp_path: Path) -> None:
@@ -227,3 +232,21 @@ def test_hessian_of_a_swept_trial(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     result, _ = run(["--study", "ir", "--storage", url, "--trial", "1", "--hessian", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["hessian"]["trial-1"]["n_params"] > 0
+
+
+def test_one_trial_in_depth_with_png_and_stored_confidence(iris_history: History, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/s.db"
+    _study(url, iris_history)
+    png = tmp_path / "t1.png"
+    result, out = run(["--study", "iris-mlp", "--storage", url, "--trial", "1", "--png", str(png)])
+    assert result.exit_code == 0, result.output
+    assert "trial-1" in out and "per fold" in out and "gradient norm" in out and "baseline-shallow" in out
+    assert "confidence" in out and "evidence:" in out and f"curves written to {png}" in out
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    engine = create_engine(url)
+    with Session(engine) as s:
+        evidence = s.execute(select(FindingRow.evidence)).scalars().all()
+    engine.dispose()
+    assert evidence and all(0.0 <= e["confidence"] <= 1.0 for e in evidence)
+    result, _ = run(["--study", "iris-mlp", "--storage", url, "--png", str(png)])
+    assert result.exit_code == 2 and "--png draws one trial's curves: give --trial N too" in result.stderr

@@ -124,11 +124,12 @@ def _tensors(data: Data, X: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, to
 
 
 def train_fold(
-    data: Data, cfg: Config, loss: str, tr: np.ndarray, va: np.ndarray, seed: int
+    data: Data, cfg: Config, loss: str, tr: np.ndarray, va: np.ndarray, seed: int,
+    *, make: Callable[[], nn.Module] | None = None,
 ) -> tuple[FoldHistory, nn.Module]:
     torch.manual_seed(seed)
     n_out = data.n_classes if data.task is Task.CLASSIFICATION else 1
-    model = make_model(cfg, data.X.shape[1], n_out)
+    model = make() if make is not None else make_model(cfg, data.X.shape[1], n_out)
     opt = _optimizer(cfg, list(model.parameters()))
     loss_fn = loss_function(data.task, loss)
     Xtr, ytr = _tensors(data, data.X[tr], data.y[tr])
@@ -176,16 +177,19 @@ def n_params(cfg: Config, data: Data) -> int:
 
 
 def train_run(
-    name: str, data: Data, cfg: Config, *, loss: str, k: int = 2, seed: int = 0, role: Role = Role.CANDIDATE
+    name: str, data: Data, cfg: Config, *, loss: str, k: int = 2, seed: int = 0, role: Role = Role.CANDIDATE,
+    make: Callable[[], nn.Module] | None = None,
 ) -> tuple[RunHistory, list[nn.Module]]:
-    """Train ``cfg`` on each of ``k`` folds; the run's curves and the final fold models."""
+    """Train ``cfg`` on each of ``k`` folds (the model from ``make`` when given, else the
+    MLP of ``cfg``); the run's curves and the final fold models."""
     folds, models = [], []
     for f, (tr, va) in enumerate(folds_of(data, k, seed)):
-        fold, model = train_fold(data, cfg, loss, tr, va, seed * 100 + f)
+        fold, model = train_fold(data, cfg, loss, tr, va, seed * 100 + f, make=make)
         folds.append(fold)
         models.append(model)
     run = RunHistory(
-        name=name, role=role, folds=tuple(folds), depth=cfg.depth, n_params=n_params(cfg, data),
+        name=name, role=role, folds=tuple(folds), depth=None if make else cfg.depth,
+        n_params=sum(p.numel() for p in models[0].parameters()) if make else n_params(cfg, data),
         hyperparameters=cfg.hyperparameters(),
     )
     return run, models

@@ -194,6 +194,7 @@ PROBLEMS: dict[str, Callable[[int], Scenario]] = {
     "critical_point": critical_point,
     "slow_convergence": slow_convergence,
     "mse_for_classification": mse_for_classification,
+    "zero_init": lambda seed: zero_init(seed),  # defined below: stuck at a critical point from epoch 0
 }
 
 
@@ -281,3 +282,49 @@ def lr_study() -> History:
         cfg = Config(depth=1, width=32, optimizer="sgd", lr=lr, momentum=0.9, epochs=25, patience=5)
         runs.append(train_run(f"trial-{i}", data, cfg, loss="cross_entropy", seed=i)[0])
     return history(data, "cross_entropy", [*runs, *baselines(data, loss="cross_entropy")])
+
+
+# ---- stuck from the first epoch (RULES.md §2: a critical point whatever it started at) ----
+
+
+def zero_init(seed: int = 0, *, optimizer: str = "sgd") -> Scenario:
+    """Every weight and bias of a two-layer ReLU MLP starts at zero: no hidden unit ever
+    gets a gradient, only the output bias learns, and the loss sits at the class-prior
+    entropy (ln 10 on digits) with a gradient norm ~1e-3 of the loss."""
+    cfg = Config(depth=2, width=32, optimizer=optimizer, lr=0.1, epochs=20, init_scale=0.0)
+    return Scenario(_with_baselines(digits(), cfg, seed=seed), "candidate", FindingCode.CRITICAL_POINT,
+                    frozenset({FindingCode.OSCILLATION, FindingCode.SLOW_CONVERGENCE, FindingCode.HEALTHY,
+                               FindingCode.MODEL_BIAS, FindingCode.OVERFITTING}))
+
+
+class Product(torch.nn.Module):
+    """y = w1 * w2 * x (RULES.md §2's example), started at w1 = w2 = 0: the gradient is exactly 0."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w1 = torch.nn.Parameter(torch.zeros(()))
+        self.w2 = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.w1 * self.w2 * x[:, 0]).unsqueeze(-1)
+
+
+@functools.lru_cache(maxsize=None)
+def product_data(n: int = 200) -> Data:
+    """x ~ N(1, 0.1²), y = x + noise: the best w1*w2 is 1, the loss at w1*w2 = 0 is ~1."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(1.0, 0.1, (n, 1)).astype(np.float32)
+    y = (x[:, 0] + rng.normal(0.0, 0.05, n)).astype(np.float32)
+    return Data(x, y, Task.REGRESSION)
+
+
+def product_at_origin(seed: int = 0) -> tuple[History, torch.nn.Module, torch.Tensor, torch.Tensor]:
+    """The w1*w2*x model trained with SGD from the origin (the loss never moves), with
+    its fold-0 model and that fold's training rows (for the Hessian). No baselines."""
+    from tests.diagnostics._training import folds_of
+
+    data = product_data()
+    cfg = Config(depth=0, optimizer="sgd", lr=0.1, epochs=20)
+    run, models = train_run("candidate", data, cfg, loss="mse", seed=seed, make=Product)
+    tr, _ = folds_of(data, 2, seed)[0]
+    return history(data, "mse", [run]), models[0], torch.as_tensor(data.X[tr]), torch.as_tensor(data.y[tr])

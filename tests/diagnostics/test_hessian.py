@@ -1,4 +1,4 @@
-"""Hessian analysis against exact references (RULES.md §2's worked example, autograd, finite differences)."""
+"""Hessian analysis against exact references (rules.md §2's worked example, autograd, finite differences)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from tests.diagnostics import scenarios
 
 
 class Product(nn.Module):
-    """y = w1 * w2 * x: RULES.md §2's example."""
+    """y = w1 * w2 * x: rules.md §2's example."""
 
     def __init__(self, w1: float, w2: float) -> None:
         super().__init__()
@@ -57,7 +57,7 @@ def test_rules_example_is_a_saddle_with_escape_direction() -> None:
         assert float(mse(moved(ONE.double()), ONE.double())) == pytest.approx(1.0 - t**2, rel=1e-9)
     (f,) = hessian_findings(r, run="trial-3")
     assert f.code is FindingCode.SADDLE_POINT and f.severity is Severity.WARNING and f.run == "trial-3"
-    assert f.rule == "RULES.md §2" and f.evidence["escape_eigenvalue"] == -2.0
+    assert f.rule == "rules.md §2" and f.evidence["escape_eigenvalue"] == -2.0
 
 
 def test_rules_example_at_the_solution_is_a_minimum() -> None:

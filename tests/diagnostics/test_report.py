@@ -29,7 +29,7 @@ def test_sparkline_scales_and_marks_nonfinite() -> None:
 def test_report_shows_findings_advice_curves_and_baselines(problems: Problems) -> None:
     s, report = problems["overfitting"]
     out = render(report)
-    assert "overfitting" in out and "RULES.md §1" in out and "advice:" in out and "stop at epoch" in out
+    assert "overfitting" in out and "rules.md §1" in out and "advice:" in out and "stop at epoch" in out
     assert "train " in out and "val " in out and "log scale" in out  # the curve picture
     assert "baseline-linear" in out and "reference baselines" in out
     assert "1 candidate run(s): findings" in out

@@ -28,7 +28,7 @@ def test_scenario_gets_its_code_and_no_contradiction(problems: Problems, name: s
 def test_findings_cite_a_rule_and_carry_numbers(problems: Problems, name: str) -> None:
     s, report = problems[name]
     for f in report.findings:
-        assert f.rule.startswith("RULES.md §") and f.rule[-1] in "12345"
+        assert f.rule.startswith("rules.md §") and f.rule[-1] in "12345"
         assert f.advice and f.summary
         assert any(isinstance(v, (int, float)) for v in f.evidence.values()), f
         json.dumps(f.to_dict(), allow_nan=False)
@@ -41,7 +41,7 @@ def test_findings_cite_a_rule_and_carry_numbers(problems: Problems, name: str) -
 def test_divergence_points_at_the_first_nonfinite_epoch(problems: Problems) -> None:
     s, report = problems["divergence"]
     (f,) = report.for_run(s.run)  # nothing else is said about a run that blew up
-    assert f.severity is Severity.ERROR and f.rule == "RULES.md §4"
+    assert f.severity is Severity.ERROR and f.rule == "rules.md §4"
     assert f.evidence["nonfinite_field"] in ("train_loss", "val_loss")
     assert f.evidence["nonfinite_epoch"] < 3
     assert "lr=50" in f.advice
@@ -86,7 +86,7 @@ def test_oscillation_and_critical_point_differ_by_gradient(problems: Problems) -
     crit = next(f for f in report.for_run(s.run) if f.code is FindingCode.CRITICAL_POINT)
     assert osc.evidence["grad_ratio"] >= 0.5 and osc.evidence["up_fraction"] >= 0.3
     assert crit.evidence["grad_ratio"] <= 0.25
-    assert osc.rule == crit.rule == "RULES.md §2"
+    assert osc.rule == crit.rule == "rules.md §2"
     assert "--hessian" in crit.advice
 
 
@@ -98,8 +98,9 @@ def test_slow_convergence_is_a_straight_fall(problems: Problems) -> None:
     assert "lr=0.0001" in f.advice
 
 
-def test_mse_for_classification_is_a_warning_when_stuck(problems: Problems) -> None:
+def test_mse_for_classification_is_a_problem_when_stuck(problems: Problems) -> None:
+    """Stuck: as severe as the optimization failure it causes (the run is at 9x the references)."""
     s, report = problems["mse_for_classification"]
     f = next(f for f in report.for_run(s.run) if f.code is FindingCode.MSE_FOR_CLASSIFICATION)
-    assert f.severity is Severity.WARNING and f.evidence["stuck"] is True
-    assert f.rule == "RULES.md §5" and "cross_entropy" in f.advice
+    assert f.severity is Severity.ERROR and f.evidence["stuck"] is True
+    assert f.rule == "rules.md §5" and "cross_entropy" in f.advice

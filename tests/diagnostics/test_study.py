@@ -1,4 +1,4 @@
-"""Study level: sharp minima of large batches (RULES.md §3) and search-space patterns."""
+"""Study level: sharp minima of large batches (rules.md §3) and search-space patterns."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def test_large_batches_end_sharper_and_generalize_worse(noisy_batches: tuple[His
     assert min(large) > max(small)  # the training runs really show the effect
     report = diagnose(h, sharpness=sharpness)
     (f,) = report.study_findings
-    assert f.code is FindingCode.SHARP_MINIMUM and f.run is None and f.rule == "RULES.md §3"
+    assert f.code is FindingCode.SHARP_MINIMUM and f.run is None and f.rule == "rules.md §3"
     assert f.severity is Severity.WARNING and f.evidence["batch_size_cut"] == 8
     assert f.evidence["sharpness_large"] >= 1.5 * f.evidence["sharpness_small"]
     assert f.evidence["gap_large"] > f.evidence["gap_small"]

@@ -94,3 +94,26 @@ def test_creating_tables_retries_a_lost_race_or_a_dropped_connection() -> None:
 
     with pytest.raises(ValueError):  # a real error: no retry
         retry_concurrent_create(bad_url)
+
+
+@pytest.mark.postgres
+def test_a_lock_whose_connection_was_cut_is_released_quietly(pg_url: str) -> None:
+    """The server ends the lock's session while it is held (a restart, an admin): leaving the lock
+    raises nothing, the lock is gone with the session, and the next one is taken on a fresh connection."""
+    engine = make_engine(pg_url)
+    admin = make_engine(pg_url)
+    try:
+        with StudyLock(engine, 7) as lock:
+            assert lock._conn is not None
+            pid = lock._conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            lock._conn.commit()
+            with admin.connect() as c:
+                assert c.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})").scalar()
+        with StudyLock(engine, 7, timeout_s=5):
+            with pytest.raises(LockTimeoutError):
+                with StudyLock(admin, 7, timeout_s=0.2):
+                    pass
+    finally:
+        engine.dispose()
+        admin.dispose()
+

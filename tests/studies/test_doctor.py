@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -13,7 +15,7 @@ from click.testing import CliRunner
 from optuna.trial import TrialState
 
 from sweepdoctor.cli import main
-from sweepdoctor.studies import Store, make_engine
+from sweepdoctor.studies import PROCESS_ATTR, Store, WorkerProcess, make_engine
 from sweepdoctor.studies.doctor._examine import examine_study
 from sweepdoctor.sweep import load_builtin, run
 from sweepdoctor.sweep.search._study import optuna_storage
@@ -51,6 +53,32 @@ def test_examine_finds_stale_trials_and_workers(any_url: str) -> None:
     assert [w.n_trials for w in report.workers if w.worker != "elsewhere:4242"] == [2]
     assert report.missing_curves == () and report.stray_curves == () and not report.healthy
     assert [t.number for t in fresh.stale] == [3]  # the one that never beat is stale at any grace
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="a dead process is seen through /proc (Linux)")
+def test_doctor_says_worker_process_gone_on_this_machine(sqlite_url: str) -> None:
+    """Two fresh heartbeats: the trial of a dead process here is lost now, the live one is alive."""
+    study = optuna.create_study(study_name="p", storage=optuna_storage(sqlite_url))
+    Store(sqlite_url).ensure_schema()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    me = WorkerProcess.this()
+    for record in (replace(me, pid=dead.pid), me):
+        t = study.ask()
+        study._storage.record_heartbeat(t._trial_id)  # type: ignore[attr-defined]
+        study._storage.set_trial_system_attr(t._trial_id, PROCESS_ATTR, record.to_json())
+        t.set_user_attr("worker", f"{record.host}:{record.pid}")
+    r = CliRunner().invoke(main, ["studies", "doctor", "p", "--storage", sqlite_url])
+    assert r.exit_code == 1
+    lines = r.output.splitlines()
+    assert any(f":{dead.pid}" in ln and "worker process gone" in ln for ln in lines), r.output
+    assert any(f":{me.pid}" in ln and "alive (process running)" in ln for ln in lines), r.output
+    assert f"worker process gone: trial(s) 0 ran in {me.host}:{dead.pid}" in " ".join(r.output.split())
+    r = CliRunner().invoke(main, ["studies", "doctor", "p", "--storage", sqlite_url, "--json"])
+    doc = json.loads(r.stdout)
+    assert doc["process_gone"] == [0] and doc["stale"] == [0] and doc["running"][0]["process"]["pid"] == dead.pid
+    r = CliRunner().invoke(main, ["studies", "doctor", "p", "--storage", sqlite_url, "--fail-stale", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["failed_now"] == [0]
 
 
 def test_missing_curves_are_reported(sqlite_url: str) -> None:

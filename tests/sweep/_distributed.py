@@ -24,6 +24,8 @@ TINY = ["--dataset", "iris", "--folds", "2", "--epochs", "2", "--no-baselines"]
 # Heartbeats every second, stale after four: for the tests that kill a worker (the others keep
 # the defaults, so that a busy machine never makes a live worker look dead).
 FAST_HEARTBEATS = {"SWEEPDOCTOR_HEARTBEAT_INTERVAL": "1", "SWEEPDOCTOR_HEARTBEAT_GRACE": "4"}
+# A grace no test waits out: a worker killed on this machine must be seen by its process being gone.
+SLOW_HEARTBEATS = {"SWEEPDOCTOR_HEARTBEAT_INTERVAL": "60", "SWEEPDOCTOR_HEARTBEAT_GRACE": "600"}
 
 
 class Worker:
@@ -131,3 +133,45 @@ def check_study(url: str, study: str, *, total: int, folds: int, surplus: int = 
         assert state == expected[t.state], f"trial {t.number}: curves say {state}, Optuna {t.state.name}"
         assert n_folds == folds and n_epochs == folds * t.user_attrs["epochs_trained"]
     return trials
+
+
+# ---- restarting the local database servers (the restart tests) ---------------------------
+
+PG_PING = ["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-q"]
+MARIADB_PING = ["mariadb-admin", "-h", "127.0.0.1", "-u", "root", "ping"]
+MARIADB_START = ["start-stop-daemon", "--start", "--oknodo", "--background", "--exec", "/usr/sbin/mariadbd"]
+
+
+def _answers(ping: list[str]) -> bool:
+    return subprocess.run(ping, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30).returncode == 0
+
+
+def ensure_up(ping: list[str], start: list[str], *, timeout: float = 90) -> None:
+    """Start the server until it answers (``start`` must do nothing when it runs already)."""
+    end = time.monotonic() + timeout
+    while not _answers(ping):
+        if time.monotonic() > end:
+            raise AssertionError(f"the server did not come back: {' '.join(ping)}")
+        subprocess.run(start, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        time.sleep(0.5)
+
+
+def restart_postgres() -> None:
+    """``pg_ctlcluster VERSION main restart``; the server answers again when this returns, even on failure."""
+    version = sorted(os.listdir("/etc/postgresql"))[0]
+    cluster = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
+    try:
+        subprocess.run([*cluster, "restart"], check=True, timeout=120)
+    finally:
+        ensure_up(PG_PING, [*cluster, "start"])
+
+
+def restart_mariadb() -> None:
+    """Shut MariaDB down cleanly and start it as ``.ci/run`` does; it answers again when this returns."""
+    try:
+        subprocess.run(["mariadb-admin", "-h", "127.0.0.1", "-u", "root", "shutdown"], check=True, timeout=120)
+        end = time.monotonic() + 60
+        while _answers(MARIADB_PING) and time.monotonic() < end:
+            time.sleep(0.2)
+    finally:
+        ensure_up(MARIADB_PING, MARIADB_START)

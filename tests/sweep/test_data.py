@@ -74,3 +74,51 @@ def test_data_config_rules() -> None:
         load_dataset(DataConfig(dataset="iris", csv="x.csv", target="y"))
     with pytest.raises(DataError, match="unknown dataset"):
         load_builtin("mnist")
+
+
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("a,b,y\n", "has no data rows"),
+        ("y\n" + "\n".join(str(i % 2) for i in range(20)), "no feature columns besides the target 'y'"),
+        ("f1,y,f2,y\n" + "\n".join(f"{i},{i % 2},{i},{i % 2}" for i in range(20)),
+         "two columns named 'y' .*leak the answer into the features"),
+        ("f,f,y\n" + "\n".join(f"{i},{i},{i % 2}" for i in range(20)), "two columns named 'f'"),
+        ("a,,y\n" + "\n".join(f"{i},{i},{i % 2}" for i in range(20)), "a column without a name"),
+    ],
+)
+def test_csv_structure_is_refused_before_any_training(tmp_path: Path, text: str, match: str) -> None:
+    with pytest.raises(DataError, match=match):
+        load_csv(_csv(tmp_path, text), target="y")
+
+
+def test_the_same_columns_once_each_load(tmp_path: Path) -> None:
+    ds = load_csv(_csv(tmp_path, "f1,y,f2\n" + "\n".join(f"{i},{i % 2},{i}" for i in range(20))), target="y")
+    assert ds.X.shape == (20, 2)
+
+
+@pytest.mark.parametrize(
+    "name,n_samples,n_features,match",
+    [("classification", 0, 20, "n_samples.*>= 10, got 0"), ("regression", 100, 0, "n_features.*>= 1, got 0"),
+     ("classification", 100, 1, "n_features.*>= 2, got 1")],
+)
+def test_generated_sizes_are_checked(name: str, n_samples: int, n_features: int, match: str) -> None:
+    with pytest.raises(DataError, match=match):
+        load_builtin(name, n_samples=n_samples, n_features=n_features)
+
+
+def test_small_generated_datasets_work() -> None:
+    """Two and three features used to fail inside scikit-learn (two redundant features by default)."""
+    assert load_builtin("classification", n_samples=50, n_features=2).X.shape == (50, 2)
+    assert load_builtin("classification", n_samples=50, n_features=3).X.shape == (50, 3)
+
+
+def test_arrays_without_features_or_with_nan_targets() -> None:
+    with pytest.raises(DataError, match="no feature columns"):
+        from_arrays(np.zeros((20, 0)), np.arange(20) % 2)
+    y = np.linspace(0, 1, 20)
+    y[3] = np.nan
+    with pytest.raises(DataError, match="y contains NaN"):
+        from_arrays(np.zeros((20, 2)), y, task="regression")
+    with pytest.raises(DataError, match="task must be"):
+        from_arrays(np.zeros((20, 2)), y, task="ranking")

@@ -7,22 +7,38 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
 import pytest
 import torch
+from click.testing import CliRunner
 from optuna.trial import TrialState
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from sweepdoctor.cli import main
 from sweepdoctor.errors import StorageError
-from sweepdoctor.studies import Store
+from sweepdoctor.studies import PROCESS_ATTR, Store, WorkerProcess
 from sweepdoctor.sweep.search._coordinator import TrialCoordinator, trials_counted
-from sweepdoctor.sweep.search._heartbeat import HeartbeatSettings
+from sweepdoctor.sweep.search._heartbeat import HeartbeatSettings, fail_stale_trials
 from sweepdoctor.sweep.search._study import optuna_storage
-from tests.sweep._distributed import FAST_HEARTBEATS, TINY, Worker, check_study, cli, load_trials, script, wait_for
+from tests.sweep._distributed import (
+    FAST_HEARTBEATS,
+    SLOW_HEARTBEATS,
+    TINY,
+    Worker,
+    check_study,
+    cli,
+    load_trials,
+    restart_mariadb,
+    restart_postgres,
+    script,
+    wait_for,
+)
 
 torch.set_num_threads(1)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -32,11 +48,13 @@ def _running(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
     return [t for t in load_trials(url, study) if t.state == TrialState.RUNNING]
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="a dead process is seen through /proc (Linux)")
 def test_sigkilled_worker_trial_is_failed_and_retried(pg_url: str, tmp_path: Path) -> None:
+    """Same machine: the victim's process is seen gone; no heartbeat grace is waited out (it is 10 minutes)."""
     hang = tmp_path / "hung.pid"
-    workers = [Worker(script(pg_url, "kill", 9), tmp_path / f"host{i}", env=FAST_HEARTBEATS) for i in range(2)]
+    workers = [Worker(script(pg_url, "kill", 9), tmp_path / f"host{i}", env=SLOW_HEARTBEATS) for i in range(2)]
     victim = Worker(script(pg_url, "kill", 9), tmp_path / "victim",
-                    env={**FAST_HEARTBEATS, "SWEEPDOCTOR_TEST_HANG": str(hang)})
+                    env={**SLOW_HEARTBEATS, "SWEEPDOCTOR_TEST_HANG": str(hang)})
     try:
         wait_for(lambda: hang.exists() and hang.read_text() != "", 90, "the victim to start a trial")
         pid = int(hang.read_text())
@@ -52,10 +70,40 @@ def test_sigkilled_worker_trial_is_failed_and_retried(pg_url: str, tmp_path: Pat
     trials = check_study(pg_url, "kill", total=9, folds=2)
     killed = [t for t in trials if str(t.user_attrs.get("worker", "")).endswith(f":{pid}")]
     assert len(killed) == 1 and killed[0].state == TrialState.FAIL
-    assert killed[0].user_attrs["fail_reason"].startswith("worker lost: no heartbeat")
+    worker = killed[0].user_attrs["worker"]
+    assert killed[0].user_attrs["fail_reason"] == f"worker lost: its process is gone (worker {worker})"
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed[0].number]
     assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
     assert retries[0].params == killed[0].params
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="a dead process is seen through /proc (Linux)")
+def test_sigkilled_lone_sqlite_sweep_is_retried_at_once_when_rerun(sqlite_url: str, tmp_path: Path) -> None:
+    """A lone sweep killed mid-trial: the doctor says its process is gone, and the rerun retries the
+    trial at once (the heartbeat grace is 10 minutes: the rerun would time out waiting for it)."""
+    hang = tmp_path / "hung.pid"
+    victim = Worker(script(sqlite_url, "lone", 3), tmp_path / "victim",
+                    env={**SLOW_HEARTBEATS, "SWEEPDOCTOR_TEST_HANG": str(hang)})
+    try:
+        wait_for(lambda: hang.exists() and hang.read_text() != "", 90, "the sweep to start a trial")
+        wait_for(lambda: bool(_running(sqlite_url, "lone")), 30, "its trial to be claimed")
+        victim.proc.send_signal(signal.SIGKILL)
+        assert victim.wait(10) == -signal.SIGKILL
+    finally:
+        victim.kill()
+    r = CliRunner().invoke(main, ["studies", "doctor", "lone", "--storage", sqlite_url])
+    assert r.exit_code == 1 and "worker process gone" in r.output and "alive" not in r.output, r.output
+    rerun = Worker(script(sqlite_url, "lone", 3), tmp_path / "rerun", env=SLOW_HEARTBEATS)
+    try:
+        assert rerun.wait(120) == 0, rerun.stderr
+    finally:
+        rerun.kill()
+    trials = check_study(sqlite_url, "lone", total=3, folds=2)
+    assert trials[0].state == TrialState.FAIL and "its process is gone" in trials[0].user_attrs["fail_reason"]
+    assert trials[1].system_attrs["failed_trial"] == 0 and trials[1].params == trials[0].params
+    assert "sweepdoctor:worker_process" in trials[0].system_attrs  # the victim's record stays with its trial
+    assert trials[1].system_attrs["sweepdoctor:worker_process"]["pid"] != trials[0].system_attrs[
+        "sweepdoctor:worker_process"]["pid"]  # the retry carries its own worker's, not the victim's
 
 
 def _cut_connections(admin_url: str, database: str) -> int:
@@ -92,20 +140,33 @@ def test_connection_cut_mid_sweep_loses_nothing(pg_url: str, tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_postgres_restarted_mid_sweep(pg_url: str, tmp_path: Path) -> None:
-    """Restarts the shared server: slow, and disturbs other tests that use it at that moment."""
-    workers = [Worker(script(pg_url, "restart", 16, epochs=6), tmp_path / f"host{i}", env=FAST_HEARTBEATS)
-               for i in range(2)]
+@pytest.mark.parametrize("server, restart", [
+    pytest.param("pg_url", restart_postgres, marks=pytest.mark.postgres, id="postgresql"),
+    pytest.param("mysql_url", restart_mariadb, marks=pytest.mark.mysql, id="mariadb"),
+])
+def test_database_restarted_mid_sweep(
+    server: str, restart: Callable[[], None], request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Three workers ride out a restart of the server: nothing lost, stored twice or left running, the budget
+    exact. Restarts the shared server (it answers again when the test ends, pass or fail): slow, and it
+    disturbs other tests that use it at that moment."""
+    url = request.getfixturevalue(server)
+    workers = [Worker(script(url, "restart", 18, epochs=8), tmp_path / f"host{i}") for i in range(3)]
+
+    def finished() -> int:
+        return sum(t.state.is_finished() for t in load_trials(url, "restart"))
+
     try:
-        wait_for(lambda: sum(t.state.is_finished() for t in load_trials(pg_url, "restart")) >= 2, 90, "two trials")
-        version = sorted(os.listdir("/etc/postgresql"))[0]
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"], check=True)
+        wait_for(lambda: finished() >= 3, 120, "three trials")
+        before = finished()
+        restart()
         for w in workers:
-            assert w.wait(180) == 0, w.stderr
+            assert w.wait(240) == 0, w.stderr
     finally:
         for w in workers:
             w.kill()
-    check_study(pg_url, "restart", total=16, folds=2)
+    assert before < 18  # the restart came in the middle of the sweep
+    check_study(url, "restart", total=18, folds=2)
 
 
 def test_sigterm_stops_a_worker_cleanly(sqlite_url: str, tmp_path: Path) -> None:
@@ -207,6 +268,38 @@ def test_orphan_without_heartbeat_is_retried_at_once(sqlite_url: str) -> None:
     finally:
         coord.close()
     assert [s.state for s in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="a dead process is seen through /proc (Linux)")
+def test_lost_workers_by_process_here_and_by_heartbeat_elsewhere(sqlite_url: str) -> None:
+    """Grace 1 s. Here, with fresh heartbeats: a live process keeps its trial, a dead one loses it. Elsewhere,
+    with old heartbeats: a worker with a long grace of its own keeps its trial, a plain one loses it."""
+    study = _new_study(sqlite_url, "who")
+    me = WorkerProcess.this()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    records = {
+        "alive here": me,
+        "dead here": replace(me, pid=dead.pid),
+        "patient elsewhere": replace(me, host="elsewhere", grace_s=600.0),
+        "silent elsewhere": replace(me, host="elsewhere"),
+    }
+    for record in records.values():
+        t = study.ask()
+        study._storage.record_heartbeat(t._trial_id)  # type: ignore[attr-defined]
+        study._storage.set_trial_system_attr(t._trial_id, PROCESS_ATTR, record.to_json())
+        t.set_user_attr("worker", f"{record.host}:{record.pid}")
+    time.sleep(2.2)  # heartbeats are kept to the second
+    for t in study.get_trials(deepcopy=False)[:2]:
+        study._storage.record_heartbeat(t._trial_id)  # type: ignore[attr-defined]
+    failed = fail_stale_trials(study, Store(sqlite_url).engine, grace_s=1.0, max_retry=3, orphans=True)
+    assert failed == [1, 3]
+    trials = study.get_trials(deepcopy=False)
+    assert trials[1].user_attrs["fail_reason"] == f"worker lost: its process is gone (worker {me.host}:{dead.pid})"
+    assert trials[3].user_attrs["fail_reason"].startswith("worker lost: no heartbeat for 1 s")
+    assert [t.state for t in trials[:4]] == [TrialState.RUNNING, TrialState.FAIL, TrialState.RUNNING, TrialState.FAIL]
+    assert [t.system_attrs["failed_trial"] for t in trials[4:]] == [1, 3]
+    assert all(PROCESS_ATTR not in t.system_attrs for t in trials[4:])  # a retry gets its own worker's record
 
 
 def test_a_trial_taken_over_is_not_stored(sqlite_url: str) -> None:

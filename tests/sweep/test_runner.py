@@ -86,11 +86,11 @@ def test_resume_adds_trials_and_refuses_a_changed_space(sqlite_url: str) -> None
     assert res.resumed and res.n_complete == 2
     assert len(optuna.load_study(study_name="r", storage=sqlite_url).trials) == 4
     changed = replace(small_config(sqlite_url, "r", trials=5, epochs=2), space=replace(SMALL_SPACE, width=Fixed(8)))
-    with pytest.raises(ConfigError, match="another space"):
+    with pytest.raises(ConfigError, match="space.width: stored value=16, given value=8"):
         run(changed, ds)
-    with pytest.raises(ConfigError, match="another data"):
+    with pytest.raises(ConfigError, match="data: stored rows hash"):
         run(small_config(sqlite_url, "r", trials=5, epochs=2), load_builtin("wine"))
-    with pytest.raises(ConfigError, match="another epochs"):
+    with pytest.raises(ConfigError, match="epochs: stored 2, given 3"):
         run(small_config(sqlite_url, "r", trials=5, epochs=3), ds)
 
 

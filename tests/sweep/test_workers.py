@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from optuna.trial import TrialState
 
 from sweepdoctor.cli import main
-from sweepdoctor.studies import Store
+from sweepdoctor.studies import PROCESS_ATTR, Store
 from sweepdoctor.sweep.search._coordinator import TrialCoordinator, trials_counted
 from sweepdoctor.sweep.search._heartbeat import HeartbeatSettings
 from sweepdoctor.sweep.search._study import optuna_storage
@@ -129,7 +129,7 @@ def test_workers_refuse_a_study_with_another_space(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/s.db"
     assert _sweep("--trials", "1", "--storage", url, "--study", "s")[0] == 0
     code, out = _sweep("--trials", "4", "--workers", "2", "--storage", url, "--study", "s", "--epochs", "3")
-    assert code == 2 and len(out.strip().splitlines()) == 1 and "another epochs" in out
+    assert code == 2 and len(out.strip().splitlines()) == 1 and "(epochs: stored 2, given 3)" in out
     assert len(load_trials(url, "s")) == 1
 
 
@@ -143,3 +143,47 @@ def test_workers_need_a_picklable_model(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="picklable"):
         sweep.run(cfg, sweep.load_builtin("iris"), model_fn=lambda hp, i, o: torch.nn.Linear(i, o))
+
+
+# ---- heartbeat settings: flags, TOML, environment -------------------------------------
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--heartbeat-interval", "0"], "study.heartbeat_interval (--heartbeat-interval) must be a number of seconds > 0"),
+    (["--heartbeat-grace", "-1"], "study.heartbeat_grace (--heartbeat-grace) must be a number of seconds > 0"),
+    (["--heartbeat-grace", "4"], "must be longer than the heartbeat interval (5 s), got 4"),
+    (["--heartbeat-interval", "10", "--heartbeat-grace", "10"], "longer than the heartbeat interval (10 s)"),
+])
+def test_bad_heartbeat_flags(tmp_path: Path, args: list[str], message: str) -> None:
+    code, out = _sweep(*args, "--storage", f"sqlite:///{tmp_path}/s.db")
+    assert code == 2 and len(out.strip().splitlines()) == 1 and message in out, out
+    assert not (tmp_path / "s.db").exists()
+
+
+def _recorded_grace(url: str, study: str) -> set[float]:
+    return {t.system_attrs[PROCESS_ATTR]["grace_s"] for t in load_trials(url, study)}
+
+
+def test_heartbeat_flags_and_toml_reach_the_workers(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/s.db"
+    code, out = _sweep("--trials", "2", "--heartbeat-interval", "2", "--heartbeat-grace", "7", "--storage", url,
+                       "--study", "flags")
+    assert code == 0, out
+    assert _recorded_grace(url, "flags") == {7.0}
+    config = tmp_path / "sweep.toml"
+    config.write_text("[study]\nheartbeat_interval = 3\n")  # the grace: three intervals
+    code, out = _sweep("--config", str(config), "--trials", "2", "--workers", "2", "--storage", url, "--study", "toml")
+    assert code == 0, out
+    assert _recorded_grace(url, "toml") == {9.0}
+
+
+def test_heartbeat_settings_configuration_then_environment_then_defaults() -> None:
+    env = {"SWEEPDOCTOR_HEARTBEAT_INTERVAL": "2", "SWEEPDOCTOR_HEARTBEAT_GRACE": "30"}
+    assert HeartbeatSettings.from_env({}) == HeartbeatSettings(interval_s=5.0, grace_s=15.0)
+    assert HeartbeatSettings.from_env(env) == HeartbeatSettings(interval_s=2.0, grace_s=30.0)
+    assert HeartbeatSettings.from_env(env, interval_s=4.0, grace_s=9.0) == HeartbeatSettings(4.0, 9.0)
+    assert HeartbeatSettings.from_env({"SWEEPDOCTOR_HEARTBEAT_INTERVAL": "1"}).grace_s == 3.0
+    from sweepdoctor.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"--heartbeat-grace, SWEEPDOCTOR_HEARTBEAT_GRACE\) must be longer"):
+        HeartbeatSettings.from_env({"SWEEPDOCTOR_HEARTBEAT_GRACE": "3"})

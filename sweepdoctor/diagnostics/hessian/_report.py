@@ -1,4 +1,4 @@
-"""What the Hessian analysis found (RULES.md §2), and the findings it implies.
+"""What the Hessian analysis found (rules.md §2), and the findings it implies.
 
 Kept free of torch: a :class:`HessianReport` holds numpy arrays only, so reports can be
 built, stored and turned into findings without the model.
@@ -18,7 +18,7 @@ __all__ = ["HessianReport", "PointKind", "classify_point", "hessian_findings"]
 
 
 class PointKind(str, Enum):
-    """What the gradient and the Hessian's eigenvalues say about a point (RULES.md §2)."""
+    """What the gradient and the Hessian's eigenvalues say about a point (rules.md §2)."""
 
     LOCAL_MINIMUM = "local_minimum"  # gradient ~0, no negative eigenvalue
     SADDLE_POINT = "saddle_point"  # gradient ~0, eigenvalues of both signs
@@ -57,7 +57,7 @@ class HessianReport:
 
     @property
     def sharpness(self) -> float:
-        """The top eigenvalue (RULES.md §3: large for sharp minima)."""
+        """The top eigenvalue (rules.md §3: large for sharp minima)."""
         return float(self.eigenvalues[-1])
 
     @property
@@ -85,7 +85,7 @@ class HessianReport:
 
 
 def classify_point(grad_norm: float, grad_tol: float, lam_min: float, lam_max: float, zero_tol: float) -> PointKind:
-    """The second-order test of RULES.md §2, with tolerances for "zero"."""
+    """The second-order test of rules.md §2, with tolerances for "zero"."""
     if grad_norm > grad_tol:
         return PointKind.NOT_CRITICAL
     negative, positive = lam_min < -zero_tol, lam_max > zero_tol
@@ -116,7 +116,7 @@ def hessian_findings(report: HessianReport, *, run: str | None = None) -> list[F
     """The findings a Hessian analysis implies: saddle_point, local_minimum or critical_point.
 
     A point that is not critical (the gradient is not small) yields no finding: a
-    stalled run there is oscillating, which the curves already tell (RULES.md §2).
+    stalled run there is oscillating, which the curves already tell (rules.md §2).
     """
     kind = report.kind
     common = (
@@ -129,7 +129,7 @@ def hessian_findings(report: HessianReport, *, run: str | None = None) -> list[F
     if kind is PointKind.SADDLE_POINT:
         assert report.escape_eigenvalue is not None  # set for every saddle point
         return [Finding(
-            FindingCode.SADDLE_POINT, Severity.WARNING, "RULES.md §2",
+            FindingCode.SADDLE_POINT, Severity.WARNING, "rules.md §2",
             f"saddle point: {common}, {ratio}; moving along the escape direction lowers the loss by "
             f"{-0.5 * report.escape_eigenvalue:.3g} per unit step squared",
             "escape it: momentum or adam, a larger learning rate (or warmup), or step along the escape "
@@ -138,16 +138,16 @@ def hessian_findings(report: HessianReport, *, run: str | None = None) -> list[F
         )]
     if kind is PointKind.LOCAL_MINIMUM:
         return [Finding(
-            FindingCode.LOCAL_MINIMUM, Severity.INFO, "RULES.md §2",
+            FindingCode.LOCAL_MINIMUM, Severity.INFO, "rules.md §2",
             f"local minimum: {common}, no negative eigenvalue, {ratio}; sharpness {report.sharpness:.3g}",
             "if the loss here is still large, no small step helps: restart from another initialization or "
-            "change the model; a large sharpness suggests smaller batches (RULES.md §3)",
+            "change the model; a large sharpness suggests smaller batches (rules.md §3)",
             _evidence(report), run,
         )]
     what = "local maximum (no positive eigenvalue)" if kind is PointKind.LOCAL_MAXIMUM else (
         "flat critical point (every eigenvalue ~0: the second-order test cannot decide)")
     return [Finding(
-        FindingCode.CRITICAL_POINT, Severity.WARNING, "RULES.md §2", f"{what}: {common}, {ratio}",
+        FindingCode.CRITICAL_POINT, Severity.WARNING, "rules.md §2", f"{what}: {common}, {ratio}",
         "training sits where the gradient vanishes: re-initialize (this often happens with all-zero or tiny "
         "weights), use momentum or adam, or a larger learning rate with warmup",
         _evidence(report), run,

@@ -38,8 +38,20 @@ from sweepdoctor.studies.db._optuna_tables import (
     o_trials,
     trial_state,
 )
-from sweepdoctor.studies.db._schema import EpochRow, FindingRow, FoldRow, RunRow
-from sweepdoctor.studies.db._store import Store
+from sweepdoctor.studies.db._schema import EpochRow, FindingRow, FoldRow, RunRow, StudyDocRow
+from sweepdoctor.studies.db._store import GUIDED_PLAN, Store, check_writable
+from sweepdoctor.studies.db._sweeps import (
+    SWEEP_STATES,
+    SubmittedSweep,
+    delete_sweep,
+    finish_sweep,
+    get_sweep,
+    list_sweeps,
+    next_sweep,
+    stop_sweep,
+    submit_sweep,
+    sweep_csv,
+)
 
 __all__ = [
     # engines and URLs
@@ -52,12 +64,15 @@ __all__ = [
     "mask_url",
     "session_scope",
     "sqlite_write_ahead",
+    "check_writable",
     # our tables
+    "GUIDED_PLAN",
     "EpochRow",
     "FindingRow",
     "FoldRow",
     "RunRow",
     "Store",
+    "StudyDocRow",
     "jsonable",
     # Optuna's tables, read only
     "OPTUNA_STATES",
@@ -74,4 +89,15 @@ __all__ = [
     "describe_error",
     "is_transient",
     "retry_concurrent_create",
+    # sweeps submitted to the service, for agents on any host
+    "SWEEP_STATES",
+    "SubmittedSweep",
+    "delete_sweep",
+    "finish_sweep",
+    "get_sweep",
+    "list_sweeps",
+    "next_sweep",
+    "stop_sweep",
+    "submit_sweep",
+    "sweep_csv",
 ]

@@ -111,12 +111,16 @@ class StudyLock:
         if self._path is not None:
             return self._try_flock()
         if self._conn is None:
+            # Not AUTOCOMMIT: the pool would reset the isolation level when the connection goes
+            # back, a round trip outside SQLAlchemy's error handling that fails on a cut
+            # connection. The locks are the session's, so committing keeps them.
             try:
-                self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                self._conn = self._engine.connect()
             except SQLAlchemyError as e:
                 raise StorageError(f"storage: cannot take the study lock: {describe_error(e)}") from e
         try:
             got = self._conn.execute(*self._statement(acquire=True)).scalar()
+            self._conn.commit()
         except SQLAlchemyError as e:
             self._drop_connection()
             raise StorageError(f"storage: cannot take the study lock: {describe_error(e)}") from e
@@ -144,6 +148,7 @@ class StudyLock:
         try:
             if self._held:
                 self._conn.execute(*self._statement(acquire=False))
+                self._conn.commit()
         except SQLAlchemyError as e:
             # The session is gone, and the lock with it; make sure the pool never reuses it.
             logger.warning("could not release the study lock (%s); dropping its connection", describe_error(e))

@@ -8,13 +8,15 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sweepdoctor.errors import StorageError
+from sweepdoctor.studies.db._drivers import resolve_driver
 
 __all__ = [
     "DEFAULT_STORAGE",
@@ -48,7 +50,13 @@ def mask_url(url: str) -> str:
 
 
 def check_url(url: str) -> str:
-    """Validate a storage URL up front; returns it. Raises :class:`StorageError`."""
+    """Validate a storage URL up front; returns the URL to open (the same one, or with the installed driver).
+
+    A URL without a driver gets the one that is installed (``postgresql://`` opens with
+    psycopg 3 or psycopg2, ``mysql://`` and ``mariadb://`` with mysqlclient or PyMySQL;
+    see ``_drivers``). Every engine and Optuna storage opens what this returns. Raises
+    :class:`StorageError`.
+    """
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -56,8 +64,20 @@ def check_url(url: str) -> str:
             f"storage: {mask_url(url)!r} is not a database URL "
             "(expected e.g. sqlite:///study.db or postgresql://user@host/db)"
         ) from None
+    try:
+        resolved = resolve_driver(parsed, shown=mask_url(url))
+    except NoSuchModuleError:
+        raise StorageError(
+            f"storage: {mask_url(url)!r} names a database kind {parsed.drivername!r} that SQLAlchemy does not know "
+            "(use sqlite:///FILE, postgresql://, mysql:// or mariadb://)"
+        ) from None
+    _check_sqlite_path(parsed)
+    return url if resolved is parsed else resolved.render_as_string(hide_password=False)
+
+
+def _check_sqlite_path(parsed: URL) -> None:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        path = Path(parsed.database)
+        path = sqlite_file_path(parsed)
         if path.is_dir():
             raise StorageError(f"storage: {str(path)!r} is a directory, not a SQLite file")
         if path.exists() and path.stat().st_size > 0:
@@ -65,7 +85,14 @@ def check_url(url: str) -> str:
                 raise StorageError(f"storage: {str(path)!r} exists but is not a SQLite database")
         elif not path.parent.exists():
             raise StorageError(f"storage: folder {str(path.parent)!r} does not exist")
-    return url
+
+
+def sqlite_file_path(parsed: URL) -> Path:
+    """The file a SQLite URL opens: ``sqlite:///file:PATH?mode=ro&uri=true`` opens PATH."""
+    database = parsed.database or ""
+    if database.startswith("file:") and str(parsed.query.get("uri", "")).lower() in ("true", "1"):
+        return Path(urlsplit(database).path)
+    return Path(database)
 
 
 def _is_sqlite_file(path: Path) -> bool:
@@ -88,7 +115,7 @@ def _is_sqlite_file(path: Path) -> bool:
 
 def make_engine(url: str) -> Engine:
     """An engine for our own tables on the same database Optuna uses."""
-    check_url(url)
+    url = check_url(url)
     backend = make_url(url).get_backend_name()
     kwargs: dict[str, object] = {"pool_pre_ping": True, "future": True}
     if backend == "sqlite":

@@ -6,6 +6,10 @@
 - ``sd_folds``: one row per run and fold: the fold's final validation score and its
   loss on a deployment test set.
 - ``sd_findings``: diagnoses; ``run_id`` NULL for a study-level finding.
+- ``sd_study_docs``: documents that define a study, too long for Optuna's study listing
+  (its search space); the study's user attribute holds their hash.
+- ``sd_sweeps``: sweeps submitted to the service (their TOML and optional CSV), which
+  agents on any host take and run.
 
 Non-finite numbers are stored as NULL (MySQL has no NaN).
 """
@@ -15,10 +19,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Double, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Double, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "EpochRow", "FindingRow", "FoldRow", "RunRow"]
+__all__ = ["Base", "EpochRow", "FindingRow", "FoldRow", "RunRow", "StudyDocRow", "SweepRow"]
 
 
 def _now() -> datetime:
@@ -97,3 +101,37 @@ class FindingRow(Base):
     advice: Mapped[str] = mapped_column(Text)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+
+
+class SweepRow(Base):
+    """A sweep submitted to the service: its configuration and data, for agents on any host."""
+
+    __tablename__ = "sd_sweeps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # queued, running, done, stopped, failed
+    trials: Mapped[int] = mapped_column(Integer)
+    config: Mapped[str] = mapped_column(Text)  # the sweep's TOML
+    csv_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    csv: Mapped[bytes | None] = mapped_column(LargeBinary(length=2**32 - 1), nullable=True)  # LONGBLOB on MySQL
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+
+
+class StudyDocRow(Base):
+    """A document that defines a study but is too long for Optuna's study listing: the search space.
+
+    The study's user attribute keeps a short hash of it (``optuna studies`` stays readable);
+    the resume check compares the hashes and reads the document here to say what changed.
+    """
+
+    __tablename__ = "sd_study_docs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(Integer, index=True)
+    key: Mapped[str] = mapped_column(String(64))
+    document: Mapped[Any] = mapped_column(JSON)
+
+    __table_args__ = (UniqueConstraint("study_id", "key", name="uq_sd_study_docs_study_key"),)

@@ -3,22 +3,67 @@
 from __future__ import annotations
 
 import math
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, delete, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from sweepdoctor.diagnostics import EpochRecord, Finding, FoldHistory, History, Role, RunHistory, Task
 from sweepdoctor.errors import StorageError
 from sweepdoctor.studies.db._concurrency import retry_concurrent_create
-from sweepdoctor.studies.db._engine import make_engine, mask_url, session_scope
+from sweepdoctor.studies.db._engine import check_url, make_engine, mask_url, session_scope, sqlite_file_path
 from sweepdoctor.studies.db._json import jsonable
 from sweepdoctor.studies.db._optuna_tables import o_studies
-from sweepdoctor.studies.db._schema import Base, EpochRow, FindingRow, FoldRow, RunRow
+from sweepdoctor.studies.db._schema import Base, EpochRow, FindingRow, FoldRow, RunRow, StudyDocRow
 
-__all__ = ["Store"]
+__all__ = ["GUIDED_PLAN", "Store", "check_writable"]
+
+# The study document of a guided study (``sweep --guided``): one entry per round, with the
+# space it planned, its edits and their reasons.
+GUIDED_PLAN = "guided_plan"
+
+
+def check_writable(url: str) -> None:
+    """Refuse, before anything is written, a SQLite database a sweep could not write to.
+
+    A read-only URL (``mode=ro``, ``immutable=1``), a file without write permission, or a
+    folder where SQLite cannot create its journal each get one :class:`StorageError` line
+    instead of a database error halfway through. Other databases are checked by their server.
+    """
+    parsed = make_url(check_url(url))
+    if parsed.get_backend_name() != "sqlite":
+        return
+    if parsed.database in (None, "", ":memory:"):
+        raise StorageError(
+            f"storage: {mask_url(url)!r} is an in-memory SQLite database, which each connection of a sweep "
+            "would see empty; use a file (sqlite:///study.db)"
+        )
+    query = {k: str(v).lower() for k, v in parsed.query.items()}
+    if query.get("mode") == "ro" or query.get("immutable") in ("1", "true"):
+        raise StorageError(
+            f"storage: {mask_url(url)!r} opens the database read-only (mode=ro), but a sweep writes its trials "
+            "there; drop mode=ro from the URL (read-only URLs suit the `studies` commands)"
+        )
+    path = sqlite_file_path(parsed).absolute()
+    if path.exists() and not _writable(path):
+        raise StorageError(
+            f"storage: {str(path)!r} is read-only, but a sweep writes its trials there; "
+            f"make it writable (chmod u+w {str(path)!r}) or pass another --storage"
+        )
+    if not _writable(path.parent):
+        raise StorageError(
+            f"storage: folder {str(path.parent)!r} is not writable (SQLite writes its journal beside the database); "
+            "make it writable or put the database elsewhere"
+        )
+
+
+def _writable(path: os.PathLike[str]) -> bool:
+    """Writable by this process, and by someone at all (root passes ``os.access`` on a chmod 444 file)."""
+    return os.access(path, os.W_OK) and bool(os.stat(path).st_mode & 0o222)
 
 
 class Store:
@@ -51,6 +96,33 @@ class Store:
         if sid is None:
             raise StorageError(f"storage: no study named {study_name!r} in {mask_url(self.url)!r}")
         return int(sid)
+
+    # ---- documents that define a study ------------------------------------------------
+
+    def put_study_doc(self, *, study_id: int, key: str, document: Any) -> None:
+        """Store (or replace) the study's document ``key``; workers writing the same one together is fine."""
+        self.ensure_schema()
+        doc = jsonable(document)
+        try:
+            with session_scope(self.engine) as s:
+                row = s.execute(
+                    select(StudyDocRow).where(StudyDocRow.study_id == study_id, StudyDocRow.key == key)
+                ).scalar_one_or_none()
+                if row is None:
+                    s.add(StudyDocRow(study_id=study_id, key=key, document=doc))
+                elif row.document != doc:
+                    row.document = doc
+        except StorageError as e:
+            if not isinstance(e.__cause__, IntegrityError):  # another worker inserted it first
+                raise
+
+    def study_doc(self, study_id: int, key: str) -> Any | None:
+        """The study's document ``key``, or ``None`` when there is none."""
+        self.ensure_schema()
+        with session_scope(self.engine) as s:
+            return s.execute(
+                select(StudyDocRow.document).where(StudyDocRow.study_id == study_id, StudyDocRow.key == key)
+            ).scalar_one_or_none()
 
     # ---- writing ------------------------------------------------------------------
 
@@ -135,7 +207,8 @@ class Store:
                     rule=f.rule,
                     summary=f.summary,
                     advice=f.advice,
-                    evidence=jsonable(f.evidence),
+                    # the confidence rides in the evidence JSON: no new column, old databases read as before
+                    evidence=jsonable({**f.evidence, "confidence": f.confidence}),
                 )
                 for f in findings
                 if f.run is None or f.run in run_ids
@@ -218,6 +291,7 @@ def _run_from_rows(
         n_params=r.n_params,
         hyperparameters=dict(r.hyperparameters or {}),
         state=r.state,
+        score=_mean_score(folds),
         folds=tuple(
             FoldHistory(
                 epochs=tuple(
@@ -237,6 +311,12 @@ def _run_from_rows(
             for f in range(n_folds)
         ),
     )
+
+
+def _mean_score(folds: dict[int, FoldRow]) -> float | None:
+    """The run's cross-validation score: the mean of its folds' finite scores (``None`` without any)."""
+    scores = [v for f in folds.values() if (v := _finite_or_none(f.val_score)) is not None]
+    return sum(scores) / len(scores) if scores else None
 
 
 def _finite_or_none(value: Any) -> float | None:

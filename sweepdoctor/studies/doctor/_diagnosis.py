@@ -4,7 +4,9 @@ The one code path for the sweep's closing diagnosis and ``sweepdoctor diagnose
 --study``: load the study's history, run :func:`sweepdoctor.diagnostics.diagnose`,
 replace the stored findings, all under the study's lock (:class:`StudyLock`), so that
 two writers never interleave their delete-then-insert and the findings stored last are
-those of the runs stored when they were written.
+those of the runs stored when they were written. Each finding's confidence is stored
+inside its evidence JSON (``evidence["confidence"]``): no new column, so databases
+written before it read as before.
 """
 
 from __future__ import annotations

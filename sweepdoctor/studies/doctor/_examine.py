@@ -16,9 +16,11 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, Integer, String, Text, column, func, inspect, select, table, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import TableClause
 
 from sweepdoctor.errors import StorageError
 from sweepdoctor.studies.db import RunRow, mask_url, o_studies, o_trial_user_attrs, o_trials, session_scope, trial_state
+from sweepdoctor.studies.doctor._process import PROCESS_ATTR, WorkerProcess
 from sweepdoctor.studies.doctor._report import DoctorReport, RunningTrial, WorkerSeen
 
 __all__ = [
@@ -115,25 +117,34 @@ def _running(s: Session, study_id: int) -> list[RunningTrial]:
         .where(o_trials.c.study_id == study_id, trial_state == "RUNNING")
         .order_by(o_trials.c.number)
     ).all()
-    workers = _user_attr(s, [r.trial_id for r in rows], WORKER_ATTR)
-    return [
-        RunningTrial(
+    ids = [r.trial_id for r in rows]
+    workers = _user_attr(s, ids, WORKER_ATTR)
+    processes = {tid: WorkerProcess.from_json(doc) for tid, doc in _attr(s, o_trial_system_attrs, ids,
+                                                                         PROCESS_ATTR).items()}
+    out = []
+    for r in rows:
+        process = processes.get(r.trial_id)
+        out.append(RunningTrial(
             trial_id=r.trial_id,
             number=r.number,
             worker=workers.get(r.trial_id),
             heartbeat_age_s=None if r.heartbeat is None else max(0.0, (now - r.heartbeat).total_seconds()),
-        )
-        for r in rows
-    ]
+            process=process,
+            process_running=None if process is None else process.running(),
+        ))
+    return out
 
 
 def _user_attr(s: Session, trial_ids: Sequence[int], key: str) -> dict[int, Any]:
+    return _attr(s, o_trial_user_attrs, trial_ids, key)
+
+
+def _attr(s: Session, attrs: TableClause, trial_ids: Sequence[int], key: str) -> dict[int, Any]:
+    """One user or system attribute of these trials, by trial id (trials without it left out)."""
     if not trial_ids:
         return {}
     rows = s.execute(
-        select(o_trial_user_attrs.c.trial_id, o_trial_user_attrs.c.value_json).where(
-            o_trial_user_attrs.c.trial_id.in_(list(trial_ids)), o_trial_user_attrs.c.key == key
-        )
+        select(attrs.c.trial_id, attrs.c.value_json).where(attrs.c.trial_id.in_(list(trial_ids)), attrs.c.key == key)
     ).all()
     return {r.trial_id: json.loads(r.value_json) for r in rows}
 

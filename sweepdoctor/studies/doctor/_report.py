@@ -15,25 +15,53 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["DoctorReport", "RunningTrial", "WorkerSeen"]
+from sweepdoctor.studies.doctor._process import WorkerProcess
+
+__all__ = ["LIVE_GRACE_FACTOR", "DoctorReport", "RunningTrial", "WorkerSeen"]
+
+# A silent trial whose process still runs on this machine is taken over after this many grace
+# periods (90 s with the defaults, the former grace), not one.
+LIVE_GRACE_FACTOR = 6
 
 
 class RunningTrial(NamedTuple):
-    """A trial in state RUNNING, with its worker and how long ago it last sent a heartbeat."""
+    """A trial in state RUNNING, with its worker, how long ago it last sent a heartbeat and,
+    when its worker ran on this machine, whether that process still runs."""
 
     trial_id: int
     number: int
     worker: str | None  # host:pid, None for a trial not started by a sweepdoctor worker
     heartbeat_age_s: float | None  # None: no heartbeat ever recorded
+    process: WorkerProcess | None = None  # recorded by the worker that claimed it
+    process_running: bool | None = None  # True/False: seen on this machine; None: cannot tell from here
+
+    @property
+    def process_gone(self) -> bool:
+        """Its worker ran on this machine and no longer runs."""
+        return self.process_running is False
 
     def is_stale(self, grace_s: float, *, orphans: bool = False) -> bool:
-        """No heartbeat for longer than ``grace_s``; with ``orphans``, also a trial that never sent one."""
+        """Whether its worker is lost: its process ran on this machine and is gone (now, whatever
+        the heartbeat), or no heartbeat for longer than ``grace_s`` (or the worker's own longer
+        grace); with ``orphans``, also a trial that never sent one.
+
+        A process seen running on this machine gets :data:`LIVE_GRACE_FACTOR` times that: a
+        busy machine must not cost live trials, yet a long-lived process (a notebook) whose
+        sweep ended without finishing a trial still gives it up.
+        """
+        if self.process_gone:
+            return True
         if self.heartbeat_age_s is None:
             return orphans
-        return self.heartbeat_age_s > grace_s
+        own = self.process.grace_s if self.process is not None and self.process.grace_s is not None else 0.0
+        limit = max(grace_s, own) * (LIVE_GRACE_FACTOR if self.process_running else 1)
+        return self.heartbeat_age_s > limit
 
     def to_dict(self) -> dict[str, Any]:
-        return self._asdict()
+        doc = self._asdict()
+        doc["process"] = None if self.process is None else self.process.to_json()
+        doc["process_gone"] = self.process_gone
+        return doc
 
 
 class WorkerSeen(NamedTuple):
@@ -89,6 +117,7 @@ class DoctorReport:
             "retried": self.retried,
             "running": [t.to_dict() for t in self.running],
             "stale": [t.number for t in self.stale],
+            "process_gone": [t.number for t in self.running if t.process_gone],
             "workers": [w.to_dict() for w in self.workers],
             "missing_curves": None if self.missing_curves is None else list(self.missing_curves),
             "stray_curves": list(self.stray_curves),
@@ -119,9 +148,15 @@ class DoctorReport:
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         for t in self.running:
             age = "never" if t.heartbeat_age_s is None else f"{t.heartbeat_age_s:.0f} s ago"
-            flag = Text("stale", style="red") if t.is_stale(self.grace_s, orphans=True) else Text("alive", "green")
-            table.add_row(str(t.number), t.worker or "-", age, flag)
+            table.add_row(str(t.number), t.worker or "-", age, self._flag(t))
         return table
+
+    def _flag(self, t: RunningTrial) -> Text:
+        if t.process_gone:
+            return Text("worker process gone", style="red")
+        if t.is_stale(self.grace_s, orphans=True):
+            return Text("stale", style="red")
+        return Text("alive (process running)" if t.process_running else "alive", style="green")
 
     def _workers_table(self) -> Table:
         table = Table(title="workers seen", title_justify="left", box=box.SIMPLE_HEAD)
@@ -138,8 +173,14 @@ class DoctorReport:
         if self.failed_now:
             out.append(Text(f"failed {len(self.failed_now)} stale trial(s) now: {_nums(self.failed_now)} "
                             "(retries queued; a running or resumed sweep picks them up)", style="yellow"))
-        if self.stale:
-            out.append(Text(f"stale: trial(s) {_nums(t.number for t in self.stale)} have had no heartbeat for more "
+        gone = [t for t in self.stale if t.process_gone]
+        if gone:
+            out.append(Text(f"worker process gone: trial(s) {_nums(t.number for t in gone)} ran in "
+                            f"{', '.join(sorted({t.worker or '?' for t in gone}))}, which no longer run(s). Fail them "
+                            "with --fail-stale (a running sweep does it by itself)", style="red"))
+        silent = [t for t in self.stale if not t.process_gone]
+        if silent:
+            out.append(Text(f"stale: trial(s) {_nums(t.number for t in silent)} have had no heartbeat for more "
                             f"than {self.grace_s:.0f} s; their worker is gone. Fail them with --fail-stale "
                             "(a running sweep does it by itself)", style="red"))
         if self.missing_curves:

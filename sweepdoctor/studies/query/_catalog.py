@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, json_to_distribution
-from sqlalchemy import Engine, and_, delete, func, select
+from sqlalchemy import Engine, and_, delete, func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,7 @@ from sweepdoctor.studies.db import (
     FindingRow,
     FoldRow,
     RunRow,
+    StudyDocRow,
     mask_url,
     o_studies,
     o_study_directions,
@@ -268,6 +269,8 @@ def delete_study(engine: Engine, url: str, study: StudyRef, *, ours: bool) -> De
             s.execute(delete(EpochRow).where(EpochRow.run_id.in_(runs)))
             s.execute(delete(FoldRow).where(FoldRow.run_id.in_(runs)))
             s.execute(delete(RunRow).where(RunRow.study_id == study.study_id))
+            if inspect(s.connection()).has_table(StudyDocRow.__tablename__):  # absent in databases before it
+                s.execute(delete(StudyDocRow).where(StudyDocRow.study_id == study.study_id))
     try:
         storage = optuna.storages.RDBStorage(url)
     except (optuna.exceptions.OptunaError, SQLAlchemyError, RuntimeError, ValueError, ImportError) as e:

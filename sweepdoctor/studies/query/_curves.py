@@ -15,15 +15,19 @@ from sweepdoctor.studies.query._records import CurvePoint, Curves
 
 __all__ = ["run_curves"]
 
+# Baselines are stored as ``baseline-linear`` etc.; ``--run linear`` names the same run.
+BASELINE_PREFIX = "baseline-"
+
 
 def run_curves(s: Session, study: StudyRef, *, trial: int | None = None, run: str | None = None) -> Curves:
     """Mean, min and max over folds of train and validation loss, per epoch.
 
-    Pick the run by trial number or by name (a baseline such as ``linear``).
+    Pick the run by trial number or by name: a baseline is ``baseline-linear`` or just ``linear``.
     """
     q = select(RunRow.id, RunRow.name, RunRow.trial_number).where(RunRow.study_id == study.study_id)
     if run is not None:
-        q = q.where(RunRow.name == run)
+        names = [run] if run.startswith(BASELINE_PREFIX) else [run, BASELINE_PREFIX + run]
+        q = q.where(RunRow.name.in_(names))
     elif trial is not None:
         q = q.where(RunRow.trial_number == trial)
     found = s.execute(q.order_by(RunRow.id.desc()).limit(1)).first()

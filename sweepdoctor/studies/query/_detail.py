@@ -17,6 +17,7 @@ import re
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import optuna
@@ -26,7 +27,18 @@ from optuna.trial import TrialState
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from sweepdoctor.studies.db import FindingRow, FoldRow, RunRow, o_trial_params, o_trial_values, o_trials, trial_state
+from sweepdoctor.diagnostics import Role
+from sweepdoctor.studies.db import (
+    GUIDED_PLAN,
+    FindingRow,
+    FoldRow,
+    RunRow,
+    StudyDocRow,
+    o_trial_params,
+    o_trial_values,
+    o_trials,
+    trial_state,
+)
 from sweepdoctor.studies.query._catalog import ParamDecoder, StudyRef
 from sweepdoctor.studies.query._records import FoldSpread, Importance, TrialRecord, ValueStats
 
@@ -37,6 +49,7 @@ __all__ = [
     "fold_spreads",
     "param_importance",
     "value_stats",
+    "guided_rounds",
 ]
 
 _SPLIT_RE = re.compile(r"^split(\d+)_score$")
@@ -87,13 +100,26 @@ def _split_attrs(t: TrialRecord) -> dict[int, float | None]:
     return out
 
 
+def guided_rounds(s: Session, study_id: int) -> tuple[dict[str, Any], ...]:
+    """A guided study's stored rounds (``sweep --guided``): each one's edits and their reasons."""
+    doc = s.execute(
+        select(StudyDocRow.document).where(StudyDocRow.study_id == study_id, StudyDocRow.key == GUIDED_PLAN)
+    ).scalar_one_or_none()
+    return tuple(r for r in doc if isinstance(r, dict)) if isinstance(doc, list) else ()
+
+
 def finding_counts(s: Session, study: StudyRef) -> dict[str, int]:
-    """How many stored findings of each code the study has (runs and study level)."""
+    """How many candidate trials carry each stored finding code, as ``diagnose`` counts them.
+
+    Baselines (references, not candidates) and study-level findings are not counted.
+    """
+    n_runs = func.count(func.distinct(FindingRow.run_id))
     q = (
-        select(FindingRow.code, func.count(FindingRow.id))
-        .where(FindingRow.study_id == study.study_id)
+        select(FindingRow.code, n_runs)
+        .join_from(FindingRow, RunRow, RunRow.id == FindingRow.run_id)
+        .where(FindingRow.study_id == study.study_id, RunRow.role == Role.CANDIDATE.value)
         .group_by(FindingRow.code)
-        .order_by(func.count(FindingRow.id).desc(), FindingRow.code)
+        .order_by(n_runs.desc(), FindingRow.code)
     )
     return {code: int(n) for code, n in s.execute(q)}
 
@@ -153,6 +179,10 @@ def param_importance(s: Session, study: StudyRef, *, max_trials: int | None = IM
             dists[tid][name] = decoder.distribution(dj)
     if not any(params.values()):
         return Importance(None, "the complete trials have no parameters")
+    ranked, on = _split_conditional(s, study, params)
+    base = Importance(None, n_trials=len(values), n_complete=n_complete, conditional=on)
+    if not ranked:
+        return replace(base, reason="every parameter is conditional (exists on some trials only)")
     direction = StudyDirection.MAXIMIZE if study.maximize else StudyDirection.MINIMIZE
     mem = optuna.create_study(direction=direction)
     mem.add_trials(
@@ -164,8 +194,45 @@ def param_importance(s: Session, study: StudyRef, *, max_trials: int | None = IM
     with warnings.catch_warnings(record=True) as caught:  # the evaluator's caveats become notes of the result
         warnings.simplefilter("always")
         try:
-            result = optuna.importance.get_param_importances(mem)
+            result = optuna.importance.get_param_importances(mem, params=ranked)
         except (ValueError, RuntimeError) as e:  # Optuna's own refusal (e.g. a parameter that never varies)
-            return Importance(None, f"Optuna's evaluator declined: {e}")
+            return replace(base, reason=f"Optuna's evaluator declined: {e}")
     notes = tuple(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)))
-    return Importance(dict(result), n_trials=len(values), n_complete=n_complete, notes=notes)
+    return replace(base, values={_switch_name(k): v for k, v in result.items()}, notes=notes)
+
+
+def _split_conditional(
+    s: Session, study: StudyRef, params: dict[int, dict[str, Any]]
+) -> tuple[list[str], dict[str, int]]:
+    """The parameters to rank (every trial has them), and the conditional ones with how many
+    evaluated trials have each."""
+    seen = {name for ps in params.values() for name in ps}
+    conditional = conditional_params(s, study) | {n for n in seen if any(n not in ps for ps in params.values())}
+    on = {name: sum(name in ps for ps in params.values()) for name in sorted(seen & conditional)}
+    return sorted(seen - conditional), on
+
+
+def _switch_name(name: str) -> str:
+    """The sweep asks Optuna ``use_weight_decay`` before ``weight_decay`` (a range that may be 0):
+    its importance is that of ``weight_decay>0``, in the names the sweep shows."""
+    return f"{name[4:]}>0" if name.startswith("use_") else name
+
+
+def conditional_params(s: Session, study: StudyRef) -> set[str]:
+    """Parameters some of the study's trials have and others not (``beta1`` only for Adam).
+
+    Ranking one against the others on the trials where it exists would credit it with
+    what the condition (the optimizer) did; such parameters are listed, not ranked.
+    """
+    t, p = o_trials, o_trial_params
+    in_study = p.join(t, t.c.trial_id == p.c.trial_id)
+    n_trials = s.execute(
+        select(func.count(func.distinct(p.c.trial_id))).select_from(in_study).where(t.c.study_id == study.study_id)
+    ).scalar_one()
+    counts = s.execute(
+        select(p.c.param_name, func.count(func.distinct(p.c.trial_id)))
+        .select_from(in_study)
+        .where(t.c.study_id == study.study_id)
+        .group_by(p.c.param_name)
+    )
+    return {name for name, n in counts if n < n_trials}

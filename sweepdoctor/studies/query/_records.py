@@ -185,6 +185,8 @@ class Importance:
     n_trials: int = 0
     n_complete: int = 0
     notes: tuple[str, ...] = ()
+    # Parameters only some trials have (``beta1`` only for Adam): not ranked; name → evaluated trials with it.
+    conditional: Mapping[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -193,6 +195,7 @@ class Importance:
             "n_trials": self.n_trials,
             "n_complete": self.n_complete,
             "notes": list(self.notes),
+            "conditional": dict(self.conditional),
         }
 
 
@@ -207,6 +210,7 @@ class StudyDetail:
     spreads: tuple[FoldSpread, ...]
     importance: Importance
     findings: Mapping[str, int] | None  # finding code → count; None without our tables
+    guided: tuple[Mapping[str, Any], ...] = ()  # a guided study's rounds: space edits and their reasons
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -217,6 +221,7 @@ class StudyDetail:
             "fold_spread": [s.to_dict() for s in self.spreads],
             "importance": self.importance.to_dict(),
             "findings": None if self.findings is None else dict(self.findings),
+            "guided": [dict(r) for r in self.guided],
         }
 
 

@@ -58,6 +58,8 @@ def studies_table(studies: Sequence[StudySummary], *, title: str) -> Table:
 
 
 def _score(t: TrialRecord) -> str:
+    if t.value is None:  # failed, running or waiting: no score to show, whatever an attribute says
+        return "-"
     mean, std = (t.user_attrs.get(k) for k in _SCORE_ATTRS)
     if isinstance(mean, (int, float)) and isinstance(std, (int, float)):
         return f"{mean:.4g} ± {std:.2g}"
@@ -166,7 +168,12 @@ def detail_view(d: StudyDetail) -> Group:
         for k, v in sorted(d.best.params.items()):
             best.add_row(k, fmt(v))
         parts.append(best)
-    parts.append(Text("parameter importance (Optuna's evaluator)", style="bold"))
+    imp = d.importance
+    on = f", on {imp.n_trials:,} complete trials" if imp.n_trials else ""
+    parts.append(Text(f"parameter importance (Optuna's evaluator{on})", style="bold"))
+    if imp.conditional:
+        listed = ", ".join(f"{escape(k)} on {n}" for k, n in imp.conditional.items())
+        parts.append(Text(f"  not ranked, conditional (exist on some trials only): {listed}", style="dim"))
     if d.importance.values:
         parts.append(importance_bars(d.importance.values))
         for note in d.importance.notes:
@@ -182,8 +189,23 @@ def detail_view(d: StudyDetail) -> Group:
         parts.append(Text("findings: none stored (no sweepdoctor tables: a plain Optuna study)", style="dim"))
     else:
         found = ", ".join(f"{code} x{n}" for code, n in d.findings.items()) or "none stored"
-        parts.append(Text(f"findings: {found}"))
+        parts.append(Text(f"findings (trials with each): {found}"))
+    parts.extend(_guided_lines(d.guided))
     return Group(*parts)
+
+
+def _guided_lines(rounds: Sequence[Mapping[str, Any]]) -> list[Text]:
+    """A guided study's plan: per round, from which trial on, each edit and why."""
+    lines = [Text("guided search: the space re-planned between rounds", style="bold")] if rounds else []
+    for r in rounds:
+        edits = r.get("edits") or []
+        head = f"  round {r.get('round')} (from trial #{r.get('from_trial')}): "
+        if not edits:
+            lines.append(Text(head + "space kept", style="dim"))
+        for e in edits:
+            lines.append(Text(head + f"{e.get('param')} {e.get('before')} -> {e.get('after')}: {e.get('reason')}"))
+        lines += [Text(f"  round {r.get('round')} note: {n}", style="dim") for n in r.get("notes") or []]
+    return lines
 
 
 def compare_table(details: Sequence[StudyDetail]) -> Table:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
@@ -35,6 +36,7 @@ from sweepdoctor.studies.query._detail import (
     IMPORTANCE_TRIALS,
     finding_counts,
     fold_spreads,
+    guided_rounds,
     param_importance,
     value_stats,
 )
@@ -58,7 +60,8 @@ class StudyDB:
             _check_sqlite_exists(storage)
         self._owns_engine = isinstance(storage, str)
         self.engine = make_engine(storage) if isinstance(storage, str) else storage
-        self._raw_url = storage if isinstance(storage, str) else storage.url.render_as_string(hide_password=False)
+        # the engine's URL: the driver check_url chose (bare mysql:// opens with PyMySQL), password kept
+        self._raw_url = self.engine.url.render_as_string(hide_password=False)
         self._tables: _Tables | None = None
 
     @property
@@ -221,6 +224,7 @@ class StudyDB:
                     else Importance(None, "not computed")
                 ),
                 findings=finding_counts(s, ref) if tables.ours else None,
+                guided=guided_rounds(s, ref.study_id) if tables.ours else (),
             )
 
     def compare(
@@ -257,7 +261,12 @@ class StudyDB:
             self._find(s, tables, study)
             self._need_ours(tables, study, "the history export")
         history, _ids = Store(self.engine).load_history(study)
-        return history
+        # A run without an epoch on some fold (a trial that failed before its first epoch) has no
+        # curve to diagnose, and the format refuses empty folds: such runs are left out.
+        runs = tuple(r for r in history.runs if all(f.epochs for f in r.folds) and r.folds)
+        if not runs:
+            raise StorageError(f"storage: study {study!r} has no run with a stored epoch; nothing to export")
+        return replace(history, runs=runs)
 
     def delete(self, study: str) -> DeleteReport:
         """Delete the study: our rows first (one transaction), then Optuna's through ``optuna.delete_study``."""

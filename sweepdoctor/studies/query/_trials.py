@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from optuna.distributions import CategoricalDistribution
-from sqlalchemy import ColumnElement, FromClause, Select, and_, exists, select
+from sqlalchemy import ColumnElement, FromClause, Select, and_, case, exists, select
 from sqlalchemy.orm import Session
 
 from sweepdoctor.diagnostics import FindingCode
@@ -29,7 +29,13 @@ from sweepdoctor.studies.db import (
     o_trials,
     trial_state,
 )
-from sweepdoctor.studies.query._catalog import ParamDecoder, StudyRef, param_distribution, param_names
+from sweepdoctor.studies.query._catalog import (
+    ParamDecoder,
+    StudyRef,
+    param_distribution,
+    param_names,
+    study_user_attrs,
+)
 from sweepdoctor.studies.query._records import TrialRecord
 from sweepdoctor.studies.query._where import Condition, SortKey, choice_indices, numeric_value
 
@@ -62,7 +68,7 @@ class TrialQuery:
         elif cond.name == "number":
             self._conds.append(cond.op.compare(o_trials.c.number, int(numeric_value(cond, integer=True))))
         else:
-            column, dist = self._column(cond.name, "--where", inner=True)
+            column, dist = self._shown_column(cond.name, "--where", inner=True)
             if isinstance(dist, CategoricalDistribution):
                 indices = [float(i) for i in choice_indices(cond, dist.choices)]
                 self._conds.append(column.in_(indices))
@@ -103,7 +109,7 @@ class TrialQuery:
             col = o_trial_values.c.value
             ascending = not self._study.maximize
         else:
-            col, _dist = self._column(key.name, "--sort", inner=False)
+            col, _dist = self._shown_column(key.name, "--sort", inner=False)
             ascending = True
         if key.descending:
             ascending = not ascending
@@ -128,6 +134,22 @@ class TrialQuery:
         (``None`` for ``n_params`` / ``depth`` of our runs, which are plain numbers)."""
         column, dist = self._column(name, what, inner=True)
         return column, None if dist is None else column.table.c.distribution_json
+
+    def _shown_column(self, name: str, what: str, *, inner: bool) -> tuple[Any, Any]:
+        """Parameter ``name`` as the sweep shows it: ``weight_decay`` is 0 on the trials where
+        Optuna's switch ``use_weight_decay`` is False (and which have no ``weight_decay``)."""
+        switch = param_distribution(self._s, self._study.study_id, f"use_{name}")
+        if not isinstance(switch, CategoricalDistribution) or False not in switch.choices:
+            return self._column(name, what, inner=inner)
+        self._n_alias += 1
+        use = o_trial_params.alias(f"p{self._n_alias}")
+        on = and_(use.c.trial_id == o_trials.c.trial_id, use.c.param_name == f"use_{name}")
+        self._from = self._from.join(use, on) if inner else self._from.outerjoin(use, on)
+        dist = param_distribution(self._s, self._study.study_id, name)
+        if dist is None:  # no trial switched it on: 0 wherever the switch is off
+            return case((use.c.param_value == float(switch.choices.index(False)), 0.0), else_=None), None
+        value, _ = self._column(name, what, inner=False)
+        return case((use.c.param_value == float(switch.choices.index(False)), 0.0), else_=value), dist
 
     def _column(self, name: str, what: str, *, inner: bool) -> tuple[Any, Any]:
         dist = param_distribution(self._s, self._study.study_id, name)
@@ -180,6 +202,7 @@ def load_trials(s: Session, rows: Sequence[Any], *, study_id: int, ours: bool) -
         q = q.join_from(FindingRow.__table__, run, run.c.id == FindingRow.run_id)
         for tid, code in _rows_for(s, ids, q, run.c.trial_id, q, run.c.study_id == study_id):
             findings[tid].add(code)
+    custom = _custom_model(s, study_id)
     return [
         TrialRecord(
             number=int(number),
@@ -188,12 +211,42 @@ def load_trials(s: Session, rows: Sequence[Any], *, study_id: int, ours: bool) -
             value=value,
             datetime_start=start,
             datetime_complete=complete,
-            params=params.get(tid, {}),
+            params=sweep_names(params.get(tid, {}), attrs.get(tid, {}), custom_model=custom),
             user_attrs=attrs.get(tid, {}),
             findings=tuple(sorted(findings.get(tid, ()))),
         )
         for tid, number, state, value, start, complete, *_ in rows
     ]
+
+
+# The built-in MLP's own parameters: not shown for a study of the caller's model (model_fn).
+_MLP_PARAMS = ("depth", "width", "activation")
+
+
+def _custom_model(s: Session, study_id: int) -> bool:
+    fingerprint = study_user_attrs(s, study_id).get("sweepdoctor")
+    return isinstance(fingerprint, dict) and fingerprint.get("model") == "custom"
+
+
+def sweep_names(params: dict[str, Any], attrs: dict[str, Any], *, custom_model: bool = False) -> dict[str, Any]:
+    """A trial's parameters in the names the sweep shows everywhere (its summary, JSON, ``studies``).
+
+    A sweep's trial carries them as its ``hyperparameters`` attribute (fixed ones included,
+    those its optimizer does not use left out; for a caller's model, not the built-in MLP's
+    depth/width/activation). Otherwise Optuna's own are shown, with the sweep's internal
+    switch ``use_weight_decay=false`` shown as ``weight_decay=0``.
+    """
+    stored = attrs.get("hyperparameters")
+    if isinstance(stored, dict) and stored:
+        return {k: v for k, v in stored.items() if not (custom_model and k in _MLP_PARAMS)}
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if name.startswith("use_") and isinstance(value, bool):
+            if not value:
+                out.setdefault(name[4:], 0.0)
+            continue
+        out[name] = value
+    return out
 
 
 def _rows_for(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sweepdoctor.sweep.config._config import (
     DataConfig,
+    GuideConfig,
     StudyConfig,
     SweepConfig,
     TrainConfig,
@@ -35,6 +36,7 @@ __all__ = [
     "DataConfig",
     "Fixed",
     "FloatRange",
+    "GuideConfig",
     "IntRange",
     "Param",
     "SearchSpace",

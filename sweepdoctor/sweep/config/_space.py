@@ -81,6 +81,8 @@ class SearchSpace:
     @classmethod
     def from_mapping(cls, doc: Mapping[str, Any], *, base: SearchSpace | None = None) -> SearchSpace:
         """Build from a TOML ``[space]`` table; keys not given keep ``base``'s value."""
+        if not isinstance(doc, Mapping):
+            raise ConfigError(f"[space] must be a table (e.g. lr = [1e-3, 1e-2]), got {doc!r}")
         known = {f.name for f in fields(cls)}
         values = {f.name: getattr(base or cls(), f.name) for f in fields(cls)}
         for key, raw in doc.items():
@@ -163,6 +165,8 @@ def _check_param(key: str, p: Param) -> None:
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ConfigError(f"space.{key}: expected a number, got {v!r}")
+        if not math.isfinite(v):
+            raise ConfigError(f"space.{key}: {v!r} is not a finite number; give finite values")
         if key in _INT_KEYS and not float(v).is_integer():
             raise ConfigError(f"space.{key}: expected an integer, got {v!r}")
         lo, hi = _BOUNDS[key]

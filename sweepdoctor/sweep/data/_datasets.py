@@ -77,7 +77,9 @@ def from_arrays(
     ya = _as_1d(y, "y")
     if len(Xa) != len(ya):
         raise DataError(f"data: X has {len(Xa)} rows but y has {len(ya)}")
-    t = Task(task) if task is not None else _infer_task(ya)
+    if Xa.shape[1] == 0:
+        raise DataError("data: X has no feature columns; give at least one feature")
+    t = _task(task) if task is not None else _infer_task(ya)
     classes: tuple[Any, ...] = ()
     n_classes = 0
     Xt = yt = None
@@ -90,7 +92,9 @@ def from_arrays(
         y_out = yi.astype(np.int64)
     else:
         if ya.dtype.kind not in "iuf":
-            raise DataError("data: a regression target must be numeric")
+            raise DataError("data: a regression target must be numeric; use task='classification' for labels")
+        if not np.all(np.isfinite(ya)):
+            raise DataError("data: y contains NaN or infinite values; drop those rows")
         y_out = ya.astype(np.float32)
     if X_test is not None or y_test is not None:
         if X_test is None or y_test is None:
@@ -110,6 +114,22 @@ def from_arrays(
     if len(Xa) < 10:
         raise DataError(f"data: need at least 10 rows, got {len(Xa)}")
     return Dataset(name, Xa, y_out, t, n_classes, Xt, yt, classes)
+
+
+def _task(task: Task | str) -> Task:
+    try:
+        return Task(task)
+    except ValueError:
+        raise DataError(f"data: task must be 'classification' or 'regression', got {task!r}") from None
+
+
+def _check_generated(name: str, n_samples: Any, n_features: Any) -> None:
+    """make_classification/make_regression's sizes, checked here so the error says what to change."""
+    low = 2 if name == "classification" else 1
+    for key, value, least in (("n_samples", n_samples, 10), ("n_features", n_features, low)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise DataError(f"data.{key}: the {name} dataset needs an integer >= {least}, got {value!r}; "
+                            f"pass --{key.replace('_', '-')} {least} or more")
 
 
 def _as_2d_float(X: Any, what: str) -> np.ndarray:
@@ -154,11 +174,14 @@ def load_builtin(name: str, *, n_samples: int = 1000, n_features: int = 20, seed
         X, y = loaders[name](return_X_y=True)
         task = Task.REGRESSION if name == "diabetes" else Task.CLASSIFICATION
         return from_arrays(X, y, task=task, name=name)
+    if name in ("classification", "regression"):
+        _check_generated(name, n_samples, n_features)
     if name == "classification":
         X, y = datasets.make_classification(
             n_samples=n_samples,
             n_features=n_features,
             n_informative=max(2, n_features // 2),
+            n_redundant=min(2, n_features - max(2, n_features // 2)),  # 2 (the default) from 4 features on
             n_classes=3,
             n_clusters_per_class=1,
             random_state=seed,
@@ -183,14 +206,9 @@ def _read_csv(path: Path, target: str) -> tuple[list[str], np.ndarray, np.ndarra
     except OSError as e:
         raise DataError(f"data: cannot read {str(path)!r}: {e.strerror}") from None
     except UnicodeDecodeError:
-        raise DataError(f"data: {str(path)!r} is not a UTF-8 text file") from None
-    if not rows or not rows[0]:
-        raise DataError(f"data: {str(path)!r} is empty")
-    header = [h.strip() for h in rows[0]]
-    if target not in header:
-        raise DataError(f"data: {str(path)!r} has no column {target!r}; columns: {', '.join(header)}")
+        raise DataError(f"data: {str(path)!r} is not a UTF-8 text file; save it as UTF-8") from None
+    header, body = _header_and_body(path, rows, target)
     ti = header.index(target)
-    body = [r for r in rows[1:] if any(c.strip() for c in r)]
     feats = [h for i, h in enumerate(header) if i != ti]
     X = np.empty((len(body), len(feats)), dtype=np.float32)
     y = []
@@ -225,6 +243,34 @@ def _read_csv(path: Path, target: str) -> tuple[list[str], np.ndarray, np.ndarra
         if any(v == "" for v in y):
             raise DataError(f"data: target column {target!r} of {str(path)!r} has empty cells") from None
         return feats, X, yarr.astype(str)
+
+
+def _header_and_body(path: Path, rows: list[list[str]], target: str) -> tuple[list[str], list[list[str]]]:
+    """The header and the non-blank data rows, refused unless there is something to learn from."""
+    shown = repr(str(path))
+    if not rows or not any(c.strip() for c in rows[0]):
+        raise DataError(f"data: {shown} is empty; it needs a header row and data rows")
+    header = [h.strip() for h in rows[0]]
+    if "" in header:
+        raise DataError(f"data: {shown} has a column without a name (column {header.index('') + 1}); "
+                        "name every column in the header row")
+    seen: dict[str, int] = {}
+    for i, h in enumerate(header):
+        if h in seen:
+            leak = "; a second target column would leak the answer into the features" if h == target else ""
+            raise DataError(
+                f"data: {shown} has two columns named {h!r} (columns {seen[h] + 1} and {i + 1}); "
+                f"give every column its own name{leak}"
+            )
+        seen[h] = i
+    if target not in header:
+        raise DataError(f"data: {shown} has no column {target!r}; columns: {', '.join(header)}")
+    if len(header) < 2:
+        raise DataError(f"data: {shown} has no feature columns besides the target {target!r}; add numeric features")
+    body = [r for r in rows[1:] if any(c.strip() for c in r)]
+    if not body:
+        raise DataError(f"data: {shown} has no data rows (only a header); add rows below the header")
+    return header, body
 
 
 def load_csv(

@@ -8,11 +8,14 @@ database effect of the trial. What it guarantees:
   racing for the last slot create exactly one trial between them. A trial counts
   against ``--trials`` unless it failed and was queued again (its retry counts
   instead); queued retries are claimed before anything new.
-- **Dead workers.** A claimed trial gets its first heartbeat under the lock, then one
-  every interval from a thread; every claim first fails stale trials and queues their
-  retries (:func:`~sweepdoctor.sweep.search._heartbeat.fail_stale_trials`). A worker whose
-  budget is spent waits while other workers' trials are alive, so the trial of a
-  worker that dies is still retried before the sweep ends.
+- **Dead workers.** A claimed trial gets its first heartbeat and the worker's process
+  (:class:`~sweepdoctor.studies.WorkerProcess`: host, pid, start time) under the lock,
+  then a heartbeat every interval from a thread; every claim first fails the trials of
+  lost workers and queues their retries
+  (:func:`~sweepdoctor.sweep.search._heartbeat.fail_stale_trials`): at once when the
+  process ran on this machine and is gone, after the grace period without a heartbeat
+  otherwise. A worker whose budget is spent waits while other workers' trials are alive,
+  so the trial of a worker that dies is still retried before the sweep ends.
 - **Database faults.** Each database effect is retried with exponential backoff while
   the error is transient (connection lost, server restarting, SQLite busy), for up to
   ``patience_s``; then a :class:`StorageError` says what was not stored. Each effect is
@@ -43,9 +46,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweepdoctor.errors import ConfigError, StorageError
 from sweepdoctor.studies import (
+    PROCESS_ATTR,
     WORKER_ATTR,
     Store,
     StudyLock,
+    WorkerProcess,
     describe_error,
     is_transient,
     mark_run_abandoned,
@@ -127,6 +132,7 @@ class TrialCoordinator:
         self._settings = settings or HeartbeatSettings.from_env()
         self._patience = db_patience() if patience_s is None else patience_s
         self.worker_id = worker_id()
+        self._process = WorkerProcess.this(grace_s=self._settings.grace_s).to_json()
         self._beats: dict[int, Heartbeat] = {}  # trial id -> its heartbeat, for each trial this worker trains
         self._others_alive = False
         self._stop = threading.Event()
@@ -292,6 +298,7 @@ class TrialCoordinator:
             beat = Heartbeat(self._heartbeats, trial._trial_id, self._settings.interval_s)
             beat.beat()  # under the lock: a RUNNING trial without a heartbeat is an orphan
             trial.set_user_attr(WORKER_ATTR, self.worker_id)
+            self._storage.set_trial_system_attr(trial._trial_id, PROCESS_ATTR, self._process)
         self._beats[trial._trial_id] = beat
         return trial
 

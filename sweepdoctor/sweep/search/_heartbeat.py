@@ -5,13 +5,16 @@ Optuna's own heartbeat (``RDBStorage(heartbeat_interval=...)``) only runs inside
 storage API and table: :class:`Heartbeat` records ``storage.record_heartbeat(trial_id)``
 on a thread while the trial trains (as ``optuna.storages._heartbeat.HeartbeatThread``
 does), and :func:`fail_stale_trials` is our ``optuna.storages.fail_stale_trials``: a
-RUNNING trial without a heartbeat for ``grace_s`` is failed with a reason and queued
-again with the same parameters, in the format of Optuna's
-``RetryHeartbeatStaleTrialCallback`` (system attributes ``failed_trial`` and
-``retry_history``), so Optuna's tools recognise the retry.
+RUNNING trial whose worker is lost is failed with a reason and queued again with the
+same parameters, in the format of Optuna's ``RetryHeartbeatStaleTrialCallback`` (system
+attributes ``failed_trial`` and ``retry_history``), so Optuna's tools recognise the retry.
 
-Intervals come from the environment (:data:`INTERVAL_ENV`, :data:`GRACE_ENV`), so tests
-and impatient users can shorten them without touching the study.
+A worker is lost when its process, recorded with the trial
+(:class:`~sweepdoctor.studies.WorkerProcess`), ran on this machine and is gone: seen at
+once, at the next claim of any worker here. Across machines, when the trial has had no
+heartbeat for the grace period. The interval and the grace period come from the sweep's
+configuration (``--heartbeat-interval``/``--heartbeat-grace``, ``[study]`` keys), else
+the environment (:data:`INTERVAL_ENV`, :data:`GRACE_ENV`), else 5 s and 15 s.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sweepdoctor.errors import ConfigError, StorageError
 from sweepdoctor.studies import (
+    PROCESS_ATTR,
+    RunningTrial,
     StudyLock,
     describe_error,
     make_engine,
@@ -57,9 +62,10 @@ logger = logging.getLogger(__name__)
 INTERVAL_ENV = "SWEEPDOCTOR_HEARTBEAT_INTERVAL"
 GRACE_ENV = "SWEEPDOCTOR_HEARTBEAT_GRACE"
 RETRY_ENV = "SWEEPDOCTOR_MAX_RETRY"
-# A worker beats every HEARTBEAT_INTERVAL_S; others take its trial over after HEARTBEAT_GRACE_S.
-HEARTBEAT_INTERVAL_S = 30
-HEARTBEAT_GRACE_S = 90
+# A worker on another machine beats every HEARTBEAT_INTERVAL_S; others take its trial over
+# after HEARTBEAT_GRACE_S without one (three missed beats). On one machine the process decides.
+HEARTBEAT_INTERVAL_S = 5.0
+HEARTBEAT_GRACE_S = 3 * HEARTBEAT_INTERVAL_S
 
 
 @dataclass(frozen=True)
@@ -72,21 +78,27 @@ class HeartbeatSettings:
 
     def __post_init__(self) -> None:
         if not self.interval_s > 0:
-            raise ConfigError(f"heartbeat interval must be > 0 seconds, got {self.interval_s}")
+            raise ConfigError(
+                f"heartbeat interval (--heartbeat-interval, {INTERVAL_ENV}) must be > 0 seconds, got {self.interval_s}"
+            )
         if not self.grace_s > self.interval_s:
             raise ConfigError(
-                f"heartbeat grace period must be longer than the interval ({self.interval_s} s), got {self.grace_s}"
+                f"heartbeat grace period (--heartbeat-grace, {GRACE_ENV}) must be longer than the heartbeat "
+                f"interval ({self.interval_s:g} s), got {self.grace_s:g}; raise it or shorten the interval"
             )
         if self.max_retry < 0:
-            raise ConfigError(f"max_retry must be >= 0, got {self.max_retry}")
+            raise ConfigError(f"{RETRY_ENV} must be >= 0, got {self.max_retry}")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> HeartbeatSettings:
-        """Defaults, overridden by ``SWEEPDOCTOR_HEARTBEAT_INTERVAL`` / ``_GRACE`` / ``SWEEPDOCTOR_MAX_RETRY``."""
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, interval_s: float | None = None, grace_s: float | None = None
+    ) -> HeartbeatSettings:
+        """``interval_s``/``grace_s`` when given (the sweep's configuration), else
+        ``SWEEPDOCTOR_HEARTBEAT_INTERVAL`` / ``_GRACE``, else the defaults; ``SWEEPDOCTOR_MAX_RETRY``.
+        Without a grace period, three missed beats of the interval."""
         env = os.environ if env is None else env
-        interval = _number(env, INTERVAL_ENV, HEARTBEAT_INTERVAL_S)
-        # Without an explicit grace period, three missed beats (as the defaults: 30 s and 90 s).
-        grace = _number(env, GRACE_ENV, HEARTBEAT_GRACE_S if INTERVAL_ENV not in env else 3 * interval)
+        interval = interval_s if interval_s is not None else _number(env, INTERVAL_ENV, HEARTBEAT_INTERVAL_S)
+        grace = grace_s if grace_s is not None else _number(env, GRACE_ENV, 3 * interval)
         return cls(interval_s=interval, grace_s=grace, max_retry=int(_number(env, RETRY_ENV, 3)))
 
 
@@ -143,7 +155,8 @@ def enqueue_retry(study: optuna.Study, trial: FrozenTrial, *, max_retry: int) ->
     history = [*trial.system_attrs.get("retry_history", []), trial.number]
     if len(history) > max_retry:
         return None
-    system_attrs = {**trial.system_attrs, "failed_trial": trial.system_attrs.get("failed_trial", trial.number),
+    kept = {k: v for k, v in trial.system_attrs.items() if k != PROCESS_ATTR}  # the retry gets its own worker
+    system_attrs = {**kept, "failed_trial": trial.system_attrs.get("failed_trial", trial.number),
                     "retry_history": history}
     study.add_trial(
         optuna.create_trial(
@@ -156,8 +169,10 @@ def enqueue_retry(study: optuna.Study, trial: FrozenTrial, *, max_retry: int) ->
 def fail_stale_trials(
     study: optuna.Study, engine: Engine, *, grace_s: float, max_retry: int, orphans: bool
 ) -> list[int]:
-    """Fail the study's stale RUNNING trials and queue their retries; the numbers failed.
+    """Fail the study's RUNNING trials whose worker is lost and queue their retries; the numbers failed.
 
+    Lost: its process ran on this machine and is gone, or (across machines) it has had
+    no heartbeat for ``grace_s`` (see :meth:`~sweepdoctor.studies.RunningTrial.is_stale`).
     Call it holding the study lock (:class:`~sweepdoctor.studies.StudyLock`), so two
     workers never fail and retry the same trial. ``orphans``: also fail RUNNING trials
     that never sent a heartbeat; right only when every worker records its first
@@ -168,11 +183,7 @@ def fail_stale_trials(
     for t in running_trials(engine, study._study_id):
         if not t.is_stale(grace_s, orphans=orphans):
             continue
-        reason = (
-            f"worker lost: no heartbeat for {grace_s:g} s (worker {t.worker or 'unknown'})"
-            if t.heartbeat_age_s is not None
-            else f"worker lost before its first heartbeat (worker {t.worker or 'unknown'})"
-        )
+        reason = _lost_reason(t, grace_s)
         try:
             # The reason goes first: a finished trial's attributes can no longer change.
             storage.set_trial_user_attr(t.trial_id, "fail_reason", reason)
@@ -188,6 +199,15 @@ def fail_stale_trials(
                        "no retry left" if retry is None else f"queued again as trial {retry}")
         failed.append(t.number)
     return failed
+
+
+def _lost_reason(t: RunningTrial, grace_s: float) -> str:
+    worker = t.worker or "unknown"
+    if t.process_gone:
+        return f"worker lost: its process is gone (worker {worker})"
+    if t.heartbeat_age_s is None:
+        return f"worker lost before its first heartbeat (worker {worker})"
+    return f"worker lost: no heartbeat for {grace_s:g} s (worker {worker})"
 
 
 def fail_stale_in_study(url: str, name: str, *, grace_s: float, max_retry: int | None = None) -> list[int]:

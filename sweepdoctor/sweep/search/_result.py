@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -12,8 +14,9 @@ import optuna
 from sweepdoctor.diagnostics import Finding
 from sweepdoctor.studies import mask_url
 from sweepdoctor.sweep.config import TrialParams
+from sweepdoctor.sweep.search._study import STUDY_ATTR
 
-__all__ = ["Tally", "SweepResult", "TrialEvent", "best_of"]
+__all__ = ["MLP_PARAMS", "Tally", "SweepResult", "TrialEvent", "best_of", "shown_params"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,21 @@ class SweepResult:
     training_path: str = ""
     findings: tuple[Finding, ...] = ()
     refit_dir: str | None = None
+    guided_rounds: tuple[Mapping[str, Any], ...] = ()  # with study.guided: each round's space, edits, reasons
+    custom_model: bool = False  # the caller's model_fn: the built-in MLP's parameters do not apply
+
+    def finding_counts(self) -> dict[str, int]:
+        """How many candidate trials carry each finding code (baselines and study-level findings
+        not counted), as ``diagnose`` and ``studies show`` count them."""
+        pairs = {(f.run, f.code.value) for f in self.findings if f.run is not None and f.run.startswith("trial-")}
+        counts = Counter(code for _, code in pairs)
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def best_params_dict(self) -> dict[str, Any]:
+        """The best trial's parameters under the names the sweep uses everywhere (see :func:`shown_params`)."""
+        if self.best_params is None:
+            return {}
+        return shown_params(self.best_params.as_dict(), custom_model=self.custom_model)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self._items())
@@ -104,11 +122,21 @@ class SweepResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self._items() if k not in ("findings", "best_params", "best_fold_scores")}
-        d["best_params"] = self.best_params.as_dict() if self.best_params is not None else {}
+        d["best_params"] = self.best_params_dict()
         d["best_fold_scores"] = list(self.best_fold_scores)
         d["best_fold_std"] = float(np.std(self.best_fold_scores)) if self.best_fold_scores else None
         d["findings"] = [f.to_dict() for f in self.findings]
         return d
+
+
+# The built-in MLP's own parameters: a caller's model_fn may ignore them, so they are not shown for it.
+MLP_PARAMS = ("depth", "width", "activation")
+
+
+def shown_params(params: dict[str, Any], *, custom_model: bool) -> dict[str, Any]:
+    """A trial's parameters as shown: those its model and optimizer use (``TrialParams.as_dict``),
+    without the built-in MLP's ``depth``/``width``/``activation`` for a caller's model."""
+    return {k: v for k, v in params.items() if not (custom_model and k in MLP_PARAMS)}
 
 
 @dataclass(frozen=True)
@@ -117,19 +145,22 @@ class Best:
     value: float | None = None
     params: TrialParams | None = None
     fold_scores: tuple[float, ...] = field(default=())
+    custom_model: bool = False
 
 
 def best_of(study: optuna.Study) -> Best:
     """The study's best trial, its typed parameters and per-fold scores (empty when none completed)."""
+    fingerprint = study.user_attrs.get(STUDY_ATTR)
+    custom = isinstance(fingerprint, dict) and fingerprint.get("model") == "custom"
     try:
         best = study.best_trial
     except ValueError:
-        return Best()
+        return Best(custom_model=custom)
     stored = best.user_attrs.get("hyperparameters")
     params = TrialParams.from_dict(stored) if isinstance(stored, dict) else None
     splits = sorted((_split_key(k), v) for k, v in best.user_attrs.items() if _split_key(k) >= 0)
     scores = tuple(float(v) for _, v in splits if v is not None and math.isfinite(float(v)))
-    return Best(best.number, best.value, params, scores)
+    return Best(best.number, best.value, params, scores, custom_model=custom)
 
 
 def _split_key(k: str) -> int:

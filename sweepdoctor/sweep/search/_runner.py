@@ -19,14 +19,14 @@ from sqlalchemy import Engine
 
 from sweepdoctor.diagnostics import Finding
 from sweepdoctor.errors import ConfigError
-from sweepdoctor.studies import diagnose_study
+from sweepdoctor.studies import GUIDED_PLAN, diagnose_study
 from sweepdoctor.sweep.config import DataConfig, SearchSpace, SweepConfig
 from sweepdoctor.sweep.data import Dataset, from_arrays, load_dataset
 from sweepdoctor.sweep.engine import ModelFn
 from sweepdoctor.sweep.search._baselines import ensure_baselines
 from sweepdoctor.sweep.search._result import SweepResult, Tally, best_of
 from sweepdoctor.sweep.search._setup import Plugins, Sweep, fold_tensors, open_sweep, start_helper, torch_threads
-from sweepdoctor.sweep.search._trials import OnTrial, thresholds_of, work
+from sweepdoctor.sweep.search._trials import OnPlan, OnTrial, thresholds_of, work, work_guided
 from sweepdoctor.sweep.search._workers import run_workers
 
 __all__ = ["run", "run_sweep"]
@@ -53,9 +53,11 @@ def run(
     folds: int | None = None,
     epochs: int | None = None,
     seed: int | None = None,
+    guided: bool | None = None,
     catch: tuple[type[BaseException], ...] = (Exception,),
     on_trial: OnTrial | None = None,
     on_stage: OnStage | None = None,
+    on_plan: OnPlan | None = None,
 ) -> SweepResult:
     """Run (or resume) a sweep: the data, the space and the study from ``config`` and keywords.
 
@@ -64,16 +66,19 @@ def run(
     take a name or an Optuna instance, ``storage`` a URL or an SQLAlchemy engine.
     ``catch`` has Optuna's meaning: a trial that raises one of these types is failed and
     the sweep goes on; any other error is raised after the trial is stored as failed.
+    ``guided=True`` re-plans the space from the diagnosis every ``study.guide_every``
+    trials (docs/guided.md); ``on_plan(round, plan)`` hears of each plan.
     """
     cfg = _configure(config, space=space, n_trials=n_trials, storage=storage, study_name=study_name,
-                     sampler=sampler, pruner=pruner, folds=folds, epochs=epochs, seed=seed)
+                     sampler=sampler, pruner=pruner, folds=folds, epochs=epochs, seed=seed, guided=guided)
     plugins = _plugins(model_fn, sampler, pruner, catch)
     source: DataConfig | None = None
     if data is None and X is not None:
         data = from_arrays(X, y, task=task, X_test=X_test, y_test=y_test)
     elif data is None:
         data, source = load_dataset(cfg.data, seed=cfg.study.seed), cfg.data
-    return run_sweep(cfg, data, plugins=plugins, on_trial=on_trial, on_stage=on_stage, source=source)
+    return run_sweep(cfg, data, plugins=plugins, on_trial=on_trial, on_stage=on_stage, on_plan=on_plan,
+                     source=source)
 
 
 def _configure(config: SweepConfig | None, *, space: SearchSpace | None, storage: str | Engine | None,
@@ -86,6 +91,7 @@ def _configure(config: SweepConfig | None, *, space: SearchSpace | None, storage
     cfg = cfg.with_overrides(
         "study", trials=overrides["n_trials"], storage=storage, name=overrides["study_name"], seed=overrides["seed"],
         sampler=sampler if isinstance(sampler, str) else None, pruner=pruner if isinstance(pruner, str) else None,
+        guided=overrides["guided"],
     )
     return cfg.with_overrides("train", folds=overrides["folds"], epochs=overrides["epochs"]).validate()
 
@@ -116,6 +122,7 @@ def run_sweep(
     plugins: Plugins | None = None,
     on_trial: OnTrial | None = None,
     on_stage: OnStage | None = None,
+    on_plan: OnPlan | None = None,
     source: DataConfig | None = None,
 ) -> SweepResult:
     """Run (or resume) the sweep described by ``cfg`` on ``ds`` (see :func:`run`)."""
@@ -129,13 +136,18 @@ def run_sweep(
         if measurer is not None:
             stack.callback(measurer.close)
         sw = open_sweep(cfg, ds, splits, data, plugins=plugins, source=source)
+        stack.callback(_close_connections, sw)
         baselines = []
-        if cfg.train.baselines or cfg.study.diagnose:
+        if cfg.train.baselines or cfg.study.diagnose or cfg.study.guided:  # the diagnosis compares with them
             stage("training the reference baselines")
             baselines = ensure_baselines(sw)
         if cfg.study.workers > 1:
             stage(f"sweeping with {cfg.study.workers} workers")
             tally = run_workers(sw, plugins=plugins, on_trial=on_trial)
+        elif cfg.study.guided:
+            stage(f"sweeping, guided: the space re-planned every {cfg.study.guide_every} trials")
+            tally = work_guided(sw, plugins=plugins, baselines=baselines, measurer=measurer, on_trial=on_trial,
+                                on_plan=on_plan)
         else:
             stage("sweeping")
             tally = work(sw, plugins=plugins, baselines=baselines, measurer=measurer, on_trial=on_trial)
@@ -145,6 +157,15 @@ def run_sweep(
         return _result(sw, tally, findings, seconds=time.perf_counter() - t_start)
 
 
+def _close_connections(sw: Sweep) -> None:
+    """Close the sweep's pooled database connections now, not whenever the garbage collector
+    gets to them (psycopg 3 warns about those; a long-lived caller would keep them open)."""
+    sw.store.engine.dispose()
+    storage = getattr(sw.study._storage, "_backend", sw.study._storage)  # Optuna's cache wraps the RDB storage
+    if isinstance(storage, optuna.storages.RDBStorage):
+        storage.engine.dispose()
+
+
 def _result(sw: Sweep, tally: Tally, findings: tuple[Any, ...], *, seconds: float) -> SweepResult:
     best = best_of(sw.study)
     return SweepResult(
@@ -152,5 +173,6 @@ def _result(sw: Sweep, tally: Tally, findings: tuple[Any, ...], *, seconds: floa
         task=sw.ds.task.value, n_complete=tally.n_complete, n_pruned=tally.n_pruned, n_failed=tally.n_failed,
         best_number=best.number, best_value=best.value, best_params=best.params, best_fold_scores=best.fold_scores,
         interrupted=tally.interrupted, resumed=sw.resumed, seconds=seconds, train_seconds=tally.train_seconds,
-        training_path=tally.training_path, findings=findings,
+        training_path=tally.training_path, findings=findings, custom_model=best.custom_model,
+        guided_rounds=tuple(sw.store.study_doc(sw.study_id, GUIDED_PLAN) or ()) if sw.cfg.study.guided else (),
     )

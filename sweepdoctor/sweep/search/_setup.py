@@ -14,9 +14,9 @@ from typing import Any
 import optuna
 import torch
 
-from sweepdoctor.diagnostics import Task
+from sweepdoctor.diagnostics import Task, Thresholds
 from sweepdoctor.errors import SweepdoctorError
-from sweepdoctor.studies import Store, default_storage
+from sweepdoctor.studies import Store, check_writable, default_storage
 from sweepdoctor.sweep.config import DataConfig, SweepConfig, data_source
 from sweepdoctor.sweep.data import Dataset, FoldData, Split, make_splits, pick_device, prepare_folds, splits_hash
 from sweepdoctor.sweep.engine import (
@@ -119,6 +119,8 @@ def open_sweep(
     """
     loss, metric = resolve_task_settings(cfg, ds)
     url = cfg.study.storage or default_storage()
+    Thresholds.from_mapping(cfg.thresholds)  # checked before anything is written
+    check_writable(url)
     name = study_name(cfg, ds, plugins.model_fn)
     study = open_study(cfg.study, name=name, url=url, direction=metric_direction(metric), epochs=cfg.train.epochs,
                        storage=optuna_storage(url), sampler=plugins.sampler, pruner=plugins.pruner)
@@ -134,12 +136,13 @@ def open_sweep(
         "space": cfg.space.fingerprint(),
         "model": "builtin-mlp" if plugins.model_fn is None else "custom",
     }
-    resumed = check_or_set_fingerprint(study, fingerprint)
-    if source is not None and DATA_SOURCE_ATTR not in study.user_attrs:
-        study.set_user_attr(DATA_SOURCE_ATTR, data_source(source, seed=cfg.study.seed))
     store = Store(url)
     store.ensure_schema()
-    return Sweep(cfg, ds, url, loss, metric, splits, data, study, store, store.study_id(name), resumed)
+    study_id = store.study_id(name)
+    resumed = check_or_set_fingerprint(study, fingerprint, store=store, study_id=study_id)
+    if source is not None and DATA_SOURCE_ATTR not in study.user_attrs:
+        study.set_user_attr(DATA_SOURCE_ATTR, data_source(source, seed=cfg.study.seed))
+    return Sweep(cfg, ds, url, loss, metric, splits, data, study, store, study_id, resumed)
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -12,7 +13,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from sweepdoctor.errors import ConfigError, StorageError
-from sweepdoctor.studies import SQLITE_BUSY_TIMEOUT_S, check_url, mask_url, retry_concurrent_create, sqlite_write_ahead
+from sweepdoctor.studies import (
+    SQLITE_BUSY_TIMEOUT_S,
+    Store,
+    check_url,
+    mask_url,
+    retry_concurrent_create,
+    sqlite_write_ahead,
+)
 from sweepdoctor.sweep.config import Choice, Fixed, IntRange, Param, SearchSpace, StudyConfig, TrialParams
 
 __all__ = [
@@ -39,14 +47,18 @@ PRUNE_AFTER_FRACTION = 10
 
 
 def optuna_storage(url: str) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage for ``url``, with a lock timeout for SQLite."""
-    check_url(url)
+    """Optuna's RDB storage for ``url``, with a lock timeout for SQLite.
+
+    It opens the URL :func:`~sweepdoctor.studies.check_url` returns (a bare ``postgresql://``
+    or ``mysql://`` gets the installed driver), as our own engine does.
+    """
+    resolved = check_url(url)
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    if make_url(url).get_backend_name() == "sqlite":
+    if make_url(resolved).get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
     try:
         # Workers starting together on an empty database race to create Optuna's tables.
-        storage = retry_concurrent_create(lambda: optuna.storages.RDBStorage(url, engine_kwargs=kwargs))
+        storage = retry_concurrent_create(lambda: optuna.storages.RDBStorage(resolved, engine_kwargs=kwargs))
         sqlite_write_ahead(storage.engine)  # a commit per report/attribute: make them cheap
         return storage
     except (SQLAlchemyError, optuna.exceptions.StorageInternalError, ImportError, ValueError, RuntimeError) as e:
@@ -164,29 +176,75 @@ def open_study(
     )
 
 
-def check_or_set_fingerprint(study: optuna.Study, fingerprint: dict[str, Any]) -> bool:
+def check_or_set_fingerprint(study: optuna.Study, fingerprint: dict[str, Any], *, store: Store, study_id: int) -> bool:
     """Store what defines the study, or refuse to resume it with something else.
 
-    Returns True when the study was resumed.
+    The user attribute ``STUDY_ATTR`` holds the settings with a short hash of the search
+    space (Optuna's study listing prints every user attribute); the space itself goes to
+    our ``sd_study_docs``. A study made before that, with the whole space in the attribute,
+    resumes as before and is rewritten in the short form. Returns True when resumed.
     """
     fp = json.loads(json.dumps(fingerprint))
+    space = fp.pop(SPACE_KEY)
+    short = {**fp, SPACE_KEY: _space_hash(space)}
     old = study.user_attrs.get(STUDY_ATTR)
     if old is None:
         if study.trials:
             raise ConfigError(
                 f"study {study.study_name!r} already has trials but was not made by sweepdoctor; use another --study"
             )
-        study.set_user_attr(STUDY_ATTR, fp)
+        store.put_study_doc(study_id=study_id, key=SPACE_KEY, document=space)
+        study.set_user_attr(STUDY_ATTR, short)
         for key in ("task", "metric", "loss"):
             study.set_user_attr(key, fp[key])
         return False
-    changed = sorted(k for k in set(old) | set(fp) if old.get(k) != fp.get(k))
+    stored_space = old.get(SPACE_KEY) if isinstance(old, dict) else None
+    legacy = isinstance(stored_space, dict)  # made before the space moved to sd_study_docs
+    old_short = {**old, SPACE_KEY: _space_hash(stored_space)} if legacy else dict(old)
+    changed = sorted(k for k in set(old_short) | set(short) if old_short.get(k) != short.get(k))
     if changed:
+        old_space = stored_space if legacy else store.study_doc(study_id, SPACE_KEY)
+        said = "; ".join(_changed(k, old_short.get(k), short.get(k), old_space, space) for k in changed)
         raise ConfigError(
-            f"study {study.study_name!r} was made with another {', '.join(changed)}; "
+            f"study {study.study_name!r} was made with other settings ({said}); "
             "resume it with the same data and settings, or use another --study"
         )
+    if legacy:  # rewrite in the short form: `optuna studies` becomes readable
+        store.put_study_doc(study_id=study_id, key=SPACE_KEY, document=space)
+        study.set_user_attr(STUDY_ATTR, short)
     return True
+
+
+# The fingerprint's key for the search space, and the name of its document in sd_study_docs.
+SPACE_KEY = "space"
+
+
+def _space_hash(space: Any) -> str:
+    text = json.dumps(space, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _changed(key: str, old: Any, new: Any, old_space: Any, new_space: Any) -> str:
+    """One changed setting, stored and given value (for the space: each changed parameter)."""
+    if key == SPACE_KEY and isinstance(old_space, dict) and isinstance(new_space, dict):
+        params = sorted(k for k in set(old_space) | set(new_space) if old_space.get(k) != new_space.get(k))
+        return ", ".join(
+            f"space.{p}: stored {_param_text(old_space.get(p))}, given {_param_text(new_space.get(p))}" for p in params
+        )
+    if key == "data":
+        return f"data: stored rows hash {old}, given {new} (other rows, columns or order)"
+    return f"{key}: stored {_brief(old)}, given {_brief(new)}"
+
+
+def _param_text(p: Any) -> str:
+    if not isinstance(p, dict):
+        return _brief(p)
+    return " ".join(f"{k}={_brief(v)}" for k, v in p.items() if k != "kind" and v not in (False, None))
+
+
+def _brief(v: Any) -> str:
+    text = "none" if v is None else json.dumps(v, separators=(",", ":")) if isinstance(v, (list, dict)) else str(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class StudyReporter:

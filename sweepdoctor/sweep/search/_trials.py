@@ -6,6 +6,7 @@ Library code: reports progress through a callback and never prints.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 from collections.abc import Callable
@@ -18,16 +19,19 @@ from optuna.trial import TrialState
 from sweepdoctor import diagnostics
 from sweepdoctor.diagnostics import Finding, FoldHistory, History, Role, RunHistory
 from sweepdoctor.errors import SweepdoctorError
+from sweepdoctor.studies import GUIDED_PLAN
 from sweepdoctor.sweep.config import SweepConfig, TrialParams
 from sweepdoctor.sweep.data import Dataset
 from sweepdoctor.sweep.engine import FitResult, Measurer, fit_folds
-from sweepdoctor.sweep.search._coordinator import TrialCoordinator, best_value
+from sweepdoctor.sweep.guide import GuideLimits, Plan, TrialOutcome, latest_space, plan_round, round_entry
+from sweepdoctor.sweep.search._coordinator import TrialCoordinator, best_value, trials_counted
+from sweepdoctor.sweep.search._heartbeat import HeartbeatSettings
 from sweepdoctor.sweep.search._result import Tally, TrialEvent
 from sweepdoctor.sweep.search._setup import Plugins, Sweep, fold_tensors, open_sweep, start_helper, torch_threads
 from sweepdoctor.sweep.search._study import suggest
 from sweepdoctor.sweep.search._weights import save_trial_weights
 
-__all__ = ["OnTrial", "TrialLoop", "thresholds_of", "work", "work_alone"]
+__all__ = ["OnPlan", "OnTrial", "TrialLoop", "outcomes", "thresholds_of", "work", "work_alone", "work_guided"]
 
 logger = logging.getLogger(__name__)
 
@@ -178,10 +182,14 @@ class TrialLoop:
 
 
 def work(
-    sw: Sweep, *, plugins: Plugins, baselines: list[Any], measurer: Measurer | None, on_trial: OnTrial | None
+    sw: Sweep, *, plugins: Plugins, baselines: list[Any], measurer: Measurer | None, on_trial: OnTrial | None,
+    total: int | None = None,
 ) -> Tally:
-    """Train this worker's share of the study's trials."""
-    coord = TrialCoordinator(sw.study, sw.store, sw.study_id, total=sw.cfg.study.trials, timeout=sw.cfg.study.timeout)
+    """Train this worker's share of the study's trials (until it has ``total``, default ``study.trials``)."""
+    s = sw.cfg.study
+    beats = HeartbeatSettings.from_env(interval_s=s.heartbeat_interval, grace_s=s.heartbeat_grace)
+    coord = TrialCoordinator(sw.study, sw.store, sw.study_id, total=total or s.trials, timeout=s.timeout,
+                             settings=beats)
     try:
         return TrialLoop(sw, coord, plugins=plugins, baselines=baselines, measurer=measurer, on_trial=on_trial).run()
     finally:
@@ -197,3 +205,46 @@ def work_alone(cfg: SweepConfig, ds: Dataset, *, plugins: Plugins, on_trial: OnT
             stack.callback(measurer.close)
         sw = open_sweep(cfg, ds, splits, data, plugins=plugins)
         return work(sw, plugins=plugins, baselines=[], measurer=measurer, on_trial=on_trial)
+
+
+OnPlan = Callable[[int, Plan], None]
+
+
+def work_guided(
+    sw: Sweep, *, plugins: Plugins, baselines: list[Any], measurer: Measurer | None, on_trial: OnTrial | None,
+    on_plan: OnPlan | None = None,
+) -> Tally:
+    """Train in rounds of ``study.guide_every`` trials; after each round the diagnosis of every trial so
+    far re-plans the space (``sweepdoctor.sweep.guide``), and the plan is stored with the study."""
+    s = sw.cfg.study
+    rounds = list(sw.store.study_doc(sw.study_id, GUIDED_PLAN) or [])
+    space, limits, tally = latest_space(rounds, sw.cfg.space), GuideLimits.from_config(sw.cfg.guide), Tally()
+    while (counted := trials_counted(sw.study.get_trials(deepcopy=False))) < s.trials and not tally.interrupted:
+        target = min(s.trials, counted + s.guide_every)
+        current = dataclasses.replace(sw, cfg=dataclasses.replace(sw.cfg, space=space))
+        tally.add(work(current, plugins=plugins, baselines=baselines, measurer=measurer, on_trial=on_trial,
+                       total=target))
+        if tally.interrupted or target >= s.trials:
+            break
+        plan = plan_round(space, outcomes(current), maximize=sw.direction == "maximize", limits=limits)
+        rounds.append(round_entry(index=len(rounds) + 1, first_trial=len(sw.study.trials), plan=plan))
+        sw.store.put_study_doc(study_id=sw.study_id, key=GUIDED_PLAN, document=rounds)
+        if on_plan is not None:
+            on_plan(len(rounds), plan)
+        space = plan.space
+    return tally
+
+
+_STATE_NAMES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned"}
+
+
+def outcomes(sw: Sweep) -> list[TrialOutcome]:
+    """Every finished trial of the study: its parameters, state, score and the codes of its findings."""
+    history, _ = sw.store.load_history(sw.study.study_name)
+    report = diagnostics.diagnose(history, thresholds=thresholds_of(sw.cfg))
+    found = []
+    for t in sw.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
+        codes = frozenset(f.code for f in report.for_run(f"trial-{t.number}"))
+        params = t.user_attrs.get("hyperparameters") or t.params
+        found.append(TrialOutcome(t.number, _STATE_NAMES.get(t.state, "failed"), t.value, params, codes))
+    return found

@@ -24,7 +24,7 @@ from sweepdoctor.errors import ConfigError, StorageError
 from sweepdoctor.sweep.config import DataConfig, TrialParams
 from sweepdoctor.sweep.data import Dataset, FoldData, Split, load_dataset, make_splits, prepare_folds, splits_hash
 from sweepdoctor.sweep.engine import FitResult, build_mlp, row_loss
-from sweepdoctor.sweep.search._study import DATA_SOURCE_ATTR, STUDY_ATTR
+from sweepdoctor.sweep.search._study import DATA_SOURCE_ATTR, STUDY_ATTR, optuna_storage
 
 __all__ = ["WEIGHTS_DIR", "save_trial_weights", "study_hessians", "weights_dir"]
 
@@ -117,7 +117,7 @@ def study_hessians(
 def _fingerprint(url: str, study: str) -> dict[str, Any]:
     """What the study was made with, and where its data came from."""
     try:
-        s = optuna.load_study(study_name=study, storage=url)
+        s = optuna.load_study(study_name=study, storage=optuna_storage(url))
     except KeyError:
         raise StorageError(f"storage: no study named {study!r}") from None
     fp = s.user_attrs.get(STUDY_ATTR)

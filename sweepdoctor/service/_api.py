@@ -1,0 +1,105 @@
+"""The read half of the JSON API: studies, trials, a trial in depth, the diagnosis, exports, sweeps.
+
+The trial filters are the ``studies trials`` options: ``where`` (repeatable ``NAME OP
+VALUE``, parsed by :func:`sweepdoctor.studies.parse_where` and bound as parameters),
+``state`` (repeatable), ``finding``, ``sort``, ``limit``, ``offset``.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from sweepdoctor.service._http import ERRORS, state_of
+from sweepdoctor.service._views import (
+    MAX_LIMIT,
+    MAX_OFFSET,
+    TrialQuery,
+    diagnosis_dict,
+    study_dict,
+    trial_page,
+    trial_view,
+)
+from sweepdoctor.studies import STATES, dumps_json, jsonable, list_sweeps, study_document, write_trials_csv
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api", responses=ERRORS)  # type: ignore[arg-type]
+
+StateName = Literal["complete", "pruned", "fail", "running", "waiting"]
+assert set(StateName.__args__) == set(STATES)  # type: ignore[attr-defined]
+
+
+def _study_dict(s: Any, sweep: Any) -> dict[str, Any]:
+    d = s.to_dict()
+    d["direction"] = s.directions[0] if s.directions else None
+    d["sweep_state"] = None if sweep is None else sweep.state
+    return d
+
+
+@router.get("/studies", summary="Every study: trials by state, best value, direction, last activity")
+def list_studies(request: Request) -> list[dict[str, Any]]:
+    state = state_of(request)
+    sweeps = state.sweeps()
+    return [jsonable(_study_dict(s, sweeps.get(s.name))) for s in state.db.list_studies()]
+
+
+
+
+@router.get("/studies/{name:path}/trials/{number}", summary="One trial: params, fold scores, curves, findings")
+def get_trial(request: Request, name: str, number: int) -> dict[str, Any]:
+    return trial_view(state_of(request), name, number).to_dict()
+
+
+@router.get("/studies/{name:path}/trials", summary="Trials filtered, sorted and paged in the database")
+def list_trials(
+    request: Request,
+    name: str,
+    *,
+    where: Annotated[list[str], Query(description="NAME OP VALUE, e.g. lr>=1e-3 (all must hold)")] = [],  # noqa: B006
+    state: Annotated[list[StateName], Query()] = [],  # noqa: B006
+    finding: str | None = None,
+    sort: Annotated[str | None, Query(description="value (best first), number or a parameter; -NAME reverses")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> dict[str, Any]:
+    q = TrialQuery(where=tuple(where), states=tuple(state), finding=finding, sort=sort, limit=limit, offset=offset)
+    page = trial_page(state_of(request), name, q)
+    return jsonable({**page.to_dict(), "offset": offset, "limit": limit})
+
+
+@router.get("/studies/{name:path}/diagnosis", summary="Findings by kind, where in the space, the worst runs")
+def get_diagnosis(request: Request, name: str, runs: Annotated[int, Query(ge=0, le=1000)] = 20) -> dict[str, Any]:
+    state = state_of(request)
+    return diagnosis_dict(name, state.diagnosis(state.db.summary(name)), runs=runs)
+
+
+@router.get("/studies/{name:path}/export", summary="The study as a history, CSV or JSON document",
+            response_model=None)
+def export(
+    request: Request, name: str, format: Literal["history", "csv", "json"] = "json"  # noqa: A002
+) -> Response:
+    state = state_of(request)
+    if format == "history":
+        return Response(state.db.history(name).dumps(), media_type="application/json")
+    page = state.db.trials(name)
+    if format == "csv":
+        buf = io.StringIO()
+        write_trials_csv(page, buf)
+        return PlainTextResponse(buf.getvalue(), media_type="text/csv")
+    doc = study_document(state.db.summary(name), state.db.user_attrs(name), page)
+    return Response(dumps_json(doc), media_type="application/json")
+
+
+@router.get("/studies/{name:path}", summary="One study: summary, best trial, value statistics, findings")
+def get_study(request: Request, name: str) -> dict[str, Any]:
+    state = state_of(request)
+    return study_dict(state.db.show(name, top=5, importance=False), state.sweep_of(name))
+
+
+@router.get("/sweeps", summary="Sweeps submitted to the service, oldest first")
+def get_sweeps(request: Request) -> list[dict[str, Any]]:
+    return [s.to_dict() for s in list_sweeps(state_of(request).engine)]

@@ -1,0 +1,74 @@
+"""The web pages: ``/`` (studies), ``/studies/{name}`` and ``/studies/{name}/trials/{number}``.
+
+Pages of a study that still moves (trials running, or a submitted sweep that agents
+work on) reload themselves every ``REFRESH_S`` seconds; the trials filter lives in the
+URL, so a reload keeps it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from sweepdoctor.service._html import PLOTLY_URL, frame
+from sweepdoctor.service._http import state_of
+from sweepdoctor.service._render import index_body, study_body, trial_body
+from sweepdoctor.service._state import ServiceState
+from sweepdoctor.service._views import MAX_LIMIT, MAX_OFFSET, TrialQuery, study_view, trial_view
+
+__all__ = ["REFRESH_S", "render_report", "router"]
+
+REFRESH_S = 10
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get(PLOTLY_URL)
+def plotly_bundle(request: Request) -> Response:
+    return Response(state_of(request).plotly_js(), media_type="application/javascript",
+                    headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request) -> HTMLResponse:
+    state = state_of(request)
+    studies = state.db.list_studies()
+    sweeps = state.sweeps()
+    live = any(s.active for s in sweeps.values()) or any(s.states.get("running", 0) for s in studies)
+    body = index_body(studies, sweeps, url=state.url)
+    return HTMLResponse(frame("sweepdoctor: studies", body, refresh_s=REFRESH_S if live else None))
+
+
+@router.get("/studies/{name:path}/trials/{number}", response_class=HTMLResponse)
+def trial_page(request: Request, name: str, number: int) -> HTMLResponse:
+    state = state_of(request)
+    view = trial_view(state, name, number)
+    live = view.trial.state == "running"
+    return HTMLResponse(frame(f"{name} · trial {number}", trial_body(view), refresh_s=REFRESH_S if live else None))
+
+
+@router.get("/studies/{name:path}", response_class=HTMLResponse)
+def study_page(
+    request: Request,
+    name: str,
+    *,
+    where: Annotated[list[str], Query()] = [],  # noqa: B006
+    state: Annotated[list[str], Query()] = [],  # noqa: B006
+    finding: str | None = None,
+    sort: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> HTMLResponse:
+    conds = tuple(c.strip() for w in where for c in w.split(";") if c.strip())
+    q = TrialQuery(where=conds, states=tuple(state), finding=finding or None, sort=sort or None, limit=limit,
+                   offset=offset)
+    view = study_view(state_of(request), name, q)
+    return HTMLResponse(frame(f"sweepdoctor: {name}", study_body(view), refresh_s=REFRESH_S if view.live else None))
+
+
+def render_report(state: ServiceState, name: str) -> str:
+    """The study page as one self-contained HTML file: plotly inline, no links back to a server."""
+    view = study_view(state, name, TrialQuery(sort="value", limit=MAX_LIMIT))
+    return frame(f"sweepdoctor report: {name}", study_body(view, links=False), plotly_js=state.plotly_js())

@@ -1,0 +1,155 @@
+"""What one server process holds: the study database, the token, the limits, a diagnosis cache.
+
+Everything a request reads goes through public library calls (:class:`StudyDB`,
+:class:`Store`, the submitted-sweeps functions, :func:`sweepdoctor.diagnostics.diagnose`).
+A live diagnosis of a study is cached until the study changes (a trial finishes), and
+is not run on studies with more than ``live_diagnosis_runs`` runs: their pages show the
+findings stored by ``sweepdoctor diagnose`` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from sweepdoctor.diagnostics import History, Report, diagnose
+from sweepdoctor.errors import StorageError
+from sweepdoctor.service._submit import Limits
+from sweepdoctor.studies import (
+    Store,
+    StudyDB,
+    StudySummary,
+    SubmittedSweep,
+    get_sweep,
+    list_sweeps,
+    make_engine,
+    mask_url,
+    sqlite_write_ahead,
+)
+
+__all__ = ["LIVE_DIAGNOSIS_RUNS", "Diagnosis", "ServiceState"]
+
+logger = logging.getLogger(__name__)
+
+LIVE_DIAGNOSIS_RUNS = 500  # a live diagnosis costs ~10-25 ms per run on a busy core
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A study's diagnosis for a page: the live report, or only the stored finding counts."""
+
+    report: Report | None
+    stored_counts: dict[str, int]
+    note: str | None = None
+
+
+class ServiceState:
+    """The server's one database handle and settings (made by :func:`create_app`)."""
+
+    def __init__(
+        self,
+        storage: str | Engine,
+        *,
+        token: str | None,
+        limits: Limits,
+        live_diagnosis_runs: int = LIVE_DIAGNOSIS_RUNS,
+    ) -> None:
+        self.token = token or None
+        self._owned: Engine | None = None
+        if self.token is not None and isinstance(storage, str):  # a writable server may start on a new database
+            storage = self._owned = make_engine(storage)
+            sqlite_write_ahead(storage)
+        self.db = StudyDB(storage)
+        self.engine: Engine = self.db.engine
+        self.store = Store(self.engine)
+        self.limits = limits
+        self.live_diagnosis_runs = live_diagnosis_runs
+        self._cache: dict[str, tuple[Any, Diagnosis]] = {}
+        self._lock = threading.Lock()
+        self._plotly_js: str | None = None
+
+    @property
+    def url(self) -> str:
+        """The storage URL with its password masked (safe in pages and responses)."""
+        return mask_url(self.db.url)
+
+    @property
+    def writable(self) -> bool:
+        return self.token is not None
+
+    def close(self) -> None:
+        self.db.close()
+        if self._owned is not None:
+            self._owned.dispose()
+
+    def ensure_schema(self) -> None:
+        """Optuna's tables and ours (submitted sweeps among them) exist: a server may start on an empty
+        database, before any agent made a study."""
+        import optuna
+
+        rdb = optuna.storages.RDBStorage(self.engine.url.render_as_string(hide_password=False))
+        rdb.remove_session()
+        rdb.engine.dispose()
+        self.store.ensure_schema()
+
+    def plotly_js(self) -> str:
+        """plotly's offline bundle (read once; never fetched from a CDN)."""
+        if self._plotly_js is None:
+            from plotly.offline import get_plotlyjs
+
+            self._plotly_js = get_plotlyjs()
+        return self._plotly_js
+
+    def sweeps(self) -> dict[str, SubmittedSweep]:
+        return {s.name: s for s in list_sweeps(self.engine)}
+
+    def sweep_of(self, name: str) -> SubmittedSweep | None:
+        try:
+            return get_sweep(self.engine, name)
+        except StorageError:
+            return None
+
+    def history(self, study: str, *, trial: int | None = None) -> History:
+        numbers = None if trial is None else [trial]
+        history, _ids = self.store.load_history(study, trial_numbers=numbers)
+        return history
+
+    def diagnosis(self, summary: StudySummary) -> Diagnosis:
+        """The study's diagnosis, recomputed only when the study changed since the last one."""
+        key = (summary.n_trials, summary.last_activity, summary.n_runs, dict(summary.states).get("complete"))
+        with self._lock:
+            hit = self._cache.get(summary.name)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        stored = dict(self.db.show(summary.name, top=1, importance=False).findings or {})
+        if not summary.n_runs:
+            result = Diagnosis(None, stored, "no curves of ours are stored for this study yet")
+        elif summary.n_runs > self.live_diagnosis_runs:
+            result = Diagnosis(
+                None, stored, f"{summary.n_runs} runs are too many to diagnose live; the counts are the findings "
+                f"stored by `sweepdoctor diagnose --study {summary.name}`"
+            )
+        else:
+            result = self._live(summary.name, stored)
+        with self._lock:
+            self._cache[summary.name] = (key, result)
+        return result
+
+    def _live(self, study: str, stored: dict[str, int]) -> Diagnosis:
+        """Diagnose the stored curves (read only: nothing is written). A rule that breaks on these
+        curves must not take the page down: the page then shows the stored findings and says why."""
+        report, failure = self.try_diagnose(self.history(study))
+        note = None if failure is None else f"{failure}; these are the stored findings"
+        return Diagnosis(report, stored, note)
+
+    def try_diagnose(self, history: History) -> tuple[Report | None, str | None]:
+        """``diagnose(history)``, or ``None`` and why it failed (logged with its traceback)."""
+        try:
+            return diagnose(history), None
+        except Exception as e:  # noqa: BLE001 - reported on the page and in the log, not swallowed
+            logger.exception("live diagnosis failed")
+            return None, f"the live diagnosis failed ({type(e).__name__}: {e})"

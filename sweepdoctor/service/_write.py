@@ -1,0 +1,136 @@
+"""The write half of the JSON API (bearer token required): submit a sweep, stop it, delete a study.
+
+``POST /api/sweeps`` takes the configuration as
+
+- ``application/json``: an object with the TOML file's tables (``{"study": {...}, "space": {...}}``),
+  or ``{"config": <that object or the TOML text>, "csv": "<CSV text>", "csv_name": "x.csv"}``;
+- ``application/toml`` (or ``text/plain``): the TOML text;
+- ``multipart/form-data``: a ``config`` part (TOML or JSON text) and an optional ``csv`` file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from sweepdoctor.errors import ConfigError, StorageError
+from sweepdoctor.service._http import ERRORS, require_token, state_of
+from sweepdoctor.service._submit import Limits, check_submission, to_toml
+from sweepdoctor.studies import delete_sweep, jsonable, stop_sweep, submit_sweep
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api", responses=ERRORS, dependencies=[Depends(require_token)])  # type: ignore[arg-type]
+
+_TABLE = {"type": "object", "additionalProperties": True}
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _TABLE},
+            "application/toml": {"schema": {"type": "string"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"config": {"type": "string"}, "csv": {"type": "string", "format": "binary"}},
+                    "required": ["config"],
+                }
+            },
+        },
+    }
+}
+
+
+def _text_of(config: Any) -> str:
+    """TOML text from a JSON object of tables, or the TOML text itself."""
+    if isinstance(config, str):
+        return config
+    if isinstance(config, Mapping):
+        return to_toml(config)
+    raise ConfigError(f"config: expected an object of tables or the TOML text, got {type(config).__name__}")
+
+
+def _json_body(raw: bytes) -> tuple[str, bytes | None, str | None]:
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"body: not valid JSON: {e}") from None
+    if not isinstance(doc, Mapping):
+        raise ConfigError(f"body: expected a JSON object, got {type(doc).__name__}")
+    if "config" not in doc:
+        return _text_of(doc), None, None
+    csv, csv_name = doc.get("csv"), doc.get("csv_name")
+    if csv is not None and not isinstance(csv, str):
+        raise ConfigError("csv: expected the CSV file's text as a string")
+    if csv_name is not None and not isinstance(csv_name, str):
+        raise ConfigError("csv_name: expected a file name (a string)")
+    return _text_of(doc["config"]), None if csv is None else csv.encode("utf-8"), csv_name
+
+
+async def _form_body(request: Request, limits: Limits) -> tuple[str, bytes | None, str | None]:
+    async with request.form(max_files=1, max_fields=4, max_part_size=limits.config) as form:
+        config, csv = form.get("config"), form.get("csv")
+        if isinstance(config, UploadFile):
+            config = (await config.read(limits.config + 1)).decode("utf-8", errors="replace")
+        if not isinstance(config, str):
+            raise ConfigError("config: the form needs a 'config' part with the TOML (or JSON) text")
+        text = config if not config.lstrip().startswith("{") else _json_body(config.encode())[0]
+        if csv is None or isinstance(csv, str):
+            return text, None if not csv else csv.encode("utf-8"), None
+        return text, await csv.read(limits.csv + 1), csv.filename
+
+
+async def _submission(request: Request, limits: Limits) -> tuple[str, bytes | None, str | None]:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        return await _form_body(request, limits)
+    raw = await request.body()
+    if kind == "application/json":
+        return _json_body(raw)
+    if kind in ("application/toml", "text/toml", "text/plain", "application/x-toml"):
+        try:
+            return raw.decode("utf-8"), None, None
+        except UnicodeDecodeError:
+            raise ConfigError("body: the TOML text is not UTF-8") from None
+    raise HTTPException(415, f"content type {kind or 'none'!r}: send application/json, application/toml or "
+                             "multipart/form-data")
+
+
+@router.post("/sweeps", status_code=201, summary="Submit a sweep for agents to run", openapi_extra=_BODY)
+async def submit(request: Request) -> dict[str, Any]:
+    state = state_of(request)
+    text, csv, csv_name = await _submission(request, state.limits)
+    sub = await run_in_threadpool(check_submission, text, csv_bytes=csv, csv_name=csv_name, limits=state.limits)
+    sweep = await run_in_threadpool(
+        submit_sweep, state.engine, name=sub.name, config=sub.toml, trials=sub.trials, csv=sub.csv,
+        csv_name=sub.csv_name,
+    )
+    return {"study": sweep.name, "sweep": {k: v for k, v in sweep.to_dict().items() if k != "config"}}
+
+
+@router.post("/sweeps/{name:path}/stop", summary="Stop a sweep: agents finish the epoch and take no more trials")
+def stop(request: Request, name: str) -> dict[str, Any]:
+    sweep = stop_sweep(state_of(request).engine, name)
+    return {k: v for k, v in sweep.to_dict().items() if k != "config"}
+
+
+@router.delete("/studies/{name:path}", summary="Delete a study (and its submitted sweep, stopped first)")
+def delete(request: Request, name: str) -> dict[str, Any]:
+    state = state_of(request)
+    had_sweep = state.sweep_of(name) is not None
+    if had_sweep:
+        stop_sweep(state.engine, name)
+    try:
+        report: dict[str, Any] = state.db.delete(name).to_dict()
+    except StorageError:
+        if not had_sweep:
+            raise
+        report = {"study": name}
+    if had_sweep:
+        delete_sweep(state.engine, name)  # agents polling it see no sweep and stop
+    return jsonable({**report, "sweep_deleted": had_sweep})

@@ -1,0 +1,180 @@
+"""The rules of guided search, without training: outcomes and a space in, edits and reasons out."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from sweepdoctor.diagnostics import FindingCode as F
+from sweepdoctor.sweep import Choice, Fixed, FloatRange, SearchSpace, load_config
+from sweepdoctor.sweep.guide import GuideLimits, TrialOutcome, plan_round, space_toml
+
+SPACE = SearchSpace(lr=FloatRange(1e-4, 0.3, log=True), optimizer=Choice(("sgd", "momentum", "adam")))
+
+
+def _t(n: int, value: float | None, lr: float, *codes: F, state: str = "complete", **params: object) -> TrialOutcome:
+    return TrialOutcome(n, state, value, {"lr": lr, "optimizer": "adam", "weight_decay": 1e-4, "dropout": 0.2,
+                                          **params}, frozenset(codes))
+
+
+def _healthy(n0: int = 0, k: int = 8) -> list[TrialOutcome]:
+    """Trials spread over the middle of the lr range, none flagged: nothing to re-plan."""
+    lrs = [10 ** (-3.5 + 0.25 * i) for i in range(k)]  # 3e-4 .. 0.018
+    return [_t(n0 + i, 0.9 + 0.005 * math.sin(i), lr, F.HEALTHY) for i, lr in enumerate(lrs)]
+
+
+def test_a_healthy_study_keeps_its_space() -> None:
+    plan = plan_round(SPACE, _healthy(), maximize=True)
+    assert plan.edits == () and plan.space == SPACE
+
+
+def test_too_few_complete_trials_plan_nothing() -> None:
+    plan = plan_round(SPACE, _healthy(k=3), maximize=True)
+    assert plan.edits == () and "too few" in plan.notes[0]
+
+
+def test_divergence_concentrated_above_an_lr_caps_the_range() -> None:
+    diverged = [_t(20 + i, None, lr, F.DIVERGENCE, state="failed") for i, lr in enumerate((0.09, 0.15, 0.28))]
+    plan = plan_round(SPACE, _healthy() + diverged, maximize=True)
+    (edit,) = [e for e in plan.edits if e.param == "lr"]
+    assert isinstance(plan.space.lr, FloatRange) and 0.05 < plan.space.lr.high < 0.09
+    assert edit.codes == ("divergence",) and edit.trials == (20, 21, 22) and "3 trials with lr >= 0.09" in edit.reason
+
+
+def test_divergence_spread_over_the_range_is_left_alone() -> None:
+    """Trials diverged at 0.02 while many others trained fine above it: no region to cap."""
+    fine_high = [_t(30 + i, 0.9, lr, F.HEALTHY) for i, lr in enumerate((0.03, 0.05, 0.1, 0.2))]
+    diverged = [_t(40 + i, None, lr, F.DIVERGENCE, state="failed") for i, lr in enumerate((0.02, 0.25))]
+    plan = plan_round(SPACE, _healthy() + fine_high + diverged, maximize=True)
+    assert not [e for e in plan.edits if e.param == "lr" and "diverged" in e.reason]
+
+
+def test_slow_best_trials_raise_the_lr_floor() -> None:
+    outcomes = _healthy()
+    best = [_t(50 + i, 0.97, 2e-3, F.SLOW_CONVERGENCE) for i in range(3)]
+    plan = plan_round(SPACE, outcomes + best, maximize=True)
+    (edit,) = [e for e in plan.edits if e.param == "lr"]
+    assert isinstance(plan.space.lr, FloatRange) and 1e-4 * 1.5 < plan.space.lr.low < 2e-3
+    assert "slow_convergence" in edit.codes and set(edit.trials) == {50, 51, 52}
+
+
+def _sgd_study(choices: tuple[str, ...]) -> tuple[SearchSpace, list[TrialOutcome]]:
+    space = SearchSpace(lr=Fixed(0.01), optimizer=Choice(choices))
+    outcomes = [_t(i, 0.95, 0.01, F.SLOW_CONVERGENCE, optimizer="sgd") for i in range(3)]
+    outcomes += [_t(10 + i, 0.96 - 0.001 * i, 0.01, F.HEALTHY, optimizer="adam") for i in range(5)]
+    outcomes += [_t(20 + i, 0.97, 0.01, F.SLOW_CONVERGENCE, optimizer=choices[-1]) for i in range(3)]
+    return space, outcomes
+
+
+def test_slow_plain_sgd_is_dropped_when_one_optimizer_is_left() -> None:
+    space, outcomes = _sgd_study(("sgd", "adam"))
+    plan = plan_round(space, outcomes, maximize=True)
+    assert plan.space.optimizer == Fixed("adam")
+    assert [e.trials for e in plan.edits if e.param == "optimizer"] == [(0, 1, 2)]
+
+
+def test_slow_plain_sgd_among_several_choices_is_a_note() -> None:
+    """Optuna refuses a categorical parameter whose choices change within a study."""
+    space, outcomes = _sgd_study(("sgd", "momentum", "adam"))
+    plan = plan_round(space, outcomes, maximize=True)
+    assert plan.space.optimizer == space.optimizer
+    assert any("leave 'sgd' out of space.optimizer" in n for n in plan.notes)
+
+
+def test_overfitting_best_trials_get_stronger_regularization() -> None:
+    best = [_t(60 + i, 0.99, 3e-3, F.OVERFITTING) for i in range(3)]
+    plan = plan_round(SPACE, _healthy() + best, maximize=True)
+    wd = plan.space.weight_decay
+    assert isinstance(wd, FloatRange) and wd.low > 1e-6 and not wd.include_zero
+    assert [e.codes for e in plan.edits if e.param == "weight_decay"] == [("overfitting",)]
+
+
+def test_overfitting_among_the_worst_trials_only_changes_nothing() -> None:
+    worst = [_t(70 + i, 0.5, 3e-3, F.OVERFITTING) for i in range(3)]
+    plan = plan_round(SPACE, _healthy() + worst, maximize=True)
+    assert plan.space.weight_decay == SPACE.weight_decay
+
+
+def test_model_bias_among_the_best_trials_widens_the_model_within_limits() -> None:
+    best = [_t(80 + i, 0.99, 3e-3, F.MODEL_BIAS) for i in range(3)]
+    plan = plan_round(SPACE, _healthy() + best, maximize=True)
+    assert plan.space.width == Fixed(256)
+    capped = plan_round(SPACE, _healthy() + best, maximize=True, limits=GuideLimits(width=(8, 128), depth=(1, 2)))
+    assert capped.space.width == SPACE.width and capped.space.depth == SPACE.depth  # at the user's limits
+
+
+def test_best_trials_at_the_top_of_the_lr_range_widen_it() -> None:
+    best = [_t(90 + i, 0.99, lr, F.HEALTHY) for i, lr in enumerate((0.2, 0.25, 0.29))]
+    plan = plan_round(SPACE, _healthy() + best, maximize=True)
+    (edit,) = [e for e in plan.edits if e.param == "lr"]
+    assert isinstance(plan.space.lr, FloatRange) and math.isclose(plan.space.lr.high, 0.9)
+    assert "high end" in edit.reason
+    limited = plan_round(SPACE, _healthy() + best, maximize=True, limits=GuideLimits(lr=(1e-6, 0.3)))
+    assert limited.space.lr == SPACE.lr
+
+
+def test_minimizing_reads_the_smallest_values_as_best() -> None:
+    best = [_t(90 + i, 0.01, lr, F.HEALTHY) for i, lr in enumerate((0.2, 0.25, 0.29))]
+    worse = [_t(i, 1.0 + i, 1e-3 * (1 + i), F.HEALTHY) for i in range(9)]  # the best quarter: the 3 above
+    assert [e.param for e in plan_round(SPACE, best + worse, maximize=False).edits] == ["lr"]
+    assert plan_round(SPACE, best + worse, maximize=True).edits == ()
+
+
+def test_mismatch_is_reported_not_edited() -> None:
+    best = [_t(95 + i, 0.99, 3e-3, F.MISMATCH) for i in range(3)]
+    plan = plan_round(SPACE, _healthy() + best, maximize=True)
+    assert plan.edits == () and "mismatch" in plan.notes[0]
+
+
+def test_the_planned_space_round_trips_through_toml(tmp_path: Path) -> None:
+    best = [_t(60 + i, 0.99, 3e-3, F.OVERFITTING) for i in range(3)]
+    plan = plan_round(SPACE, _healthy() + best, maximize=True)
+    path = tmp_path / "next.toml"
+    path.write_text(space_toml(plan.space))
+    assert load_config(path).space == plan.space
+
+
+# ---- the next run after one run (diagnose --history --suggest) ---------------------------
+
+_RUN = {"lr": 0.05, "optimizer": "sgd", "weight_decay": 0.0, "dropout": 0.0, "patience": 0, "width": 64,
+        "depth": 2}
+
+
+def test_a_healthy_run_needs_no_change() -> None:
+    from sweepdoctor.sweep import suggest_next
+
+    assert suggest_next(_RUN, {F.HEALTHY}, epochs=20).changes == {}
+
+
+def test_divergence_lowers_the_lr_and_slow_sgd_goes_adaptive() -> None:
+    from sweepdoctor.sweep import suggest_next
+
+    assert suggest_next(_RUN, {F.DIVERGENCE}).changes == {"lr": 0.005}
+    slow = suggest_next(_RUN, {F.SLOW_CONVERGENCE}, epochs=10)
+    assert slow.changes == {"optimizer": "adam", "epochs": 20}
+    adam_slow = suggest_next({**_RUN, "optimizer": "adam"}, {F.SLOW_CONVERGENCE})
+    assert adam_slow.changes == {"lr": pytest.approx(0.15)}
+
+
+def test_overfitting_regularizes_and_the_snippet_loads_as_toml(tmp_path: Path) -> None:
+    import tomllib
+
+    from sweepdoctor.sweep import suggest_next
+
+    s = suggest_next(_RUN, {F.OVERFITTING, F.MISMATCH})
+    assert s.changes == {"weight_decay": 1e-4, "dropout": 0.2, "patience": 5}
+    doc = tomllib.loads(s.to_toml())
+    assert doc["space"] == {"weight_decay": 1e-4, "dropout": 0.2, "patience": 5}
+    assert "mismatch" in s.notes[0]
+    path = tmp_path / "next.toml"
+    path.write_text(s.to_toml())
+    assert load_config(path).space.weight_decay == Fixed(1e-4)
+
+
+def test_limits_bound_the_suggestion() -> None:
+    from sweepdoctor.sweep import GuideConfig, suggest_next
+
+    s = suggest_next({**_RUN, "width": 512}, {F.MODEL_BIAS}, limits=GuideConfig(max_width=512, max_depth=3))
+    assert s.changes == {"depth": 3}

@@ -1,0 +1,96 @@
+"""Guided sweeps on real training: the diagnosis of round 1 re-plans the space of round 2."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import optuna
+import pytest
+
+from sweepdoctor import sweep
+from sweepdoctor.studies import GUIDED_PLAN, Store
+from sweepdoctor.sweep import Fixed, FloatRange, SearchSpace, StudyConfig, SweepConfig, TrainConfig
+
+# Plain SGD on wine: above a learning rate of ~2 the loss blows up, below it trains well.
+SPACE = SearchSpace(lr=FloatRange(0.05, 200.0, log=True), optimizer=Fixed("sgd"), schedule=Fixed("constant"),
+                    batch_size=Fixed(16), dropout=Fixed(0.0), patience=Fixed(0), weight_decay=Fixed(0.0),
+                    width=Fixed(32))
+
+
+def _config(url: str, *, trials: int = 16) -> SweepConfig:
+    return SweepConfig(space=SPACE, train=TrainConfig(folds=3, epochs=4),
+                       study=StudyConfig(trials=trials, guided=True, guide_every=8, seed=0, pruner="none",
+                                         storage=url, name="g"))
+
+
+def _lrs(url: str) -> list[float]:
+    return [t.params["lr"] for t in optuna.load_study(study_name="g", storage=url).trials]
+
+
+def test_divergence_in_round_one_caps_the_lr_of_round_two(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    plans: list[tuple[int, object]] = []
+    res = sweep.run(_config(url), sweep.load_builtin("wine"), on_plan=lambda i, p: plans.append((i, p)))
+    assert len(res.guided_rounds) == 1 and len(plans) == 1
+    (round1,) = res.guided_rounds
+    (edit,) = [e for e in round1["edits"] if e["param"] == "lr"]
+    assert edit["codes"] == ["divergence"] and len(edit["trials"]) >= 2
+    cap = plans[0][1].space.lr.high  # type: ignore[attr-defined]
+    assert cap < 2.0
+    lrs = _lrs(url)
+    assert round1["from_trial"] == 8 and all(lr <= cap for lr in lrs[8:])
+    assert max(lrs[:8]) > cap  # round 1 did explore above it
+    store = Store(url)
+    assert store.study_doc(store.study_id("g"), GUIDED_PLAN) == list(res.guided_rounds)
+    assert res.n_complete + res.n_failed + res.n_pruned == 16
+
+    # Resumed with a larger budget, the study goes on in the planned space.
+    more = sweep.run(_config(url, trials=20), sweep.load_builtin("wine"))
+    assert more.n_complete + more.n_failed + more.n_pruned == 4
+    assert all(lr <= cap for lr in _lrs(url)[16:])
+
+
+@pytest.mark.slow
+def test_a_guided_sweep_with_a_seed_is_reproducible(tmp_path: Path) -> None:
+    runs = []
+    for name in ("a", "b"):
+        url = f"sqlite:///{tmp_path / f'{name}.db'}"
+        res = sweep.run(_config(url), sweep.load_builtin("wine"))
+        runs.append((_lrs(url), res.guided_rounds))
+    assert runs[0] == runs[1]
+
+
+def test_guided_needs_one_worker() -> None:
+    from sweepdoctor.errors import ConfigError
+
+    cfg = _config("sqlite://")
+    with pytest.raises(ConfigError, match="study.guided"):
+        dataclasses.replace(cfg, study=dataclasses.replace(cfg.study, workers=2)).validate()
+
+
+def test_studies_show_and_json_carry_the_plan(tmp_path: Path) -> None:
+    """The stored rounds reach `studies show` (text and --json) and the sweep's --json summary."""
+    import json
+
+    from click.testing import CliRunner
+
+    from sweepdoctor.cli import main
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    toml = tmp_path / "g.toml"
+    toml.write_text(
+        '[data]\ndataset = "wine"\n[train]\nfolds = 3\nepochs = 4\n'
+        f'[study]\ntrials = 16\nguided = true\nguide_every = 8\npruner = "none"\nstorage = "{url}"\nname = "g"\n'
+        '[space]\nlr = {low = 0.05, high = 200.0, log = true}\noptimizer = "sgd"\nschedule = "constant"\n'
+        'batch_size = 16\ndropout = 0.0\npatience = 0\nweight_decay = 0.0\nwidth = 32\n'
+    )
+    r = CliRunner().invoke(main, ["sweep", "--config", str(toml), "--json"])
+    assert r.exit_code == 0, r.output
+    rounds = json.loads(r.stdout)["guided_rounds"]
+    assert rounds and rounds[0]["edits"][0]["param"] == "lr"
+    shown = CliRunner().invoke(main, ["studies", "show", "g", "--storage", url])
+    assert shown.exit_code == 0, shown.output
+    assert "round 1 (from trial #8): lr 0.05..200 (log) ->" in shown.stdout
+    as_json = CliRunner().invoke(main, ["studies", "show", "g", "--storage", url, "--json"])
+    assert json.loads(as_json.stdout)["guided"] == rounds
