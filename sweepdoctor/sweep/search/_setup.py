@@ -16,7 +16,7 @@ import torch
 
 from sweepdoctor.diagnostics import Task, Thresholds
 from sweepdoctor.errors import SweepdoctorError
-from sweepdoctor.studies import Store, check_writable, default_storage
+from sweepdoctor.studies import Store, StudyLock, check_writable, default_storage
 from sweepdoctor.sweep.config import DataConfig, SweepConfig, data_source
 from sweepdoctor.sweep.data import Dataset, FoldData, Split, make_splits, pick_device, prepare_folds, splits_hash
 from sweepdoctor.sweep.engine import (
@@ -139,7 +139,8 @@ def open_sweep(
     store = Store(url)
     store.ensure_schema()
     study_id = store.study_id(name)
-    resumed = check_or_set_fingerprint(study, fingerprint, store=store, study_id=study_id)
+    with StudyLock(store.engine, study_id):  # workers and agents opening a new study together: one sets it up
+        resumed = check_or_set_fingerprint(study, fingerprint, store=store, study_id=study_id)
     if source is not None and DATA_SOURCE_ATTR not in study.user_attrs:
         study.set_user_attr(DATA_SOURCE_ATTR, data_source(source, seed=cfg.study.seed))
     return Sweep(cfg, ds, url, loss, metric, splits, data, study, store, study_id, resumed)
