@@ -29,6 +29,7 @@ from sweepdoctor.diagnostics._history import (
     Role,
     RunHistory,
     Task,
+    finite_or_none,
 )
 from sweepdoctor.diagnostics._report import Report, RunReport
 from sweepdoctor.diagnostics._rulebook import RuleDoc, rule_doc, rule_docs, rules_text
@@ -82,4 +83,5 @@ __all__ = [
     "rules_text",
     "top_eigenvalue",
     "write_curves_png",
+    "finite_or_none",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -12,7 +11,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from sweepdoctor.diagnostics import EpochRecord, Finding, FoldHistory, History, Role, RunHistory, Task
+from sweepdoctor.diagnostics import EpochRecord, Finding, FoldHistory, History, Role, RunHistory, Task, finite_or_none
 from sweepdoctor.errors import StorageError
 from sweepdoctor.studies.db._concurrency import retry_concurrent_create
 from sweepdoctor.studies.db._engine import check_url, make_engine, mask_url, session_scope, sqlite_file_path
@@ -162,12 +161,12 @@ class Store:
                     run_id=row.id,
                     fold=f,
                     epoch=e.epoch,
-                    train_loss=_finite_or_none(e.train_loss),
-                    val_loss=_finite_or_none(e.val_loss),
-                    val_metric=_finite_or_none(e.val_metric),
-                    grad_norm=_finite_or_none(e.grad_norm),
-                    lr=_finite_or_none(e.lr),
-                    wall_time=_finite_or_none(e.wall_time),
+                    train_loss=finite_or_none(e.train_loss),
+                    val_loss=finite_or_none(e.val_loss),
+                    val_metric=finite_or_none(e.val_metric),
+                    grad_norm=finite_or_none(e.grad_norm),
+                    lr=finite_or_none(e.lr),
+                    wall_time=finite_or_none(e.wall_time),
                 )
                 for f, fold in enumerate(run.folds)
                 for e in fold.epochs
@@ -175,7 +174,7 @@ class Store:
             s.add_all(epochs)
             scores = list(fold_scores) if fold_scores is not None else [None] * len(run.folds)
             s.add_all(
-                FoldRow(run_id=row.id, fold=f, val_score=_finite_or_none(scores[f]), test_loss=fold.test_loss)
+                FoldRow(run_id=row.id, fold=f, val_score=finite_or_none(scores[f]), test_loss=fold.test_loss)
                 for f, fold in enumerate(run.folds)
             )
             return row.id
@@ -315,13 +314,5 @@ def _run_from_rows(
 
 def _mean_score(folds: dict[int, FoldRow]) -> float | None:
     """The run's cross-validation score: the mean of its folds' finite scores (``None`` without any)."""
-    scores = [v for f in folds.values() if (v := _finite_or_none(f.val_score)) is not None]
+    scores = [v for f in folds.values() if (v := finite_or_none(f.val_score)) is not None]
     return sum(scores) / len(scores) if scores else None
-
-
-def _finite_or_none(value: Any) -> float | None:
-    """``float(value)`` when it is a finite number, else ``None`` (stored as SQL NULL)."""
-    if value is None:
-        return None
-    f = float(value)
-    return f if math.isfinite(f) else None

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sweepdoctor.diagnostics import EpochRecord
+from sweepdoctor.diagnostics import EpochRecord, finite_or_none
 from sweepdoctor.sweep.config import TrialParams
 from sweepdoctor.sweep.data import FoldData
 from sweepdoctor.sweep.engine._evaluate import diverged_folds, epoch_value
@@ -245,11 +245,11 @@ class FitTracker:
             self.curves[f].append(
                 EpochRecord(
                     epoch=epoch,
-                    train_loss=_finite(r["train_loss"][f]),
-                    val_loss=_finite(r["val_loss"][f]),
-                    grad_norm=_finite(r["grad_norm"][f]),
+                    train_loss=finite_or_none(r["train_loss"][f]),
+                    val_loss=finite_or_none(r["val_loss"][f]),
+                    grad_norm=finite_or_none(r["grad_norm"][f]),
                     lr=float(lr),
-                    val_metric=_finite(r["val_metric"][f]),
+                    val_metric=finite_or_none(r["val_metric"][f]),
                     wall_time=wall,
                 )
             )
@@ -279,7 +279,7 @@ class FitTracker:
         return FitResult(
             curves=self.curves,
             fold_scores=[float(v) for v in final["val_metric"]],
-            test_losses=[_finite(v) for v in final["test_loss"]],
+            test_losses=[finite_or_none(v) for v in final["test_loss"]],
             best_epoch=chosen,
             status=self.status,
             reason=self.reason,
@@ -293,8 +293,3 @@ class FitTracker:
 
 def metric_direction(metric: str) -> str:
     return "maximize" if metric in MAXIMIZED_METRICS else "minimize"
-
-
-def _finite(v: Any) -> float | None:
-    f = float(v)
-    return f if math.isfinite(f) else None
