@@ -5,15 +5,21 @@ database on the local server), with a search space whose cost does not depend on
 sampled values (fixed depth, width, batch size, epochs; no pruning, no early stopping),
 so both runs train the same amount. Reports two rates for each: end to end (the whole
 command: start-up, workers spawning, the last worker's exit) and steady state (first
-trial start to last trial end, from Optuna's timestamps), and their ratio 2 / 1.
+trial start to last trial end, from Optuna's timestamps), and their ratio 2 / 1; and
+the CPU time of every process of each command (parent, workers, measuring helpers),
+from ``getrusage(RUSAGE_CHILDREN)``, as CPU-seconds per trial and their ratio.
 
-``python -m benchmarks.bench_workers --trials 40 --admin-url postgresql+psycopg2://...``
+One worker alone measures its epochs in a helper process on the second core; two
+workers on two cores measure in place. So "1 worker" already uses more than one core.
+
+``python -m benchmarks.bench_workers --trials 200 --admin-url postgresql+psycopg2://...``
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -37,26 +43,31 @@ patience = 0
 """
 
 
-def run_once(url: str, study: str, workers: int, trials: int, config: Path) -> tuple[float, float]:
-    """Seconds end to end, and seconds from the first trial's start to the last trial's end."""
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_once(url: str, study: str, workers: int, trials: int, config: Path) -> tuple[float, float, float]:
+    """Seconds end to end, seconds from the first trial's start to the last trial's end, CPU-seconds."""
     cmd = [sys.executable, "-m", "sweepdoctor", "sweep", "--config", str(config), "--dataset", "digits",
            "--folds", "3", "--epochs", "6", "--no-prune", "--no-baselines", "--quiet", "--trials", str(trials),
            "--workers", str(workers), "--storage", url, "--study", study]
-    t0 = time.perf_counter()
+    cpu0, t0 = _children_cpu(), time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
     storage = optuna.storages.RDBStorage(url)
     done = optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
     storage.engine.dispose()
     assert len(done) == trials and all(t.datetime_complete for t in done)
     start = min(t.datetime_start for t in done if t.datetime_start)
     end = max(t.datetime_complete for t in done if t.datetime_complete)
-    return wall, (end - start).total_seconds()
+    return wall, (end - start).total_seconds(), cpu
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="bench_workers", description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--trials", type=int, default=48, help="trials per run (default 48)")
+    ap.add_argument("--trials", type=int, default=200, help="trials per run (default 200)")
     ap.add_argument("--admin-url", default=ADMIN_URL, help="a PostgreSQL URL allowed to create databases")
     args = ap.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -77,12 +88,13 @@ def main(argv: list[str] | None = None) -> None:
             config.write_text(SPACE)
             rates = {}
             for workers in (1, 2):
-                wall, steady = run_once(url, f"w{workers}", workers, args.trials, config)
-                rates[workers] = (60 * args.trials / wall, 60 * args.trials / steady)
+                wall, steady, cpu = run_once(url, f"w{workers}", workers, args.trials, config)
+                rates[workers] = (60 * args.trials / wall, 60 * args.trials / steady, cpu / args.trials)
                 print(f"  {workers} worker(s): {rates[workers][0]:6.1f} trials/min end to end ({wall:.1f} s), "
-                      f"{rates[workers][1]:6.1f} trials/min steady ({steady:.1f} s)")
+                      f"{rates[workers][1]:6.1f} trials/min steady ({steady:.1f} s), "
+                      f"{cpu:.1f} CPU-s in all processes ({cpu / wall:.2f} cores busy on average)", flush=True)
             print(f"  ratio 2/1: {rates[2][0] / rates[1][0]:.2f}x end to end, "
-                  f"{rates[2][1] / rates[1][1]:.2f}x steady")
+                  f"{rates[2][1] / rates[1][1]:.2f}x steady; CPU-s per trial {rates[2][2] / rates[1][2]:.2f}x")
     finally:
         with admin.connect() as c:
             c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})

@@ -69,6 +69,15 @@ def _one_line(e: click.ClickException) -> NoReturn:
         "agent": "sweepdoctor.cli._serve:agent",
         "report": "sweepdoctor.cli._serve:report",
     },
+    summaries={  # `sweepdoctor --help` lists them without importing torch (tests/cli/test_startup.py)
+        "agent": "Run submitted sweeps (POST /api/sweeps) on this host, beside agents on other hosts.",
+        "diagnose": "Diagnose training: overfitting, optimization failure, divergence, ... (RULES.md).",
+        "report": "Write a study's page as one self-contained HTML file (readable offline: CI artifacts, e-mail).",
+        "rules": "The diagnosis rules: what a finding means, its thresholds, the evidence it reads.",
+        "serve": "Serve the JSON API (/api, /openapi.json) and web pages over a study database.",
+        "studies": "Query, compare, plot, export and delete stored studies (SQLite, PostgreSQL, MySQL).",
+        "sweep": "Run (or resume) a k-fold Optuna sweep of a PyTorch MLP.",
+    },
 )
 @click.version_option(__version__, prog_name="sweepdoctor")
 def main() -> None:

@@ -14,12 +14,18 @@ class LazyGroup(click.Group):
     """A group whose subcommands are imported when first used.
 
     ``lazy`` maps a command name to ``"module:attribute"``. Importing torch takes
-    seconds; ``sweepdoctor studies list`` should not pay for it.
+    seconds; ``sweepdoctor studies list`` should not pay for it, nor ``--help``:
+    ``summaries`` gives the one-line help of the commands it lists without importing
+    them (a test checks that each is the command's own first line).
     """
 
-    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, lazy: dict[str, str] | None = None, summaries: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.lazy = dict(lazy or {})
+        self.summaries = dict(summaries or {})
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
@@ -31,3 +37,24 @@ class LazyGroup(click.Group):
             if name not in self.commands:  # the module may register itself
                 self.add_command(cmd, name)
         return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands and their one-line help, importing only those without a summary."""
+        names = [n for n in self.list_commands(ctx) if n in self.commands or n not in self.summaries]
+        loaded = {n: self.get_command(ctx, n) for n in names}
+        rows = []
+        limit = formatter.width - 6 - max((len(n) for n in self.list_commands(ctx)), default=0)
+        for name in self.list_commands(ctx):
+            cmd = loaded.get(name)
+            if cmd is not None and cmd.hidden:
+                continue
+            text = cmd.get_short_help_str(limit) if cmd is not None else _shorten(self.summaries[name], limit)
+            rows.append((name, text))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _shorten(text: str, limit: int) -> str:
+    """As click shortens a command's help for this list."""
+    return click.Command(None, help=text).get_short_help_str(limit)

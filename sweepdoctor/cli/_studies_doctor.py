@@ -17,7 +17,6 @@ from rich.console import Console
 from sweepdoctor.cli._render import echo_json
 from sweepdoctor.cli._studies import studies
 from sweepdoctor.studies import check_url, default_storage, examine_study, make_engine
-from sweepdoctor.sweep import HeartbeatSettings, fail_stale_in_study
 
 __all__ = ["COMMANDS", "doctor"]
 
@@ -44,6 +43,8 @@ def doctor(name: str, grace: float | None, fail_stale: bool, storage: str | None
       sweepdoctor studies doctor my-study --fail-stale
     """
     url = check_url(storage or default_storage())
+    from sweepdoctor.sweep import HeartbeatSettings, fail_stale_in_study  # the sweep's room: torch, on use only
+
     grace_s = grace if grace is not None else HeartbeatSettings.from_env().grace_s
     failed = fail_stale_in_study(url, name, grace_s=grace_s) if fail_stale else []
     engine = make_engine(url)

@@ -6,7 +6,7 @@ import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import optuna
@@ -18,7 +18,10 @@ from sweepdoctor import sweep as lib
 from sweepdoctor.cli._render import echo_json, fmt, make_console
 from sweepdoctor.errors import ConfigError
 from sweepdoctor.studies import mask_url
-from sweepdoctor.sweep import BUILTIN_DATASETS, SweepConfig, SweepResult, TrialEvent, load_config
+from sweepdoctor.sweep.config import BUILTIN_DATASETS, SweepConfig, load_config
+
+if TYPE_CHECKING:  # the command imports torch when it runs, not for --help
+    from sweepdoctor.sweep import SweepResult, TrialEvent
 
 COMMANDS: list[click.Command] = []
 

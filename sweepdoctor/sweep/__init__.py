@@ -26,6 +26,7 @@ import typing as _typing
 
 if _typing.TYPE_CHECKING:
     from sweepdoctor.sweep.config import (
+        BUILTIN_DATASETS,
         Choice,
         DataConfig,
         Fixed,
@@ -40,7 +41,6 @@ if _typing.TYPE_CHECKING:
         load_config,
     )
     from sweepdoctor.sweep.data import (
-        BUILTIN_DATASETS,
         Dataset,
         FoldData,
         Split,
@@ -70,12 +70,12 @@ if _typing.TYPE_CHECKING:
 # ~1 s of start-up).
 _LAZY = {
     **dict.fromkeys(
-        ("Choice", "DataConfig", "Fixed", "FloatRange", "GuideConfig", "IntRange", "SearchSpace", "StudyConfig",
-         "SweepConfig", "TrainConfig", "TrialParams", "load_config"),
+        ("BUILTIN_DATASETS", "Choice", "DataConfig", "Fixed", "FloatRange", "GuideConfig", "IntRange", "SearchSpace",
+         "StudyConfig", "SweepConfig", "TrainConfig", "TrialParams", "load_config"),
         "config",
     ),
     **dict.fromkeys(
-        ("BUILTIN_DATASETS", "Dataset", "FoldData", "Split", "from_arrays", "load_builtin", "load_csv",
+        ("Dataset", "FoldData", "Split", "from_arrays", "load_builtin", "load_csv",
          "load_dataset", "make_splits", "prepare_folds", "splits_hash"),
         "data",
     ),

@@ -293,3 +293,62 @@ def test_a_bad_storage_fails_fast_with_the_helper_started(tmp_path: Path) -> Non
     cfg = small_config(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}").with_overrides("train", overlap_eval=True)
     with pytest.raises(StorageError):
         run(X=X, y=y, config=cfg)
+
+
+def _mean_x(data: FoldData) -> float:
+    return float(data.X.mean())
+
+
+def _raises(data: FoldData) -> float:
+    raise ValueError("no good")
+
+
+def test_the_first_job_comes_back_before_the_helper_measures(classification: FoldData) -> None:
+    with Measurer(classification, loss="cross_entropy", metric="accuracy", first_job=_mean_x) as m:
+        assert m.first_job_result() == (True, _mean_x(classification))  # computed there, on the same data
+        assert m.wait_until_available(60)
+        fit = _fit(classification, _hp(), m)
+        assert m.measured > 0 and fit.status == "complete"  # then it measures as before
+
+
+def test_a_first_job_that_fails_says_why_and_the_helper_still_measures(classification: FoldData) -> None:
+    with Measurer(classification, loss="cross_entropy", metric="accuracy", first_job=_raises) as m:
+        assert m.first_job_result() == (False, "ValueError: no good")
+        assert m.wait_until_available(60)
+
+
+def test_without_a_first_job_there_is_no_result(classification: FoldData) -> None:
+    with Measurer(classification, loss="cross_entropy", metric="accuracy") as m:
+        done, why = m.first_job_result(timeout_s=60)
+        assert not done and "no job" in why
+
+
+def test_the_helper_trains_the_same_baselines_as_the_sweep_would(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: the baselines train in the helper, off the critical path, to the same numbers."""
+    from sweepdoctor.diagnostics import Role
+    from sweepdoctor.studies import Store
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, 5)).astype(np.float32)
+    y = (X[:, 0] - X[:, 2] > 0).astype(np.int64)
+    answers: list[tuple[bool, object]] = []
+    original = Measurer.first_job_result
+
+    def spy(self: Measurer, timeout_s: float | None = None) -> tuple[bool, object]:
+        answers.append(original(self, timeout_s))
+        return answers[-1]
+
+    monkeypatch.setattr(Measurer, "first_job_result", spy)
+    stored = {}
+    for overlap in (True, False):
+        url = f"sqlite:///{tmp_path / f'{overlap}.db'}"
+        cfg = small_config(url, trials=2, epochs=4).with_overrides("train", overlap_eval=overlap, baselines=True)
+        run(X=X, y=y, config=cfg)
+        store = Store(url)
+        runs = store.load_runs(store.study_id("t"), role=Role.BASELINE)
+        stored[overlap] = [(r.name, r.n_params, [[(e.train_loss, e.val_loss, e.val_metric) for e in f.epochs]
+                                                  for f in r.folds]) for r in runs]
+    assert [done for done, _ in answers] == [True]  # the helper's answer was used, once
+    assert [name for name, *_ in stored[True]] == ["baseline-linear", "baseline-shallow", "baseline-wide"]
+    assert stored[True] == stored[False]

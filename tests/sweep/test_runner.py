@@ -194,3 +194,26 @@ def test_baselines_are_trained_once_per_study(sqlite_url: str) -> None:
     run(replace(cfg, study=replace(cfg.study, trials=2)), load_builtin("iris"))
     assert _rows(sqlite_url, RunRow, role="baseline") == 3
     assert _rows(sqlite_url, RunRow, role="candidate") == 2
+
+
+def test_a_trials_record_is_one_write(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: a trained trial's curves and user attributes go in one transaction, not one per attribute."""
+    calls: list[str] = []
+    original = optuna.storages.RDBStorage.set_trial_user_attr
+
+    def counting(self: optuna.storages.RDBStorage, trial_id: int, key: str, value: object) -> None:
+        calls.append(key)
+        original(self, trial_id, key, value)
+
+    monkeypatch.setattr(optuna.storages.RDBStorage, "set_trial_user_attr", counting)
+    res = run(small_config(sqlite_url, "w", trials=3, epochs=3), load_builtin("iris"))
+    assert res.n_complete == 3
+    assert calls == ["worker"] * 3  # only the claim's (who runs it: seen while it runs); the record's: none
+    for t in optuna.load_study(study_name="w", storage=sqlite_url).trials:  # what Optuna itself reads
+        a = t.user_attrs
+        assert {"split0_score", "split1_score", "split2_score", "mean_score", "std_score", "hyperparameters",
+                "training_path", "epochs_trained"} <= a.keys()
+        splits = [a[f"split{i}_score"] for i in range(3)]
+        assert a["mean_score"] == pytest.approx(np.mean(splits)) and a["mean_score"] == pytest.approx(t.value)
+        assert a["hyperparameters"]["lr"] == pytest.approx(t.params["lr"])
+    assert res.best_params is not None and res.best_fold_scores  # read back from them

@@ -187,3 +187,25 @@ def test_heartbeat_settings_configuration_then_environment_then_defaults() -> No
 
     with pytest.raises(ConfigError, match=r"--heartbeat-grace, SWEEPDOCTOR_HEARTBEAT_GRACE\) must be longer"):
         HeartbeatSettings.from_env({"SWEEPDOCTOR_HEARTBEAT_GRACE": "3"})
+
+
+def test_the_parent_trains_the_baselines_while_the_workers_train(tmp_path: Path) -> None:
+    """Issue 15: with workers the baselines come off the critical path too, stored once, the same numbers."""
+    from sweepdoctor import sweep
+    from sweepdoctor.diagnostics import Role
+
+    ds = sweep.load_builtin("iris")
+    stored = {}
+    for workers in (1, 2):
+        url = f"sqlite:///{tmp_path}/{workers}.db"
+        cfg = sweep.SweepConfig(
+            train=sweep.TrainConfig(folds=2, epochs=2, baselines=True, threads=1, overlap_eval=False),
+            study=sweep.StudyConfig(name="b", storage=url, trials=4, workers=workers),
+        )
+        res = sweep.run(cfg, ds)
+        assert res.n_complete + res.n_pruned == 4
+        store = Store(url)
+        runs = store.load_runs(store.study_id("b"), role=Role.BASELINE)
+        stored[workers] = [(r.name, [[e.val_loss for e in f.epochs] for f in r.folds]) for r in runs]
+    assert [name for name, _ in stored[2]] == ["baseline-linear", "baseline-shallow", "baseline-wide"]
+    assert stored[2] == stored[1]

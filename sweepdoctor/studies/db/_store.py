@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -16,7 +17,7 @@ from sweepdoctor.errors import StorageError
 from sweepdoctor.studies.db._concurrency import retry_concurrent_create
 from sweepdoctor.studies.db._engine import check_url, make_engine, mask_url, session_scope, sqlite_file_path
 from sweepdoctor.studies.db._json import jsonable
-from sweepdoctor.studies.db._optuna_tables import o_studies
+from sweepdoctor.studies.db._optuna_tables import o_studies, o_trial_user_attrs
 from sweepdoctor.studies.db._schema import Base, EpochRow, FindingRow, FoldRow, RunRow, StudyDocRow
 
 __all__ = ["GUIDED_PLAN", "Store", "check_writable"]
@@ -136,10 +137,18 @@ class Store:
         trial_number: int | None = None,
         fold_scores: Sequence[float | None] | None = None,
         fail_reason: str | None = None,
+        trial_attrs: Mapping[str, Any] | None = None,
     ) -> int:
-        """Store one run with all its epochs and folds in one transaction; returns its id."""
+        """Store one run with all its epochs and folds in one transaction; returns its id.
+
+        ``trial_attrs``: user attributes of Optuna trial ``trial_id`` written in the same
+        transaction (what ``Trial.set_user_attr`` writes, one transaction each there):
+        a trial's whole record is one write.
+        """
         self.ensure_schema()
         with session_scope(self.engine) as s:
+            if trial_attrs and trial_id is not None:
+                _put_trial_user_attrs(s, trial_id, trial_attrs)
             row = RunRow(
                 study_id=study_id,
                 trial_id=trial_id,
@@ -156,22 +165,7 @@ class Store:
             )
             s.add(row)
             s.flush()
-            epochs = [
-                EpochRow(
-                    run_id=row.id,
-                    fold=f,
-                    epoch=e.epoch,
-                    train_loss=finite_or_none(e.train_loss),
-                    val_loss=finite_or_none(e.val_loss),
-                    val_metric=finite_or_none(e.val_metric),
-                    grad_norm=finite_or_none(e.grad_norm),
-                    lr=finite_or_none(e.lr),
-                    wall_time=finite_or_none(e.wall_time),
-                )
-                for f, fold in enumerate(run.folds)
-                for e in fold.epochs
-            ]
-            s.add_all(epochs)
+            s.add_all(_epoch_rows(row.id, run))
             scores = list(fold_scores) if fold_scores is not None else [None] * len(run.folds)
             s.add_all(
                 FoldRow(run_id=row.id, fold=f, val_score=finite_or_none(scores[f]), test_loss=fold.test_loss)
@@ -316,3 +310,28 @@ def _mean_score(folds: dict[int, FoldRow]) -> float | None:
     """The run's cross-validation score: the mean of its folds' finite scores (``None`` without any)."""
     scores = [v for f in folds.values() if (v := finite_or_none(f.val_score)) is not None]
     return sum(scores) / len(scores) if scores else None
+
+
+def _put_trial_user_attrs(s: Any, trial_id: int, attrs: Mapping[str, Any]) -> None:
+    """Set user attributes of an Optuna trial as Optuna stores them (``value_json``: ``json.dumps``)."""
+    a = o_trial_user_attrs
+    s.execute(delete(a).where(a.c.trial_id == trial_id, a.c.key.in_(list(attrs))))
+    s.execute(insert(a), [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()])
+
+
+def _epoch_rows(run_id: int, run: RunHistory) -> list[EpochRow]:
+    return [
+        EpochRow(
+            run_id=run_id,
+            fold=f,
+            epoch=e.epoch,
+            train_loss=finite_or_none(e.train_loss),
+            val_loss=finite_or_none(e.val_loss),
+            val_metric=finite_or_none(e.val_metric),
+            grad_norm=finite_or_none(e.grad_norm),
+            lr=finite_or_none(e.lr),
+            wall_time=finite_or_none(e.wall_time),
+        )
+        for f, fold in enumerate(run.folds)
+        for e in fold.epochs
+    ]

@@ -7,6 +7,7 @@ Never torch, Optuna, the database or any other room of :mod:`sweepdoctor.sweep`.
 from __future__ import annotations
 
 from sweepdoctor.sweep.config._config import (
+    BUILTIN_DATASETS,
     DataConfig,
     GuideConfig,
     StudyConfig,
@@ -30,6 +31,7 @@ from sweepdoctor.sweep.config._space import (
 
 __all__ = [
     "ACTIVATIONS",
+    "BUILTIN_DATASETS",
     "OPTIMIZERS",
     "SCHEDULES",
     "Choice",

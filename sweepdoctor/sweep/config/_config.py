@@ -16,7 +16,19 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["DataConfig", "GuideConfig", "StudyConfig", "SweepConfig", "TrainConfig", "load_config"]
+__all__ = ["BUILTIN_DATASETS", "DataConfig", "GuideConfig", "StudyConfig", "SweepConfig", "TrainConfig", "load_config"]
+
+# The built-in and generated data sets (``sweep.data`` loads them); named here, torch-free,
+# so that the command line can offer them without importing torch.
+BUILTIN_DATASETS = (
+    "iris",
+    "wine",
+    "breast_cancer",
+    "digits",
+    "diabetes",
+    "classification",  # make_classification
+    "regression",  # make_regression
+)
 
 SAMPLERS = ("tpe", "random", "gp", "cmaes")
 PRUNERS = ("median", "hyperband", "none")

@@ -12,18 +12,10 @@ import numpy as np
 
 from sweepdoctor.diagnostics import Task
 from sweepdoctor.errors import DataError
+from sweepdoctor.sweep.config import BUILTIN_DATASETS
 
 __all__ = ["BUILTIN_DATASETS", "Dataset", "from_arrays", "load_builtin", "load_csv"]
 
-BUILTIN_DATASETS = (
-    "iris",
-    "wine",
-    "breast_cancer",
-    "digits",
-    "diabetes",
-    "classification",  # make_classification
-    "regression",  # make_regression
-)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The torch training engine: fold stacks, hand-written kernels, optimizers, schedules, trainers,
-end-of-epoch measurement and the helper process that measures on a spare core.
+end-of-epoch measurement, the helper process that measures on a spare core, and the
+sweep's reference MLPs.
 
 It trains one configuration (a :class:`~sweepdoctor.sweep.config.TrialParams`) on every
 fold of a :class:`~sweepdoctor.sweep.data.FoldData` and returns curves and scores.
@@ -12,26 +13,32 @@ the measuring helper writes to a study it does through a reporter the caller pas
 from __future__ import annotations
 
 from sweepdoctor.sweep.engine._fit import FitResult, ModelFn, OnEpoch, fit_folds, fold_seed, metric_direction
-from sweepdoctor.sweep.engine._measurer import Measurer, Reporter, start_measurer
+from sweepdoctor.sweep.engine._measurer import FirstJob, Measurer, Reporter, start_measurer
 from sweepdoctor.sweep.engine._models import build_mlp
 from sweepdoctor.sweep.engine._optim import LOSSES, METRICS, row_loss
 from sweepdoctor.sweep.engine._pipeline import OVERLAP_ENV, available_cores, measure_in_background
+from sweepdoctor.sweep.engine._references import BASELINE_MLPS, Scored, reference_job, scored_mlp_baselines
 
 __all__ = [
+    "BASELINE_MLPS",
     "LOSSES",
     "METRICS",
     "OVERLAP_ENV",
+    "FirstJob",
     "FitResult",
     "Measurer",
     "ModelFn",
     "OnEpoch",
     "Reporter",
+    "Scored",
     "available_cores",
     "build_mlp",
     "fit_folds",
     "fold_seed",
     "measure_in_background",
     "metric_direction",
+    "reference_job",
     "row_loss",
+    "scored_mlp_baselines",
     "start_measurer",
 ]

@@ -13,6 +13,12 @@ one torch thread, denormals flushed, as in the trainer: the numbers are the same
 bit). The helper starts in the background (a fresh interpreter importing torch, ~2 s);
 until it is ready, or if it ever fails, :class:`Measurer` says so and the caller
 measures in its own process.
+
+A first job: the helper is idle while the first trial starts, so a caller may give it
+one piece of work on the same data to do before it measures (the sweep's reference
+baselines: training them here takes them off the sweep's critical path). Its result,
+or why there is none, comes back before the helper says it is ready; meanwhile the
+trainer measures in place.
 """
 
 from __future__ import annotations
@@ -36,11 +42,16 @@ from sweepdoctor.sweep.data import FoldData
 from sweepdoctor.sweep.engine._backprop import MLPSnapshot, MLPWeights
 from sweepdoctor.sweep.engine._evaluate import EvalRows, diverged_folds, epoch_value, measure_mlp
 
-__all__ = ["Measurer", "MeasuringSlot", "Reporter", "ReporterFactory", "start_measurer"]
+__all__ = ["FirstJob", "Measurer", "MeasuringSlot", "Reporter", "ReporterFactory", "start_measurer"]
 
 logger = logging.getLogger(__name__)
 
 _READY = "ready"
+_JOB = "job"
+
+FirstJob = Callable[[FoldData], Any]
+"""Work the helper does on the fold data before it measures; picklable (a module-level
+function, or a ``functools.partial`` of one), its result too."""
 
 
 class MeasuringSlot:
@@ -74,7 +85,8 @@ class MeasuringSlot:
 
 
 def start_measurer(
-    data: FoldData, *, loss: str, metric: str, reporter: ReporterFactory | None = None
+    data: FoldData, *, loss: str, metric: str, reporter: ReporterFactory | None = None,
+    first_job: FirstJob | None = None,
 ) -> Measurer | None:
     """The sweep's measuring process, or None (with the reason logged) where it cannot run.
 
@@ -97,7 +109,7 @@ def start_measurer(
                     free >> 20, need >> 20)
         return None
     try:
-        return Measurer(data, loss=loss, metric=metric, reporter=reporter)
+        return Measurer(data, loss=loss, metric=metric, reporter=reporter, first_job=first_job)
     except Exception as e:  # noqa: BLE001 - measuring in place is always possible
         logger.info("measuring epochs in place: the measuring process did not start (%s)", e)
         return None
@@ -122,13 +134,18 @@ def _shared_memory_free() -> int | None:
 class Measurer:
     """The helper process of one sweep (see the module docstring; :func:`start_measurer` starts one)."""
 
-    def __init__(self, data: FoldData, *, loss: str, metric: str, reporter: ReporterFactory | None = None) -> None:
+    def __init__(
+        self, data: FoldData, *, loss: str, metric: str, reporter: ReporterFactory | None = None,
+        first_job: FirstJob | None = None,
+    ) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._ready = False
         self._broken = False
+        self._job: tuple[bool, Any] | None = None if first_job is not None else (False, "no job was given")
         self._proc = ctx.Process(
-            target=_serve, args=(child, data, loss, metric, reporter), name="sweepdoctor-measure", daemon=True
+            target=_serve, args=(child, data, loss, metric, reporter, first_job), name="sweepdoctor-measure",
+            daemon=True,
         )
         with _main_module_hidden(), _sigint_ignored():
             self._proc.start()
@@ -146,12 +163,32 @@ class Measurer:
             return False
         if not self._ready:
             try:
-                if self._conn.poll():
-                    self._ready = self._conn.recv() == _READY
-                    self._broken = not self._ready
+                while not self._ready and not self._broken and self._conn.poll():
+                    self._read_starting(self._conn.recv())
             except (EOFError, OSError):
                 self._fail("it stopped while starting")
         return self._ready and not self._broken
+
+    def _read_starting(self, msg: Any) -> None:
+        """A message of the helper before it measures: its first job's result, then ready."""
+        if msg == _READY:
+            self._ready = True
+        elif isinstance(msg, tuple) and msg[0] == _JOB:
+            self._job = (msg[1], msg[2])
+        else:
+            self._fail(f"it answered {msg!r} while starting")
+
+    def first_job_result(self, timeout_s: float | None = None) -> tuple[bool, Any]:
+        """``(True, result)`` of the first job, waiting for it (at most ``timeout_s``), else
+        ``(False, why)``: it raised, the helper failed, or it took longer (do it in place)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while self._job is None and not self._broken and not self._ready:
+            left = 0.1 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                return False, f"it was not done within {timeout_s:.0f} s"
+            self._conn.poll(min(0.1, left))
+            self.available  # noqa: B018 - reads what has come
+        return self._job if self._job is not None else (False, "the measuring process failed")
 
     def wait_until_available(self, timeout_s: float) -> bool:
         """Block until the helper is up (True) or ``timeout_s`` has passed or it failed (False)."""
@@ -269,16 +306,21 @@ def _main_module_hidden() -> Iterator[None]:
         main.__dict__.update(hidden)
 
 
-def _serve(conn: Connection, data: FoldData, loss: str, metric: str, make_reporter: ReporterFactory | None) -> None:
-    """The helper's loop: one trial's weights at a time, one answer per ``measure``."""
+def _serve(
+    conn: Connection, data: FoldData, loss: str, metric: str, make_reporter: ReporterFactory | None,
+    first_job: FirstJob | None,
+) -> None:
+    """The helper's loop: its first job, then one trial's weights at a time, one answer per ``measure``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep's to handle; it stops us
     torch.set_num_threads(1)
-    torch.set_flush_denormal(True)  # as the trainer has it while training
-    rows = EvalRows(data)
-    mlp: MLPSnapshot | None = None
-    report_to: int | None = None
-    reporter = make_reporter() if make_reporter is not None else None
     try:
+        if first_job is not None:
+            conn.send(_run_first_job(first_job, data))
+        torch.set_flush_denormal(True)  # as the trainer has it while training
+        rows = EvalRows(data)
+        mlp: MLPSnapshot | None = None
+        report_to: int | None = None
+        reporter = make_reporter() if make_reporter is not None else None
         conn.send(_READY)
         while True:
             msg: Any = conn.recv()
@@ -302,3 +344,10 @@ def _serve(conn: Connection, data: FoldData, loss: str, metric: str, make_report
         pass  # it measures in place when our answers stop; nothing to print on its terminal
     conn.close()
     os._exit(0)  # nothing to flush; skips a second of interpreter teardown (torch)
+
+
+def _run_first_job(job: FirstJob, data: FoldData) -> tuple[str, bool, Any]:
+    try:
+        return _JOB, True, job(data)
+    except Exception as e:  # noqa: BLE001 - the caller does it in place
+        return _JOB, False, f"{type(e).__name__}: {e}"

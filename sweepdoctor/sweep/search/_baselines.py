@@ -2,11 +2,14 @@
 
 - ``baseline-linear``: logistic / ridge regression from scikit-learn, fit to
   convergence (easy to optimize); one record with its final losses.
-- ``baseline-shallow``: an MLP with one hidden layer of 64 units, Adam.
-- ``baseline-wide``: an MLP with two hidden layers of 256 units, Adam (a more
-  flexible reference, for model bias).
+- ``baseline-shallow`` and ``baseline-wide``: MLPs of 64 and 2x256 units, trained
+  like a candidate (:mod:`sweepdoctor.sweep.engine._references`).
 
 Their losses are measured exactly as the candidates' (same folds, scaling and loss).
+
+Off the critical path: when the sweep has a measuring helper, the helper trains the
+two MLPs as its first job while the first trial trains here (:class:`Baselines`); the
+linear model (a fraction of a second) is fit here. Either way the numbers are the same.
 """
 
 from __future__ import annotations
@@ -18,12 +21,11 @@ import torch
 
 from sweepdoctor.diagnostics import EpochRecord, FoldHistory, Role, RunHistory, Task
 from sweepdoctor.studies import StudyLock
-from sweepdoctor.sweep.config import TrialParams
-from sweepdoctor.sweep.data import Dataset, FoldData, Split, scaler_stats
-from sweepdoctor.sweep.engine import FitResult, fit_folds, row_loss
+from sweepdoctor.sweep.data import Dataset, Split, scaler_stats
+from sweepdoctor.sweep.engine import Measurer, Scored, row_loss, scored_mlp_baselines
 from sweepdoctor.sweep.search._setup import Sweep
 
-__all__ = ["BASELINE_MLPS", "ensure_baselines", "linear_baseline", "mlp_baselines"]
+__all__ = ["Baselines", "ensure_baselines", "linear_baseline"]
 
 BASELINE_MLPS = {"baseline-shallow": (1, 64), "baseline-wide": (2, 256)}
 
@@ -34,7 +36,7 @@ def _loss(pred: np.ndarray, y: np.ndarray, task: Task, loss: str) -> float:
     return float(row_loss(out, yt, task, loss).mean())
 
 
-def linear_baseline(ds: Dataset, splits: list[Split], *, loss: str) -> tuple[RunHistory, list[float]]:
+def linear_baseline(ds: Dataset, splits: list[Split], *, loss: str) -> Scored:
     """A logistic (classification) or ridge (regression) model per fold."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression, Ridge
@@ -95,52 +97,46 @@ def linear_baseline(ds: Dataset, splits: list[Split], *, loss: str) -> tuple[Run
     return run, scores
 
 
-def mlp_baselines(
-    data: FoldData, *, epochs: int, loss: str, metric: str, seed: int
-) -> list[tuple[RunHistory, FitResult]]:
-    """The shallow and wide MLP references, trained like a candidate."""
-    out = []
-    for name, (depth, width) in BASELINE_MLPS.items():
-        hp = TrialParams(
-            lr=1e-3,
-            batch_size=32,
-            optimizer="adam",
-            schedule="constant",
-            weight_decay=0.0,
-            dropout=0.0,
-            patience=0,
-            depth=depth,
-            width=width,
-            activation="relu",
-        )
-        fit = fit_folds(data, hp, epochs=epochs, loss=loss, metric=metric, seed=seed)
-        run = RunHistory(
-            name=name,
-            role=Role.BASELINE,
-            folds=tuple(
-                FoldHistory(epochs=tuple(c), test_loss=t) for c, t in zip(fit.curves, fit.test_losses)
-            ),
-            depth=depth,
-            n_params=fit.n_params,
-            hyperparameters=hp.as_dict(),
-            state=fit.status,
-        )
-        out.append((run, fit))
-    return out
+class Baselines:
+    """A sweep's baseline runs, stored once: loaded, taken from the helper, or trained here.
+
+    :meth:`get` blocks until they are stored. With a helper that took the MLPs as its first
+    job, the first call waits for its answer (the first trial has trained meanwhile); if
+    the helper failed or took too long, they are trained here instead.
+    """
+
+    def __init__(self, sw: Sweep, measurer: Measurer | None = None) -> None:
+        self._sw = sw
+        self._measurer = measurer
+        self._runs: list[RunHistory] | None = sw.store.load_runs(sw.study_id, role=Role.BASELINE) or None
+
+    @property
+    def pending(self) -> bool:
+        return self._runs is None
+
+    def get(self, *, timeout_s: float | None = None) -> list[RunHistory]:
+        if self._runs is None:
+            self._runs = self._train_and_store(timeout_s)
+        return self._runs
+
+    def _train_and_store(self, timeout_s: float | None) -> list[RunHistory]:
+        sw = self._sw
+        runs: list[Scored] = [linear_baseline(sw.ds, sw.splits, loss=sw.loss)]
+        done, answer = self._measurer.first_job_result(timeout_s) if self._measurer else (False, None)
+        mlps: list[Scored] = list(answer) if done and answer is not None else []
+        if not done:
+            mlps = scored_mlp_baselines(sw.data, epochs=sw.cfg.train.epochs, loss=sw.loss, metric=sw.metric,
+                                        seed=sw.cfg.study.seed)
+        runs.extend(mlps)
+        with StudyLock(sw.store.engine, sw.study_id):  # workers starting together store one set
+            stored = sw.store.load_runs(sw.study_id, role=Role.BASELINE)
+            if stored:
+                return stored
+            for run, scores in runs:
+                sw.store.add_run(study_id=sw.study_id, run=run, task=sw.ds.task, loss=sw.loss, fold_scores=scores)
+        return [r for r, _ in runs]
 
 
 def ensure_baselines(sw: Sweep) -> list[RunHistory]:
-    """The study's baseline runs: loaded when stored, else trained once and stored."""
-    stored = sw.store.load_runs(sw.study_id, role=Role.BASELINE)
-    if stored:
-        return stored
-    runs: list[tuple[RunHistory, list[float]]] = [linear_baseline(sw.ds, sw.splits, loss=sw.loss)]
-    fits = mlp_baselines(sw.data, epochs=sw.cfg.train.epochs, loss=sw.loss, metric=sw.metric, seed=sw.cfg.study.seed)
-    runs.extend((run, fit.fold_scores) for run, fit in fits)
-    with StudyLock(sw.store.engine, sw.study_id):  # workers starting together store one set
-        stored = sw.store.load_runs(sw.study_id, role=Role.BASELINE)
-        if stored:
-            return stored
-        for run, scores in runs:
-            sw.store.add_run(study_id=sw.study_id, run=run, task=sw.ds.task, loss=sw.loss, fold_scores=scores)
-    return [r for r, _ in runs]
+    """The study's baseline runs: loaded when stored, else trained here once and stored."""
+    return Baselines(sw).get()

@@ -1,7 +1,8 @@
 """The front door: :func:`run` (the CLI calls it too) and the sweep it runs, :func:`run_sweep`.
 
-A sweep opens its study, trains the reference baselines, then trains trials here (one
-worker) or in worker processes (``study.workers``), diagnoses the study when asked, and
+A sweep opens its study, trains trials here (one worker) or in worker processes
+(``study.workers``) and the reference baselines beside them (in the measuring helper,
+or here while the workers train), diagnoses the study when asked, and
 returns a frozen :class:`SweepResult`. Library code: it reports progress through
 callbacks and never prints.
 """
@@ -23,9 +24,17 @@ from sweepdoctor.studies import GUIDED_PLAN, diagnose_study
 from sweepdoctor.sweep.config import DataConfig, SearchSpace, SweepConfig
 from sweepdoctor.sweep.data import Dataset, from_arrays, load_dataset
 from sweepdoctor.sweep.engine import ModelFn
-from sweepdoctor.sweep.search._baselines import ensure_baselines
+from sweepdoctor.sweep.search._baselines import Baselines
 from sweepdoctor.sweep.search._result import SweepResult, Tally, best_of
-from sweepdoctor.sweep.search._setup import Plugins, Sweep, fold_tensors, open_sweep, start_helper, torch_threads
+from sweepdoctor.sweep.search._setup import (
+    Plugins,
+    Sweep,
+    fold_tensors,
+    needs_baselines,
+    open_sweep,
+    start_helper,
+    torch_threads,
+)
 from sweepdoctor.sweep.search._trials import OnPlan, OnTrial, thresholds_of, work, work_guided
 from sweepdoctor.sweep.search._workers import run_workers
 
@@ -137,13 +146,14 @@ def run_sweep(
             stack.callback(measurer.close)
         sw = open_sweep(cfg, ds, splits, data, plugins=plugins, source=source)
         stack.callback(_close_connections, sw)
-        baselines = []
-        if cfg.train.baselines or cfg.study.diagnose or cfg.study.guided:  # the diagnosis compares with them
+        baselines = Baselines(sw, measurer) if needs_baselines(cfg) else None
+        if baselines is not None and baselines.pending and measurer is None and cfg.study.workers == 1:
             stage("training the reference baselines")
-            baselines = ensure_baselines(sw)
+            baselines.get()  # nowhere else to train them: before the trials, as they are needed during them
         if cfg.study.workers > 1:
             stage(f"sweeping with {cfg.study.workers} workers")
-            tally = run_workers(sw, plugins=plugins, on_trial=on_trial)
+            tally = run_workers(sw, plugins=plugins, on_trial=on_trial,
+                                meanwhile=None if baselines is None else baselines.get)
         elif cfg.study.guided:
             stage(f"sweeping, guided: the space re-planned every {cfg.study.guide_every} trials")
             tally = work_guided(sw, plugins=plugins, baselines=baselines, measurer=measurer, on_trial=on_trial,
@@ -151,6 +161,8 @@ def run_sweep(
         else:
             stage("sweeping")
             tally = work(sw, plugins=plugins, baselines=baselines, measurer=measurer, on_trial=on_trial)
+        if baselines is not None:
+            baselines.get()  # stored with the study, for any later diagnosis
         findings: tuple[Finding, ...] = ()
         if cfg.study.diagnose:
             findings = tuple(diagnose_study(sw.store, sw.study.study_name, thresholds=thresholds_of(cfg)).findings)

@@ -26,6 +26,7 @@ from sweepdoctor.sweep.engine import (
     ModelFn,
     measure_in_background,
     metric_direction,
+    reference_job,
     start_measurer,
 )
 from sweepdoctor.sweep.search._study import (
@@ -36,7 +37,16 @@ from sweepdoctor.sweep.search._study import (
     optuna_storage,
 )
 
-__all__ = ["Plugins", "Sweep", "fold_tensors", "open_sweep", "resolve_task_settings", "start_helper", "torch_threads"]
+__all__ = [
+    "Plugins",
+    "Sweep",
+    "fold_tensors",
+    "needs_baselines",
+    "open_sweep",
+    "resolve_task_settings",
+    "start_helper",
+    "torch_threads",
+]
 
 
 @dataclass(frozen=True)
@@ -95,7 +105,9 @@ def start_helper(cfg: SweepConfig, ds: Dataset, data: FoldData, plugins: Plugins
     """This worker's measuring process (see ``engine``), when its trials can use one.
 
     Started before the study is opened: it is up (~1 s: a fresh interpreter importing
-    torch) by the time the study is open and, when there are any, the baselines trained.
+    torch) by the time the study is open. When the sweep has reference baselines, it
+    trains their MLPs first, while the first trial trains here (:class:`Baselines`); a
+    resumed study that has them already just ignores its answer.
     """
     if plugins.model_fn is not None or not cfg.train.vectorize or cfg.study.workers != 1:
         return None  # those trials measure in place; the parent of workers trains none
@@ -105,7 +117,15 @@ def start_helper(cfg: SweepConfig, ds: Dataset, data: FoldData, plugins: Plugins
     loss, metric = resolve_task_settings(cfg, ds)
     url = cfg.study.storage or default_storage()
     reporter = functools.partial(StudyReporter, url) if cfg.study.pruner != "none" else None
-    return start_measurer(data, loss=loss, metric=metric, reporter=reporter)
+    job = None
+    if needs_baselines(cfg):
+        job = reference_job(epochs=cfg.train.epochs, loss=loss, metric=metric, seed=cfg.study.seed)
+    return start_measurer(data, loss=loss, metric=metric, reporter=reporter, first_job=job)
+
+
+def needs_baselines(cfg: SweepConfig) -> bool:
+    """Whether the sweep trains reference baselines: when asked, and for any diagnosis (it compares with them)."""
+    return cfg.train.baselines or cfg.study.diagnose or cfg.study.guided
 
 
 def open_sweep(

@@ -24,6 +24,7 @@ from sweepdoctor.sweep.config import SweepConfig, TrialParams
 from sweepdoctor.sweep.data import Dataset
 from sweepdoctor.sweep.engine import FitResult, Measurer, fit_folds
 from sweepdoctor.sweep.guide import GuideLimits, Plan, TrialOutcome, latest_space, plan_round, round_entry
+from sweepdoctor.sweep.search._baselines import Baselines
 from sweepdoctor.sweep.search._coordinator import TrialCoordinator, best_value, trials_counted
 from sweepdoctor.sweep.search._heartbeat import HeartbeatSettings
 from sweepdoctor.sweep.search._result import Tally, TrialEvent
@@ -79,7 +80,7 @@ class TrialLoop:
         coord: TrialCoordinator,
         *,
         plugins: Plugins,
-        baselines: list[RunHistory],
+        baselines: Baselines | None,
         measurer: Measurer | None = None,
         on_trial: OnTrial | None = None,
     ) -> None:
@@ -142,23 +143,23 @@ class TrialLoop:
         """Store a trained trial's curves and attributes, tell Optuna its state, report progress."""
         sw, params = self.sweep, hp.as_dict()
         run = candidate_run(trial.number, fit, params)
-        stored = self.coord.store_run(trial, lambda: sw.store.add_run(
-            study_id=sw.study_id, run=run, task=sw.ds.task, loss=sw.loss, trial_id=trial._trial_id,
-            trial_number=trial.number, fold_scores=fit.fold_scores,
-            fail_reason=fit.reason if fit.status == "failed" else None,
-        ))
-        if not stored:
-            return  # another worker took the trial over (our heartbeat went stale); its retry counts
         attrs = trial_attrs(fit, params)
         if sw.cfg.train.save_weights and fit.status != "failed":
             path = save_trial_weights(fit, hp, sw.data, sw.study.study_name, trial.number, sw.url,
                                       maximize=sw.direction == "maximize")
             attrs["weights_path"] = str(path)
+        stored = self.coord.store_run(trial, lambda: sw.store.add_run(  # curves, folds and attributes: one write
+            study_id=sw.study_id, run=run, task=sw.ds.task, loss=sw.loss, trial_id=trial._trial_id,
+            trial_number=trial.number, fold_scores=fit.fold_scores,
+            fail_reason=fit.reason if fit.status == "failed" else None, trial_attrs=attrs,
+        ))
+        if not stored:
+            return  # another worker took the trial over (our heartbeat went stale); its retry counts
         self.tally.train_seconds += fit.train_seconds
         self.tally.training_path = fit.path
         findings = self._diagnose(run)
         value = fit.score if fit.status == "complete" else None
-        if not self.coord.finish(trial, _TOLD.get(fit.status, TrialState.FAIL), value, attrs):
+        if not self.coord.finish(trial, _TOLD.get(fit.status, TrialState.FAIL), value):
             return
         self.tally.count(fit.status, fit.reason)
         self._emit(trial.number, fit.status, value, fit.reason, findings)
@@ -168,7 +169,8 @@ class TrialLoop:
         sw = self.sweep
         if not sw.cfg.study.diagnose:
             return ()
-        report = diagnostics.diagnose(History(sw.ds.task, sw.loss, (run, *self.baselines)),
+        refs = self.baselines.get() if self.baselines is not None else []
+        report = diagnostics.diagnose(History(sw.ds.task, sw.loss, (run, *refs)),
                                       thresholds=thresholds_of(sw.cfg))
         return tuple(report.for_run(run.name))
 
@@ -182,7 +184,7 @@ class TrialLoop:
 
 
 def work(
-    sw: Sweep, *, plugins: Plugins, baselines: list[Any], measurer: Measurer | None, on_trial: OnTrial | None,
+    sw: Sweep, *, plugins: Plugins, baselines: Baselines | None, measurer: Measurer | None, on_trial: OnTrial | None,
     total: int | None = None,
 ) -> Tally:
     """Train this worker's share of the study's trials (until it has ``total``, default ``study.trials``)."""
@@ -204,14 +206,14 @@ def work_alone(cfg: SweepConfig, ds: Dataset, *, plugins: Plugins, on_trial: OnT
         if measurer is not None:
             stack.callback(measurer.close)
         sw = open_sweep(cfg, ds, splits, data, plugins=plugins)
-        return work(sw, plugins=plugins, baselines=[], measurer=measurer, on_trial=on_trial)
+        return work(sw, plugins=plugins, baselines=None, measurer=measurer, on_trial=on_trial)
 
 
 OnPlan = Callable[[int, Plan], None]
 
 
 def work_guided(
-    sw: Sweep, *, plugins: Plugins, baselines: list[Any], measurer: Measurer | None, on_trial: OnTrial | None,
+    sw: Sweep, *, plugins: Plugins, baselines: Baselines | None, measurer: Measurer | None, on_trial: OnTrial | None,
     on_plan: OnPlan | None = None,
 ) -> Tally:
     """Train in rounds of ``study.guide_every`` trials; after each round the diagnosis of every trial so
@@ -226,6 +228,8 @@ def work_guided(
                        total=target))
         if tally.interrupted or target >= s.trials:
             break
+        if baselines is not None:
+            baselines.get()  # the diagnosis of the round compares with them
         plan = plan_round(space, outcomes(current), maximize=sw.direction == "maximize", limits=limits)
         rounds.append(round_entry(index=len(rounds) + 1, first_trial=len(sw.study.trials), plan=plan))
         sw.store.put_study_doc(study_id=sw.study_id, key=GUIDED_PLAN, document=rounds)

@@ -8,11 +8,12 @@ are those of :mod:`sweepdoctor.sweep.search._coordinator`. Torch threads per wor
 ``cores // N`` (at least 1) unless ``--threads`` says otherwise, so N workers do not
 oversubscribe the machine.
 
-The parent has prepared the study (schema, fingerprint, baselines: one writer, no race)
-before it starts them. It relays the workers' trial events to ``on_trial``, forwards
-SIGINT/SIGTERM (workers run in their own process group, so a terminal's Ctrl-C reaches
-each of them once, through the parent: a clean stop; a second one stops at once), adds
-up their counts, and diagnoses the study once at the end (workers do not).
+The parent has prepared the study (schema, fingerprint: one writer, no race) before it
+starts them, and trains the reference baselines while they train. It relays the
+workers' trial events to ``on_trial``, forwards SIGINT/SIGTERM (workers run in their
+own process group, so a terminal's Ctrl-C reaches each of them once, through the
+parent: a clean stop; a second one stops at once), adds up their counts, and
+diagnoses the study once at the end (workers do not).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import pickle
 import queue
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -64,14 +65,19 @@ class _Relay:
     interrupted: set[int] = field(default_factory=set)
 
 
-def run_workers(sw: Sweep, *, plugins: Plugins, on_trial: OnTrial | None) -> Tally:
-    """Run ``study.workers`` worker processes on the open sweep ``sw`` to the end; their tally."""
+def run_workers(
+    sw: Sweep, *, plugins: Plugins, on_trial: OnTrial | None, meanwhile: Callable[[], object] | None = None
+) -> Tally:
+    """Run ``study.workers`` worker processes on the open sweep ``sw`` to the end; their tally.
+
+    ``meanwhile()`` runs here once they have started (the parent's own work: the baselines).
+    """
     cfg, n = sw.cfg, sw.cfg.study.workers
     _check_shareable(sw, plugins)
     threads = cfg.train.threads or worker_threads(n, available_cores())
     overlap = measure_in_background(cfg.train.overlap_eval, device=sw.data.X.device.type, workers=n, threads=threads)
     child = replace(cfg, study=replace(cfg.study, workers=1, diagnose=False),
-                    train=replace(cfg.train, threads=threads, overlap_eval=overlap))
+                    train=replace(cfg.train, threads=threads, overlap_eval=overlap, baselines=False))
     ctx = multiprocessing.get_context("spawn")
     events: Any = ctx.Queue()
     levels = (logging.getLogger("sweepdoctor").getEffectiveLevel(), optuna.logging.get_verbosity())
@@ -85,6 +91,8 @@ def run_workers(sw: Sweep, *, plugins: Plugins, on_trial: OnTrial | None) -> Tal
     try:
         for p in procs:
             p.start()
+        if meanwhile is not None:
+            meanwhile()
         while any(p.is_alive() for p in procs):
             _relay(events, relay, on_trial, cfg.study.trials, timeout=0.2)
         while _relay(events, relay, on_trial, cfg.study.trials, timeout=0.05):
