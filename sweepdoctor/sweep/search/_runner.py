@@ -29,6 +29,7 @@ from sweepdoctor.sweep.search._result import SweepResult, Tally, best_of
 from sweepdoctor.sweep.search._setup import (
     Plugins,
     Sweep,
+    close_connections,
     fold_tensors,
     needs_baselines,
     open_sweep,
@@ -145,7 +146,7 @@ def run_sweep(
         if measurer is not None:
             stack.callback(measurer.close)
         sw = open_sweep(cfg, ds, splits, data, plugins=plugins, source=source)
-        stack.callback(_close_connections, sw)
+        stack.callback(close_connections, sw)
         baselines = Baselines(sw, measurer) if needs_baselines(cfg) else None
         if baselines is not None and baselines.pending and measurer is None and cfg.study.workers == 1:
             stage("training the reference baselines")
@@ -167,15 +168,6 @@ def run_sweep(
         if cfg.study.diagnose:
             findings = tuple(diagnose_study(sw.store, sw.study.study_name, thresholds=thresholds_of(cfg)).findings)
         return _result(sw, tally, findings, seconds=time.perf_counter() - t_start)
-
-
-def _close_connections(sw: Sweep) -> None:
-    """Close the sweep's pooled database connections now, not whenever the garbage collector
-    gets to them (psycopg 3 warns about those; a long-lived caller would keep them open)."""
-    sw.store.engine.dispose()
-    storage = getattr(sw.study._storage, "_backend", sw.study._storage)  # Optuna's cache wraps the RDB storage
-    if isinstance(storage, optuna.storages.RDBStorage):
-        storage.engine.dispose()
 
 
 def _result(sw: Sweep, tally: Tally, findings: tuple[Any, ...], *, seconds: float) -> SweepResult:

@@ -40,6 +40,7 @@ from sweepdoctor.sweep.search._study import (
 __all__ = [
     "Plugins",
     "Sweep",
+    "close_connections",
     "fold_tensors",
     "needs_baselines",
     "open_sweep",
@@ -95,9 +96,15 @@ def study_name(cfg: SweepConfig, ds: Dataset, model_fn: ModelFn | None) -> str:
     return cfg.study.name or f"{ds.name}-{'mlp' if model_fn is None else 'custom'}"
 
 
-def fold_tensors(cfg: SweepConfig, ds: Dataset) -> tuple[list[Split], FoldData]:
-    """The study's folds (fixed by its seed) and their tensors on the training device."""
-    splits = make_splits(ds.y, ds.task, n_splits=cfg.train.folds, n_repeats=cfg.train.repeats, seed=cfg.study.seed)
+def fold_tensors(cfg: SweepConfig, ds: Dataset, splits: list[Split] | None = None) -> tuple[list[Split], FoldData]:
+    """The study's folds (fixed by its seed) and their tensors on the training device.
+
+    ``splits``: the folds already made (a worker gets its parent's, and so never imports
+    scikit-learn: a second of start-up per worker).
+    """
+    if splits is None:
+        splits = make_splits(ds.y, ds.task, n_splits=cfg.train.folds, n_repeats=cfg.train.repeats,
+                             seed=cfg.study.seed)
     return splits, prepare_folds(ds, splits, pick_device(cfg.train.device))
 
 
@@ -164,6 +171,15 @@ def open_sweep(
     if source is not None and DATA_SOURCE_ATTR not in study.user_attrs:
         study.set_user_attr(DATA_SOURCE_ATTR, data_source(source, seed=cfg.study.seed))
     return Sweep(cfg, ds, url, loss, metric, splits, data, study, store, study_id, resumed)
+
+
+def close_connections(sw: Sweep) -> None:
+    """Close the sweep's pooled database connections now, not whenever the garbage collector
+    gets to them (psycopg 3 warns about those; a long-lived caller would keep them open)."""
+    sw.store.engine.dispose()
+    storage = getattr(sw.study._storage, "_backend", sw.study._storage)  # Optuna's cache wraps the RDB storage
+    if isinstance(storage, optuna.storages.RDBStorage):
+        storage.engine.dispose()
 
 
 @contextlib.contextmanager

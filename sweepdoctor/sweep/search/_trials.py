@@ -21,14 +21,22 @@ from sweepdoctor.diagnostics import Finding, FoldHistory, History, Role, RunHist
 from sweepdoctor.errors import SweepdoctorError
 from sweepdoctor.studies import GUIDED_PLAN
 from sweepdoctor.sweep.config import SweepConfig, TrialParams
-from sweepdoctor.sweep.data import Dataset
+from sweepdoctor.sweep.data import Dataset, Split
 from sweepdoctor.sweep.engine import FitResult, Measurer, fit_folds
 from sweepdoctor.sweep.guide import GuideLimits, Plan, TrialOutcome, latest_space, plan_round, round_entry
 from sweepdoctor.sweep.search._baselines import Baselines
 from sweepdoctor.sweep.search._coordinator import TrialCoordinator, best_value, trials_counted
 from sweepdoctor.sweep.search._heartbeat import HeartbeatSettings
 from sweepdoctor.sweep.search._result import Tally, TrialEvent
-from sweepdoctor.sweep.search._setup import Plugins, Sweep, fold_tensors, open_sweep, start_helper, torch_threads
+from sweepdoctor.sweep.search._setup import (
+    Plugins,
+    Sweep,
+    close_connections,
+    fold_tensors,
+    open_sweep,
+    start_helper,
+    torch_threads,
+)
 from sweepdoctor.sweep.search._study import suggest
 from sweepdoctor.sweep.search._weights import save_trial_weights
 
@@ -198,14 +206,16 @@ def work(
         coord.close()
 
 
-def work_alone(cfg: SweepConfig, ds: Dataset, *, plugins: Plugins, on_trial: OnTrial | None) -> Tally:
-    """A worker process's whole part: open the sweep its parent prepared and train trials in it."""
+def work_alone(cfg: SweepConfig, ds: Dataset, *, plugins: Plugins, on_trial: OnTrial | None,
+               splits: list[Split] | None = None) -> Tally:
+    """A worker process's whole part: open the sweep its parent prepared (with its ``splits``) and train trials."""
     with torch_threads(cfg.train.threads or 1), contextlib.ExitStack() as stack:
-        splits, data = fold_tensors(cfg, ds)
+        splits, data = fold_tensors(cfg, ds, splits)
         measurer = start_helper(cfg, ds, data, plugins)
         if measurer is not None:
             stack.callback(measurer.close)
         sw = open_sweep(cfg, ds, splits, data, plugins=plugins)
+        stack.callback(close_connections, sw)
         return work(sw, plugins=plugins, baselines=None, measurer=measurer, on_trial=on_trial)
 
 
