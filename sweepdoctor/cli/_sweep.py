@@ -17,7 +17,7 @@ from rich.table import Table
 from sweepdoctor import sweep as lib
 from sweepdoctor.cli._render import echo_json, fmt, make_console
 from sweepdoctor.errors import ConfigError
-from sweepdoctor.studies import mask_url
+from sweepdoctor.studies import mask_url, probe_text
 from sweepdoctor.sweep.config import BUILTIN_DATASETS, SweepConfig, load_config
 
 if TYPE_CHECKING:  # the command imports torch when it runs, not for --help
@@ -243,11 +243,13 @@ def _refit(cfg: SweepConfig, result: SweepResult, target: str) -> Path:
 
 def _plan_lines(index: int, plan: Any) -> list[str]:
     """A guided round's edits, one line each with its reason (or that the space was kept)."""
-    edits, notes = plan.get("edits", []), plan.get("notes", [])
+    edits, notes, probes = plan.get("edits", []), plan.get("notes", []), plan.get("probes", [])
     if not edits:
-        return [f"guided round {index}: space kept" + (f" ({notes[0]})" if notes else "")]
-    lines = [f"guided round {index}: {e['param']} {e['before']} -> {e['after']}: {e['reason']}" for e in edits]
-    return lines + [f"guided round {index}: note: {n}" for n in notes]
+        lines = [f"guided round {index}: space kept" + (f" ({notes[0]})" if notes and not probes else "")]
+    else:
+        lines = [f"guided round {index}: {e['param']} {e['before']} -> {e['after']}: {e['reason']}" for e in edits]
+    lines += [f"guided round {index}: next, {probe_text(p)}" for p in probes]
+    return lines + [f"guided round {index}: note: {n}" for n in notes if edits or probes]
 
 
 def _print_summary(console: Console, r: SweepResult, *, trials: int) -> None:

@@ -9,7 +9,8 @@ import pytest
 
 from sweepdoctor.diagnostics import FindingCode as F
 from sweepdoctor.sweep import Choice, Fixed, FloatRange, SearchSpace, load_config
-from sweepdoctor.sweep.guide import GuideLimits, TrialOutcome, plan_round, space_toml
+from sweepdoctor.sweep.guide import GuideLimits, TrialOutcome, optuna_params, plan_round, repair_probes, space_toml
+from sweepdoctor.sweep.guide._plan import holds
 
 SPACE = SearchSpace(lr=FloatRange(1e-4, 0.3, log=True), optimizer=Choice(("sgd", "momentum", "adam")))
 
@@ -86,9 +87,23 @@ def test_slow_plain_sgd_among_several_choices_is_a_note() -> None:
 def test_overfitting_best_trials_get_stronger_regularization() -> None:
     best = [_t(60 + i, 0.99, 3e-3, F.OVERFITTING) for i in range(3)]
     plan = plan_round(SPACE, _healthy() + best, maximize=True)
-    wd = plan.space.weight_decay
-    assert isinstance(wd, FloatRange) and wd.low > 1e-6 and not wd.include_zero
+    wd, before = plan.space.weight_decay, SPACE.weight_decay
+    assert isinstance(wd, FloatRange) and isinstance(before, FloatRange)
+    assert wd.high == pytest.approx(10 * before.high)  # room for stronger weight decay ...
+    assert (wd.low, wd.include_zero) == (before.low, before.include_zero)  # ... where the best trials still are
     assert [e.codes for e in plan.edits if e.param == "weight_decay"] == [("overfitting",)]
+
+
+def test_no_edit_leaves_the_best_trial_outside_the_space() -> None:
+    """Three diverged trials at lr >= 0.05, but the best trial trained well at 0.045: the cap stays above it."""
+    diverged = [_t(80 + i, None, 0.05 * (1 + i), F.DIVERGENCE, state="failed") for i in range(3)]
+    best = _t(90, 0.999, 0.045, F.HEALTHY)
+    plan = plan_round(SPACE, [*_healthy(), *diverged, best], maximize=True)
+    lr = plan.space.lr
+    assert isinstance(lr, FloatRange) and 0.045 <= lr.high < 0.05
+    assert holds(plan.space, best.params)
+    over = SearchSpace(lr=FloatRange(1e-4, 0.3, log=True), weight_decay=FloatRange(1e-3, 1e-2, log=True))
+    assert not holds(over, {"lr": 1e-3, "weight_decay": 0.0})  # no zero in that range
 
 
 def test_overfitting_among_the_worst_trials_only_changes_nothing() -> None:
@@ -178,3 +193,48 @@ def test_limits_bound_the_suggestion() -> None:
 
     s = suggest_next({**_RUN, "width": 512}, {F.MODEL_BIAS}, limits=GuideConfig(max_width=512, max_depth=3))
     assert s.changes == {"depth": 3}
+
+
+# ---- repair probes: the best trials' own findings, queued as the next trials ----------------
+
+
+def test_a_healthy_study_queues_no_probe() -> None:
+    assert plan_round(SPACE, _healthy(), maximize=True).probes == ()
+
+
+def test_an_overfitting_best_trial_is_probed_with_its_fix_inside_the_new_space() -> None:
+    best = _t(40, 0.99, 3e-3, F.OVERFITTING, patience=0, batch_size=32)
+    plan = plan_round(SPACE, [*_healthy(), best], maximize=True)
+    (probe,) = plan.probes
+    assert probe.source == 40 and probe.codes == ("overfitting",)
+    p = probe.params
+    assert p["optimizer"] == "adam" and p["lr"] == pytest.approx(3e-3)  # the rest of the trial kept
+    assert p["weight_decay"] == pytest.approx(1e-3) and p["dropout"] == pytest.approx(0.4) and p["patience"] == 5
+    assert p["use_weight_decay"] is True  # the default space tries weight decay 0 as a separate choice
+    assert set(probe.changes) == {"weight_decay", "dropout", "patience"}
+    assert "validation loss rose" in probe.reason and probe.reason.count("validation loss rose") == 1
+
+
+def test_a_probe_is_fitted_into_the_space_or_not_made() -> None:
+    capped = SearchSpace(lr=FloatRange(1e-4, 0.01, log=True), optimizer=Choice(("sgd", "momentum")))
+    slow_sgd = _t(41, 0.97, 5e-3, F.SLOW_CONVERGENCE, optimizer="sgd")
+    assert optuna_params(capped, {"optimizer": "adam", "lr": 1e-3}) is None  # not one of the space's choices
+    # the fix would be Adam, which this space does not offer: no probe
+    assert repair_probes(capped, [slow_sgd]) == ()
+    slow_adam = _t(42, 0.97, 5e-3, F.SLOW_CONVERGENCE, optimizer="momentum", momentum=0.9)
+    (probe,) = repair_probes(capped, [slow_adam])
+    assert probe.params["lr"] == pytest.approx(0.01)  # three times 5e-3, clipped to the range
+    assert probe.params["momentum"] == pytest.approx(0.9)
+
+
+def test_probes_skip_what_was_run_and_stop_at_the_limit() -> None:
+    over = [_t(50 + i, 0.99 - 0.001 * i, 3e-3 * (1 + i), F.OVERFITTING, patience=0) for i in range(4)]
+    probes = repair_probes(SPACE, over)
+    assert [p.source for p in probes] == [50, 51]  # the best first, two at most
+    again = repair_probes(SPACE, over, known=[p.params for p in probes])
+    assert [p.source for p in again] == [52, 53]  # the same fixes were queued already
+
+
+def test_findings_without_a_fix_queue_nothing() -> None:
+    best = [_t(60 + i, 0.99, 3e-3, F.MISMATCH) for i in range(3)]
+    assert plan_round(SPACE, [*_healthy(), *best], maximize=True).probes == ()

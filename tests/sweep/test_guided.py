@@ -94,3 +94,42 @@ def test_studies_show_and_json_carry_the_plan(tmp_path: Path) -> None:
     assert "round 1 (from trial #8): lr 0.05..200 (log) ->" in shown.stdout
     as_json = CliRunner().invoke(main, ["studies", "show", "g", "--storage", url, "--json"])
     assert json.loads(as_json.stdout)["guided"] == rounds
+
+
+def test_stalled_best_trials_are_probed_with_a_larger_lr_as_the_next_trials(tmp_path: Path) -> None:
+    """Momentum at small rates on wine, 4 epochs: the best trials of round 1 stall, so round 2 opens with
+    each of them again at three times its lr; they run first and beat the trials they repair."""
+    space = dataclasses.replace(SPACE, lr=FloatRange(1e-5, 3e-3, log=True), optimizer=Fixed("momentum"))
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    cfg = dataclasses.replace(_config(url, trials=12), space=space)
+    res = sweep.run(cfg, sweep.load_builtin("wine"))
+    (round1,) = res.guided_rounds
+    probes = round1["probes"]
+    assert probes and all(set(p["changes"]) == {"lr"} for p in probes)
+    trials = optuna.load_study(study_name="g", storage=url).trials
+    assert len(trials) == 12  # the probes count against the budget
+    for i, p in enumerate(probes):
+        ran, source = trials[round1["from_trial"] + i], trials[p["trial"]]
+        assert ran.params == pytest.approx(p["params"])
+        assert ran.params["lr"] == pytest.approx(min(3 * source.params["lr"], 3e-3))
+        assert ran.value > source.value  # the repair worked: a stall is fixed by a larger step
+
+
+def test_probes_are_shown_live_and_in_studies_show(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sweepdoctor.cli import main
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    toml = tmp_path / "p.toml"
+    toml.write_text(
+        '[data]\ndataset = "wine"\n[train]\nfolds = 3\nepochs = 4\n'
+        f'[study]\ntrials = 12\nguided = true\nguide_every = 8\npruner = "none"\nstorage = "{url}"\nname = "p"\n'
+        '[space]\nlr = {low = 1e-5, high = 3e-3, log = true}\noptimizer = "momentum"\nschedule = "constant"\n'
+        'batch_size = 16\ndropout = 0.0\npatience = 0\nweight_decay = 0.0\nwidth = 32\n'
+    )
+    r = CliRunner().invoke(main, ["sweep", "--config", str(toml)])
+    assert r.exit_code == 0, r.output
+    assert "guided round 1: next, lr " in r.stderr and "three times it" in r.stderr
+    shown = CliRunner().invoke(main, ["studies", "show", "p", "--storage", url])
+    assert "round 1 next: lr " in " ".join(shown.stdout.split())

@@ -40,6 +40,7 @@ from sweepdoctor.studies.query._render import (
     best_table,
     compare_table,
     detail_view,
+    probe_text,
     studies_table,
     trials_table,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "importance_bars",
     "parse_sort",
     "parse_where",
+    "probe_text",
     "studies_table",
     "study_document",
     "trials_table",

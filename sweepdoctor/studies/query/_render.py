@@ -204,8 +204,21 @@ def _guided_lines(rounds: Sequence[Mapping[str, Any]]) -> list[Text]:
             lines.append(Text(head + "space kept", style="dim"))
         for e in edits:
             lines.append(Text(head + f"{e.get('param')} {e.get('before')} -> {e.get('after')}: {e.get('reason')}"))
+        lines += [Text(f"  round {r.get('round')} next: {probe_text(p)}") for p in r.get("probes") or []]
         lines += [Text(f"  round {r.get('round')} note: {n}", style="dim") for n in r.get("notes") or []]
     return lines
+
+
+def probe_text(probe: Mapping[str, Any]) -> str:
+    """A guided round's repair probe as one line: what it changes in which trial, and why."""
+    changes = probe.get("changes") or {}
+    what = ", ".join(f"{k} {_short(v[0])} -> {_short(v[1])}" for k, v in changes.items()
+                     if isinstance(v, (list, tuple)) and len(v) == 2)
+    return f"{what}: {probe.get('reason')}"
+
+
+def _short(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
 def compare_table(details: Sequence[StudyDetail]) -> Table:

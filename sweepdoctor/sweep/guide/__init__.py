@@ -10,6 +10,7 @@ every edit out (:func:`plan_round`). Tested without training. May import:
 from __future__ import annotations
 
 from sweepdoctor.sweep.guide._plan import Edit, GuideLimits, Plan, TrialOutcome, plan_round
+from sweepdoctor.sweep.guide._probes import Probe, optuna_params, repair_probes
 from sweepdoctor.sweep.guide._rounds import latest_space, round_entry
 from sweepdoctor.sweep.guide._suggest import Suggestion, suggest_next
 from sweepdoctor.sweep.guide._toml import space_toml
@@ -18,10 +19,13 @@ __all__ = [
     "Edit",
     "GuideLimits",
     "Plan",
+    "Probe",
     "Suggestion",
     "TrialOutcome",
     "latest_space",
+    "optuna_params",
     "plan_round",
+    "repair_probes",
     "round_entry",
     "space_toml",
     "suggest_next",

@@ -7,10 +7,15 @@ fixed order on the space the previous rule left, so a round is reproducible.
 1. Divergence concentrated above a learning rate: cap ``lr`` below it.
 2. Slow convergence or a critical point among the best trials: raise the ``lr`` floor;
    drop plain SGD when its trials were slow.
-3. Overfitting among the best trials: stronger weight decay and dropout, early stopping.
+3. Overfitting among the best trials: room for stronger weight decay, else dropout.
 4. Model bias among the best trials: a deeper or wider model, within the limits.
 5. The best trials at a boundary of a numeric range: widen it that way, within the limits.
-Mismatch is reported, never "fixed" by the space.
+Mismatch is reported, never "fixed" by the space. No edit is made that would leave the
+best trial so far outside the space (:func:`holds`): the findings say where to look
+further, not that the best model is wrong.
+
+Then the repair probes (:mod:`._probes`): the best trials whose findings name a fixable
+problem, repaired and fitted into the new space, queued as the next round's first trials.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 
 from sweepdoctor.diagnostics import FindingCode
 from sweepdoctor.sweep.config import Choice, Fixed, FloatRange, GuideConfig, IntRange, Param, SearchSpace
+from sweepdoctor.sweep.guide._probes import Probe, optuna_params, repair_probes
 
 __all__ = ["Edit", "GuideLimits", "Plan", "TrialOutcome", "plan_round"]
 
@@ -58,6 +64,10 @@ class GuideLimits:
         return cls(lr=(g.min_lr, g.max_lr), weight_decay=(1e-7, g.max_weight_decay), dropout=(0.0, g.max_dropout),
                    depth=(1, g.max_depth), width=(8, g.max_width))
 
+    def to_config(self) -> GuideConfig:
+        return GuideConfig(min_lr=self.lr[0], max_lr=self.lr[1], max_weight_decay=self.weight_decay[1],
+                           max_dropout=self.dropout[1], max_depth=self.depth[1], max_width=self.width[1])
+
 
 @dataclass(frozen=True)
 class Edit:
@@ -77,14 +87,17 @@ class Edit:
 
 @dataclass(frozen=True)
 class Plan:
-    """The space for the next round, the edits that made it, and what was seen but not acted on."""
+    """The space for the next round, the edits that made it, the trials to run first, and what was
+    seen but not acted on."""
 
     space: SearchSpace
     edits: tuple[Edit, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    probes: tuple[Probe, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"edits": [e.to_dict() for e in self.edits], "notes": list(self.notes)}
+        return {"edits": [e.to_dict() for e in self.edits], "notes": list(self.notes),
+                "probes": [p.to_dict() for p in self.probes]}
 
 
 Rule = Callable[[SearchSpace, Sequence[TrialOutcome], bool, GuideLimits], "tuple[SearchSpace, Edit] | None"]
@@ -99,12 +112,32 @@ def plan_round(
     if len(complete) < MIN_COMPLETE:
         return Plan(space, notes=(f"{len(complete)} complete trials: too few to plan from (need {MIN_COMPLETE})",))
     edits: list[Edit] = []
+    incumbent = best_trials(outcomes, maximize=maximize)[0]
     for rule in RULES:
         found = rule(space, outcomes, maximize, limits)
-        if found is not None:
+        if found is not None and holds(found[0], incumbent.params):
             space, edit = found
             edits.append(edit)
-    return Plan(space, tuple(edits), _notes(space, outcomes, maximize))
+    known = [p for o in outcomes if (p := optuna_params(space, o.params)) is not None]
+    probes = repair_probes(space, best_trials(outcomes, maximize=maximize), known=known, limits=limits.to_config())
+    return Plan(space, tuple(edits), _notes(space, outcomes, maximize), probes)
+
+
+def holds(space: SearchSpace, params: Mapping[str, Any]) -> bool:
+    """Whether ``space`` still holds these parameters (the best trial's): no edit moves the space
+    away from the best model found so far, whatever the findings say about it."""
+    for name in ("lr", "weight_decay", "dropout", "depth", "width"):
+        p, v = getattr(space, name), params.get(name)
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            continue
+        if isinstance(p, (FloatRange, IntRange)):
+            zero_ok = isinstance(p, FloatRange) and p.include_zero and v == 0
+            if not zero_ok and not p.low * (1 - 1e-9) <= v <= p.high * (1 + 1e-9):
+                return False
+        elif isinstance(p, Fixed) and isinstance(p.value, (int, float)) and name in ("lr", "weight_decay", "dropout"):
+            if p.value != v:
+                return False
+    return True
 
 
 def best_trials(outcomes: Sequence[TrialOutcome], *, maximize: bool) -> list[TrialOutcome]:
@@ -155,7 +188,9 @@ def cap_divergence(space: SearchSpace, outcomes: Sequence[TrialOutcome], maximiz
     survived = [o for o in outcomes if F.DIVERGENCE not in o.codes and (_lr(o) or 0.0) >= edge]
     if len(survived) * 3 > len(diverged) or edge <= lr.low * 1.5 or edge >= lr.high:
         return None  # not concentrated, or capping would leave too little of the range
-    new = replace(lr, high=max(edge * 0.8, lr.low * 1.5))
+    fine = [v for o in outcomes if F.DIVERGENCE not in o.codes and o.state == "complete"
+            and (v := _lr(o)) is not None and v < edge]
+    new = replace(lr, high=max(edge * 0.8, *fine, lr.low * 1.5))  # above every rate that trained well
     reason = (f"{len(diverged)} trials with lr >= {edge:.3g} diverged and {len(survived)} at or above it did not: "
               f"cap lr at {new.high:.3g}")
     return _edit(space, "lr", new, reason, [F.DIVERGENCE], [o.number for o in diverged])
@@ -214,14 +249,14 @@ def regularize(space: SearchSpace, outcomes: Sequence[TrialOutcome], maximize: b
         return None
     reason = f"{len(over)} of the {len(top)} best trials overfit"
     wd, dropout = space.weight_decay, space.dropout
-    if isinstance(wd, FloatRange) and wd.high < limits.weight_decay[1]:
-        new = FloatRange(min(max(wd.low * 10, 1e-5), limits.weight_decay[1] / 10),
-                         min(wd.high * 10, limits.weight_decay[1]), log=True, include_zero=False)
-        return _edit(space, "weight_decay", new, reason + ": stronger weight decay, always on",
+    if isinstance(wd, FloatRange) and wd.log and wd.high < limits.weight_decay[1]:
+        new = replace(wd, high=min(wd.high * 10, limits.weight_decay[1]))
+        return _edit(space, "weight_decay", new, reason + ": up to 10x stronger weight decay",
                      [F.OVERFITTING], [o.number for o in over])
     if isinstance(dropout, FloatRange) and dropout.high < limits.dropout[1]:
-        new_d = FloatRange(min(dropout.low + 0.1, limits.dropout[1] / 2), min(dropout.high + 0.2, limits.dropout[1]))
-        return _edit(space, "dropout", new_d, reason + ": more dropout", [F.OVERFITTING], [o.number for o in over])
+        new_d = replace(dropout, high=min(dropout.high + 0.2, limits.dropout[1]))
+        return _edit(space, "dropout", new_d, reason + ": up to 0.2 more dropout", [F.OVERFITTING],
+                     [o.number for o in over])
     return None
 
 

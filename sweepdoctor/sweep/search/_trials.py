@@ -243,6 +243,8 @@ def work_guided(
         plan = plan_round(space, outcomes(current), maximize=sw.direction == "maximize", limits=limits)
         rounds.append(round_entry(index=len(rounds) + 1, first_trial=len(sw.study.trials), plan=plan))
         sw.store.put_study_doc(study_id=sw.study_id, key=GUIDED_PLAN, document=rounds)
+        for probe in plan.probes:  # the next round's first trials (they count against the budget)
+            sw.study.enqueue_trial(dict(probe.params), skip_if_exists=True)
         if on_plan is not None:
             on_plan(len(rounds), plan)
         space = plan.space
