@@ -352,3 +352,31 @@ def test_the_helper_trains_the_same_baselines_as_the_sweep_would(tmp_path: Path,
     assert [done for done, _ in answers] == [True]  # the helper's answer was used, once
     assert [name for name, *_ in stored[True]] == ["baseline-linear", "baseline-shallow", "baseline-wide"]
     assert stored[True] == stored[False]
+
+
+def _no_baselines(data: FoldData) -> object:
+    raise RuntimeError("out of memory")
+
+
+def test_when_the_helper_cannot_train_the_baselines_the_sweep_does(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from sweepdoctor.diagnostics import Role
+    from sweepdoctor.studies import Store
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(90, 4)).astype(np.float32)
+    y = (X[:, 1] > 0).astype(np.int64)
+    monkeypatch.setattr(_setup, "reference_job", lambda **kw: _no_baselines)
+    answers: list[tuple[bool, object]] = []
+    original = Measurer.first_job_result
+    monkeypatch.setattr(Measurer, "first_job_result",
+                        lambda self, timeout_s=None: answers.append(original(self, timeout_s)) or answers[-1])
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    cfg = small_config(url, trials=2, epochs=3).with_overrides("train", overlap_eval=True, baselines=True)
+    res = run(X=X, y=y, config=cfg)
+    assert res.n_complete == 2
+    store = Store(url)
+    runs = store.load_runs(store.study_id("t"), role=Role.BASELINE)
+    assert [r.name for r in runs] == ["baseline-linear", "baseline-shallow", "baseline-wide"]
+    assert answers == [(False, "RuntimeError: out of memory")]  # the helper said why
+    assert all(len(f.epochs) == 3 for r in runs[1:] for f in r.folds)  # trained here instead, fully
