@@ -25,9 +25,7 @@ from sweepdoctor.sweep.data import Dataset, Split, scaler_stats
 from sweepdoctor.sweep.engine import Measurer, Scored, row_loss, scored_mlp_baselines
 from sweepdoctor.sweep.search._setup import Sweep
 
-__all__ = ["Baselines", "ensure_baselines", "linear_baseline"]
-
-BASELINE_MLPS = {"baseline-shallow": (1, 64), "baseline-wide": (2, 256)}
+__all__ = ["Baselines", "linear_baseline"]
 
 
 def _loss(pred: np.ndarray, y: np.ndarray, task: Task, loss: str) -> float:
@@ -135,8 +133,3 @@ class Baselines:
             for run, scores in runs:
                 sw.store.add_run(study_id=sw.study_id, run=run, task=sw.ds.task, loss=sw.loss, fold_scores=scores)
         return [r for r, _ in runs]
-
-
-def ensure_baselines(sw: Sweep) -> list[RunHistory]:
-    """The study's baseline runs: loaded when stored, else trained here once and stored."""
-    return Baselines(sw).get()
