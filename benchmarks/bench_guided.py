@@ -125,11 +125,15 @@ def main(argv: list[str] | None = None) -> int:
                 table[name] = bench_dataset(name, args, Path(tmp))
     finally:
         torch.set_num_threads(old)
-    print(f"\n{'data set':<20} {'plain best':>10} {'guided best':>11} {'plain to best':>13} {'guided to best':>14}")
+    print(f"\n{'data set':<20} {'plain best':>10} {'guided best':>11} {'plain to best':>13} {'guided to best':>14}"
+          f"  {'seconds to best (plain / guided; -: never)':<44} {'wall plain / guided':>20}")
     for name, sides in table.items():
         p, g = sides["plain"], sides["guided"]
+        secs = " ".join(f"{a:.1f}/{'-' if b != b else f'{b:.1f}'}" for a, b in zip(p.seconds_to_target,
+                                                                               g.seconds_to_target))
         print(f"{name:<20} {statistics.mean(p.best):>10.4f} {statistics.mean(g.best):>11.4f} "
-              f"{statistics.mean(p.trials_to_target):>13.1f} {statistics.mean(g.trials_to_target):>14.1f}")
+              f"{statistics.mean(p.trials_to_target):>13.1f} {statistics.mean(g.trials_to_target):>14.1f}  "
+              f"{secs:<44} {statistics.mean(p.seconds):>9.1f} / {statistics.mean(g.seconds):.1f} s")
     ratios = [statistics.mean(s["plain"].trials_to_target) / statistics.mean(s["guided"].trials_to_target)
               for s in table.values()]
     print(f"trials to the plain sweep's best, plain / guided, mean over data sets: {statistics.mean(ratios):.2f}x")
