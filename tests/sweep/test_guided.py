@@ -24,6 +24,18 @@ def _config(url: str, *, trials: int = 16) -> SweepConfig:
                                          storage=url, name="g"))
 
 
+def _toml(tmp_path: Path, url: str, name: str, *, trials: int, lr: str, optimizer: str) -> Path:
+    """A guided sweep's TOML file on wine, 3 folds x 4 epochs, everything but lr and the optimizer fixed."""
+    toml = tmp_path / f"{name}.toml"
+    toml.write_text(
+        '[data]\ndataset = "wine"\n[train]\nfolds = 3\nepochs = 4\n'
+        f'[study]\ntrials = {trials}\nguided = true\nguide_every = 8\npruner = "none"\nstorage = "{url}"\n'
+        f'name = "{name}"\n[space]\nlr = {lr}\noptimizer = "{optimizer}"\nschedule = "constant"\n'
+        'batch_size = 16\ndropout = 0.0\npatience = 0\nweight_decay = 0.0\nwidth = 32\n'
+    )
+    return toml
+
+
 def _lrs(url: str) -> list[float]:
     return [t.params["lr"] for t in optuna.load_study(study_name="g", storage=url).trials]
 
@@ -78,13 +90,7 @@ def test_studies_show_and_json_carry_the_plan(tmp_path: Path) -> None:
     from sweepdoctor.cli import main
 
     url = f"sqlite:///{tmp_path / 'g.db'}"
-    toml = tmp_path / "g.toml"
-    toml.write_text(
-        '[data]\ndataset = "wine"\n[train]\nfolds = 3\nepochs = 4\n'
-        f'[study]\ntrials = 16\nguided = true\nguide_every = 8\npruner = "none"\nstorage = "{url}"\nname = "g"\n'
-        '[space]\nlr = {low = 0.05, high = 200.0, log = true}\noptimizer = "sgd"\nschedule = "constant"\n'
-        'batch_size = 16\ndropout = 0.0\npatience = 0\nweight_decay = 0.0\nwidth = 32\n'
-    )
+    toml = _toml(tmp_path, url, "g", trials=16, lr="{low = 0.05, high = 200.0, log = true}", optimizer="sgd")
     r = CliRunner().invoke(main, ["sweep", "--config", str(toml), "--json"])
     assert r.exit_code == 0, r.output
     rounds = json.loads(r.stdout)["guided_rounds"]
@@ -121,13 +127,7 @@ def test_probes_are_shown_live_and_in_studies_show(tmp_path: Path) -> None:
     from sweepdoctor.cli import main
 
     url = f"sqlite:///{tmp_path / 'p.db'}"
-    toml = tmp_path / "p.toml"
-    toml.write_text(
-        '[data]\ndataset = "wine"\n[train]\nfolds = 3\nepochs = 4\n'
-        f'[study]\ntrials = 12\nguided = true\nguide_every = 8\npruner = "none"\nstorage = "{url}"\nname = "p"\n'
-        '[space]\nlr = {low = 1e-5, high = 3e-3, log = true}\noptimizer = "momentum"\nschedule = "constant"\n'
-        'batch_size = 16\ndropout = 0.0\npatience = 0\nweight_decay = 0.0\nwidth = 32\n'
-    )
+    toml = _toml(tmp_path, url, "p", trials=12, lr="{low = 1e-5, high = 3e-3, log = true}", optimizer="momentum")
     r = CliRunner().invoke(main, ["sweep", "--config", str(toml)])
     assert r.exit_code == 0, r.output
     assert "guided round 1: next, lr " in r.stderr and "three times it" in r.stderr
