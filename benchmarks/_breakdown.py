@@ -14,6 +14,7 @@ import contextlib
 import functools
 import io
 import json
+import os
 import sys
 import time
 from collections import defaultdict
@@ -87,3 +88,4 @@ def main() -> None:
 if __name__ == "__main__":
     main()
     sys.stdout.flush()
+    os._exit(0)  # as the console script exits after a sweep (sweepdoctor.cli.entry): no teardown

@@ -1,4 +1,4 @@
-from sweepdoctor.cli import main
+from sweepdoctor.cli import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

@@ -51,3 +51,20 @@ def test_the_help_summaries_are_the_commands_own() -> None:
         for limit in (45, 60, 200):
             assert click.Command(None, help=main.summaries[name]).get_short_help_str(limit) == \
                 cmd.get_short_help_str(limit), name
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sweepdoctor", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_a_sweep_exits_without_the_teardown_with_its_output_whole_and_its_status(tmp_path: object) -> None:
+    """`entry` skips the interpreter's teardown after a command that imported torch: the JSON must
+    still be whole, and an error after torch was imported must still exit 2 with its one line."""
+    url = f"sqlite:///{tmp_path}/s.db"
+    common = ["sweep", "--dataset", "iris", "--trials", "1", "--folds", "2", "--storage", url, "--study", "s"]
+    ok = _cli(*common, "--epochs", "1", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["n_complete"] == 1
+    changed = _cli(*common, "--epochs", "2", "--json")  # the same study with other settings: refused
+    assert changed.returncode == 2 and changed.stdout == ""
+    assert changed.stderr.startswith("error: ") and "Traceback" not in changed.stderr
