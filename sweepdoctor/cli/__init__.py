@@ -5,6 +5,8 @@ Each command group lives in its own module and is registered here.
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from typing import Any, NoReturn
 
@@ -112,9 +114,6 @@ def entry() -> None:
 
 
 def _exit_now(code: int) -> NoReturn:
-    import logging
-    import os
-
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:

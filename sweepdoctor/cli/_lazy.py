@@ -40,16 +40,14 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The commands and their one-line help, importing only those without a summary."""
-        names = [n for n in self.list_commands(ctx) if n in self.commands or n not in self.summaries]
-        loaded = {n: self.get_command(ctx, n) for n in names}
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max((len(n) for n in names), default=0)
         rows = []
-        limit = formatter.width - 6 - max((len(n) for n in self.list_commands(ctx)), default=0)
-        for name in self.list_commands(ctx):
-            cmd = loaded.get(name)
-            if cmd is not None and cmd.hidden:
-                continue
-            text = cmd.get_short_help_str(limit) if cmd is not None else _shorten(self.summaries[name], limit)
-            rows.append((name, text))
+        for name in names:
+            if name in self.summaries and name not in self.commands:
+                rows.append((name, _shorten(self.summaries[name], limit)))
+            elif (cmd := self.get_command(ctx, name)) is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit)))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)

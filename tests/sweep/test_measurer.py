@@ -319,7 +319,7 @@ def test_a_first_job_that_fails_says_why_and_the_helper_still_measures(classific
 
 def test_without_a_first_job_there_is_no_result(classification: FoldData) -> None:
     with Measurer(classification, loss="cross_entropy", metric="accuracy") as m:
-        done, why = m.first_job_result(timeout_s=60)
+        done, why = m.first_job_result()
         assert not done and "no job" in why
 
 
@@ -335,8 +335,8 @@ def test_the_helper_trains_the_same_baselines_as_the_sweep_would(tmp_path: Path,
     answers: list[tuple[bool, object]] = []
     original = Measurer.first_job_result
 
-    def spy(self: Measurer, timeout_s: float | None = None) -> tuple[bool, object]:
-        answers.append(original(self, timeout_s))
+    def spy(self: Measurer) -> tuple[bool, object]:
+        answers.append(original(self))
         return answers[-1]
 
     monkeypatch.setattr(Measurer, "first_job_result", spy)
@@ -370,7 +370,7 @@ def test_when_the_helper_cannot_train_the_baselines_the_sweep_does(tmp_path: Pat
     answers: list[tuple[bool, object]] = []
     original = Measurer.first_job_result
     monkeypatch.setattr(Measurer, "first_job_result",
-                        lambda self, timeout_s=None: answers.append(original(self, timeout_s)) or answers[-1])
+                        lambda self: answers.append(original(self)) or answers[-1])
     url = f"sqlite:///{tmp_path / 's.db'}"
     cfg = small_config(url, trials=2, epochs=3).with_overrides("train", overlap_eval=True, baselines=True)
     res = run(X=X, y=y, config=cfg)

@@ -20,6 +20,7 @@ from sweepdoctor.sweep.config._params import TrialParams
 from sweepdoctor.sweep.config._space import (
     ACTIVATIONS,
     OPTIMIZERS,
+    SAMPLED,
     SCHEDULES,
     Choice,
     Fixed,
@@ -27,12 +28,14 @@ from sweepdoctor.sweep.config._space import (
     IntRange,
     Param,
     SearchSpace,
+    optimizer_params,
 )
 
 __all__ = [
     "ACTIVATIONS",
     "BUILTIN_DATASETS",
     "OPTIMIZERS",
+    "SAMPLED",
     "SCHEDULES",
     "Choice",
     "DataConfig",
@@ -48,4 +51,5 @@ __all__ = [
     "TrialParams",
     "data_source",
     "load_config",
+    "optimizer_params",
 ]

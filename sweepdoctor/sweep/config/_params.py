@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
+from sweepdoctor.sweep.config._space import optimizer_params
+
 __all__ = ["TrialParams"]
 
 
@@ -32,11 +34,8 @@ class TrialParams:
         """The parameters as a plain dict, without those the optimizer does not use."""
         d = asdict(self)
         d.pop("extra")
-        if self.optimizer not in ("momentum", "nesterov"):
-            d.pop("momentum")
-        if self.optimizer not in ("adam", "adamw"):
-            d.pop("beta1")
-            d.pop("beta2")
+        for name in {"momentum", "beta1", "beta2"} - set(optimizer_params(self.optimizer)):
+            d.pop(name)
         d.update(self.extra)
         return d
 

@@ -17,6 +17,7 @@ from sweepdoctor.errors import ConfigError
 __all__ = [
     "ACTIVATIONS",
     "OPTIMIZERS",
+    "SAMPLED",
     "SCHEDULES",
     "Choice",
     "Fixed",
@@ -24,11 +25,23 @@ __all__ = [
     "IntRange",
     "Param",
     "SearchSpace",
+    "optimizer_params",
 ]
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "step", "exponential", "cosine", "warmup")
 ACTIVATIONS = ("relu", "tanh", "gelu", "sigmoid")
+# What every trial samples after its optimizer, in the order the sampler is asked.
+SAMPLED = ("lr", "batch_size", "schedule", "weight_decay", "dropout", "patience", "depth", "width", "activation")
+
+
+def optimizer_params(optimizer: object) -> tuple[str, ...]:
+    """The parameters only this optimizer uses (sampled after :data:`SAMPLED`)."""
+    if optimizer in ("momentum", "nesterov"):
+        return ("momentum",)
+    if optimizer in ("adam", "adamw"):
+        return ("beta1", "beta2")
+    return ()
 
 
 @dataclass(frozen=True)

@@ -159,18 +159,18 @@ class Measurer:
     @property
     def available(self) -> bool:
         """Whether the helper is up (it is not while it starts, nor after it failed)."""
-        if self._broken:
-            return False
-        if not self._ready:
-            try:
-                while not self._ready and not self._broken and self._conn.poll():
-                    self._read_starting(self._conn.recv())
-            except (EOFError, OSError):
-                self._fail("it stopped while starting")
+        self._read_starting()
         return self._ready and not self._broken
 
-    def _read_starting(self, msg: Any) -> None:
-        """A message of the helper before it measures: its first job's result, then ready."""
+    def _read_starting(self) -> None:
+        """Read what the helper has said while starting: its first job's result, then ready."""
+        try:
+            while not self._ready and not self._broken and self._conn.poll():
+                self._starting_message(self._conn.recv())
+        except (EOFError, OSError):
+            self._fail("it stopped while starting")
+
+    def _starting_message(self, msg: Any) -> None:
         if msg == _READY:
             self._ready = True
         elif isinstance(msg, tuple) and msg[0] == _JOB:
@@ -178,16 +178,12 @@ class Measurer:
         else:
             self._fail(f"it answered {msg!r} while starting")
 
-    def first_job_result(self, timeout_s: float | None = None) -> tuple[bool, Any]:
-        """``(True, result)`` of the first job, waiting for it (at most ``timeout_s``), else
-        ``(False, why)``: it raised, the helper failed, or it took longer (do it in place)."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    def first_job_result(self) -> tuple[bool, Any]:
+        """``(True, result)`` of the first job, waiting for it, else ``(False, why)``: it raised,
+        or the helper failed (do it in place)."""
         while self._job is None and not self._broken and not self._ready:
-            left = 0.1 if deadline is None else deadline - time.monotonic()
-            if left <= 0:
-                return False, f"it was not done within {timeout_s:.0f} s"
-            self._conn.poll(min(0.1, left))
-            self.available  # noqa: B018 - reads what has come
+            self._conn.poll(0.1)
+            self._read_starting()
         return self._job if self._job is not None else (False, "the measuring process failed")
 
     def wait_until_available(self, timeout_s: float) -> bool:

@@ -126,17 +126,12 @@ def plan_round(
 def holds(space: SearchSpace, params: Mapping[str, Any]) -> bool:
     """Whether ``space`` still holds these parameters (the best trial's): no edit moves the space
     away from the best model found so far, whatever the findings say about it."""
-    for name in ("lr", "weight_decay", "dropout", "depth", "width"):
+    for name in ("lr", "weight_decay", "dropout"):  # the ranges the rules move
         p, v = getattr(space, name), params.get(name)
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
+        if not isinstance(p, FloatRange) or not isinstance(v, (int, float)) or isinstance(v, bool):
             continue
-        if isinstance(p, (FloatRange, IntRange)):
-            zero_ok = isinstance(p, FloatRange) and p.include_zero and v == 0
-            if not zero_ok and not p.low * (1 - 1e-9) <= v <= p.high * (1 + 1e-9):
-                return False
-        elif isinstance(p, Fixed) and isinstance(p.value, (int, float)) and name in ("lr", "weight_decay", "dropout"):
-            if p.value != v:
-                return False
+        if not (p.include_zero and v == 0) and not p.low * (1 - 1e-9) <= v <= p.high * (1 + 1e-9):
+            return False
     return True
 
 
@@ -242,7 +237,7 @@ def _drop_plain_sgd(space: SearchSpace, outcomes: Sequence[TrialOutcome],
 
 def regularize(space: SearchSpace, outcomes: Sequence[TrialOutcome], maximize: bool,
                limits: GuideLimits) -> tuple[SearchSpace, Edit] | None:
-    """Rule 3: at least half of the best trials overfit: raise the weight-decay floor (or dropout)."""
+    """Rule 3: at least half of the best trials overfit: room for stronger weight decay (or dropout)."""
     top = best_trials(outcomes, maximize=maximize)
     over = [o for o in top if F.OVERFITTING in o.codes]
     if not _most(over, top):

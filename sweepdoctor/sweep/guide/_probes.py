@@ -19,7 +19,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from sweepdoctor.diagnostics import FindingCode
-from sweepdoctor.sweep.config import Choice, Fixed, FloatRange, GuideConfig, IntRange, Param, SearchSpace
+from sweepdoctor.sweep.config import (
+    SAMPLED,
+    Choice,
+    Fixed,
+    FloatRange,
+    GuideConfig,
+    IntRange,
+    Param,
+    SearchSpace,
+    optimizer_params,
+)
 from sweepdoctor.sweep.guide._suggest import suggest_next
 
 __all__ = ["MAX_PROBES", "Probe", "optuna_params", "repair_probes"]
@@ -28,8 +38,6 @@ F = FindingCode
 MAX_PROBES = 2  # per round: a round of 8 keeps most of its trials for the sampler
 FIXABLE = frozenset({F.DIVERGENCE, F.SLOW_CONVERGENCE, F.CRITICAL_POINT, F.SADDLE_POINT, F.OPTIMIZATION_FAILURE,
                      F.OSCILLATION, F.OVERFITTING, F.MODEL_BIAS})
-_ORDER = ("optimizer", "lr", "batch_size", "schedule", "weight_decay", "dropout", "patience", "depth", "width",
-          "activation")
 
 
 @dataclass(frozen=True)
@@ -67,13 +75,7 @@ def optuna_params(space: SearchSpace, values: Mapping[str, Any]) -> dict[str, An
     ``use_weight_decay = False``. None when the optimizer is not one of the space's choices.
     """
     out: dict[str, Any] = {}
-    opt = values.get("optimizer")
-    names = list(_ORDER)
-    if opt in ("momentum", "nesterov"):
-        names.append("momentum")
-    if opt in ("adam", "adamw"):
-        names += ["beta1", "beta2"]
-    for name in names:
+    for name in ("optimizer", *SAMPLED, *optimizer_params(values.get("optimizer"))):
         p, v = getattr(space, name), values.get(name)
         if isinstance(p, Fixed) or v is None:
             continue

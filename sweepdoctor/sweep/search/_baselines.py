@@ -100,7 +100,7 @@ class Baselines:
 
     :meth:`get` blocks until they are stored. With a helper that took the MLPs as its first
     job, the first call waits for its answer (the first trial has trained meanwhile); if
-    the helper failed or took too long, they are trained here instead.
+    the helper failed, they are trained here instead.
     """
 
     def __init__(self, sw: Sweep, measurer: Measurer | None = None) -> None:
@@ -112,20 +112,18 @@ class Baselines:
     def pending(self) -> bool:
         return self._runs is None
 
-    def get(self, *, timeout_s: float | None = None) -> list[RunHistory]:
+    def get(self) -> list[RunHistory]:
         if self._runs is None:
-            self._runs = self._train_and_store(timeout_s)
+            self._runs = self._train_and_store()
         return self._runs
 
-    def _train_and_store(self, timeout_s: float | None) -> list[RunHistory]:
+    def _train_and_store(self) -> list[RunHistory]:
         sw = self._sw
-        runs: list[Scored] = [linear_baseline(sw.ds, sw.splits, loss=sw.loss)]
-        done, answer = self._measurer.first_job_result(timeout_s) if self._measurer else (False, None)
-        mlps: list[Scored] = list(answer) if done and answer is not None else []
+        done, mlps = self._measurer.first_job_result() if self._measurer else (False, [])
         if not done:
             mlps = scored_mlp_baselines(sw.data, epochs=sw.cfg.train.epochs, loss=sw.loss, metric=sw.metric,
                                         seed=sw.cfg.study.seed)
-        runs.extend(mlps)
+        runs: list[Scored] = [linear_baseline(sw.ds, sw.splits, loss=sw.loss), *mlps]
         with StudyLock(sw.store.engine, sw.study_id):  # workers starting together store one set
             stored = sw.store.load_runs(sw.study_id, role=Role.BASELINE)
             if stored:

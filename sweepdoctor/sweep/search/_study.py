@@ -21,7 +21,17 @@ from sweepdoctor.studies import (
     retry_concurrent_create,
     sqlite_write_ahead,
 )
-from sweepdoctor.sweep.config import Choice, Fixed, IntRange, Param, SearchSpace, StudyConfig, TrialParams
+from sweepdoctor.sweep.config import (
+    SAMPLED,
+    Choice,
+    Fixed,
+    IntRange,
+    Param,
+    SearchSpace,
+    StudyConfig,
+    TrialParams,
+    optimizer_params,
+)
 
 __all__ = [
     "DATA_SOURCE_ATTR",
@@ -290,13 +300,8 @@ def suggest(trial: optuna.Trial, space: SearchSpace) -> TrialParams:
     """Ask Optuna for one point of the space (conditional parameters only where used)."""
     opt = _suggest_one(trial, "optimizer", space.optimizer)
     values: dict[str, Any] = {"optimizer": opt}
-    for name in ("lr", "batch_size", "schedule", "weight_decay", "dropout", "patience", "depth", "width", "activation"):
+    for name in (*SAMPLED, *optimizer_params(opt)):
         values[name] = _suggest_one(trial, name, getattr(space, name))
-    if opt in ("momentum", "nesterov"):
-        values["momentum"] = _suggest_one(trial, "momentum", space.momentum)
-    if opt in ("adam", "adamw"):
-        values["beta1"] = _suggest_one(trial, "beta1", space.beta1)
-        values["beta2"] = _suggest_one(trial, "beta2", space.beta2)
     for k in ("batch_size", "patience", "depth", "width"):
         values[k] = int(values[k])
     for k in ("lr", "weight_decay", "dropout"):
