@@ -9,14 +9,20 @@ and default search space, one after another on fresh SQLite files:
 Both train the reference baselines (guided search needs them for its diagnosis). It
 prints, per data set (mean over seeds): the best CV score at the budget, and the trials
 and seconds each side needed to reach the plain sweep's final best (the budget + 1 when
-it never did). Written as JSON under ``bench-results/``. ``--quick``: 1 seed, 24 trials,
-3 data sets.
+it never did). The plain sweep's best is the maximum of 40 noisy estimates, so it also
+gives the trials each side needed to come within one standard error of it (the standard
+deviation of that trial's fold scores over the square root of the number of folds): a
+difference smaller than that is not one the cross-validation can tell. And it counts the
+trials after the first round that failed to optimize (failed, or diagnosed with divergence,
+optimization failure, oscillation or a critical point). Written as JSON under
+``bench-results/``. ``--quick``: 1 seed, 24 trials, 3 data sets.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import tempfile
 import time
@@ -27,9 +33,11 @@ import optuna
 import torch
 
 from sweepdoctor import sweep
+from sweepdoctor.studies import diagnose_study
 from sweepdoctor.sweep import Dataset, StudyConfig, SweepConfig, TrainConfig, load_builtin
 
 RESULTS = Path("bench-results")
+FAILURE_CODES = {"divergence", "optimization_failure", "oscillation", "critical_point"}
 DATASETS = {
     "digits": lambda: load_builtin("digits"),
     "breast_cancer": lambda: load_builtin("breast_cancer"),
@@ -45,14 +53,18 @@ DATASETS = {
 class Side:
     best: list[float] = field(default_factory=list)
     trials_to_target: list[int] = field(default_factory=list)
+    trials_to_within_se: list[int] = field(default_factory=list)
+    failed_after_round_one: list[int] = field(default_factory=list)
     seconds_to_target: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     edits: list[int] = field(default_factory=list)
 
 
 def _sweep(ds: Dataset, *, guided: bool, seed: int, trials: int, epochs: int, workdir: Path
-           ) -> tuple[list[tuple[float, float]], float, int]:
-    """Each finished trial's (value, seconds since start) in trial order, the wall time, the edits made."""
+           ) -> tuple[list[tuple[float, float]], float, int, float, int]:
+    """Each finished trial's (value, seconds since start) in trial order, the wall time, the edits made,
+    the standard error of the best trial's score (its folds' standard deviation / sqrt(folds)), and
+    how many trials after the first round failed to optimize (failed, or a failure finding)."""
     url = f"sqlite:///{workdir / f'{ds.name}-{seed}-{int(guided)}.db'}"
     cfg = SweepConfig(train=TrainConfig(epochs=epochs), study=StudyConfig(trials=trials, seed=seed, storage=url,
                                                                             name="b", guided=guided))
@@ -63,7 +75,13 @@ def _sweep(ds: Dataset, *, guided: bool, seed: int, trials: int, epochs: int, wo
     start = min(t.datetime_start for t in study.trials if t.datetime_start is not None)
     points = [(float("nan") if t.value is None else float(t.value),
                (t.datetime_complete - start).total_seconds() if t.datetime_complete else wall) for t in study.trials]
-    return points, wall, sum(len(r.get("edits", [])) for r in res.guided_rounds)
+    best = study.best_trial
+    se = float(best.user_attrs.get("std_score") or 0.0) / math.sqrt(cfg.train.folds)
+    report = diagnose_study(url, "b")
+    flagged = {f.run for f in report.findings if f.code.value in FAILURE_CODES}
+    failed = sum(1 for t in study.trials[cfg.study.guide_every:]
+                 if t.state == optuna.trial.TrialState.FAIL or f"trial-{t.number}" in flagged)
+    return points, wall, sum(len(r.get("edits", [])) for r in res.guided_rounds), se, failed
 
 
 def _reach(points: list[tuple[float, float]], target: float, maximize: bool) -> tuple[int, float]:
@@ -86,19 +104,24 @@ def bench_dataset(name: str, args: argparse.Namespace, workdir: Path) -> dict[st
     for seed in range(args.seeds):
         runs = {g: _sweep(ds, guided=g == "guided", seed=seed, trials=args.trials, epochs=args.epochs,
                           workdir=workdir) for g in ("plain", "guided")}
-        target = _best(runs["plain"][0], maximize)
-        for side, (points, wall, edits) in runs.items():
+        target, se = _best(runs["plain"][0], maximize), runs["plain"][3]
+        for side, (points, wall, edits, _, failed) in runs.items():
             n, secs = _reach(points, target, maximize)
             s = sides[side]
             s.best.append(_best(points, maximize))
             s.trials_to_target.append(n)
+            s.failed_after_round_one.append(failed)
+            s.trials_to_within_se.append(_reach(points, target - se if maximize else target + se, maximize)[0])
             s.seconds_to_target.append(secs)
             s.seconds.append(wall)
             s.edits.append(edits)
         p, g = sides["plain"], sides["guided"]
         print(f"  {name:<20} seed {seed}: plain best {p.best[-1]:.4f} ({p.seconds[-1]:.0f} s), guided best "
               f"{g.best[-1]:.4f} ({g.seconds[-1]:.0f} s, {g.edits[-1]} edits); trials to plain's best: "
-              f"plain {p.trials_to_target[-1]}, guided {g.trials_to_target[-1]}", flush=True)
+              f"plain {p.trials_to_target[-1]}, guided {g.trials_to_target[-1]}; to within one standard error "
+              f"({se:.4f}): plain {p.trials_to_within_se[-1]}, guided {g.trials_to_within_se[-1]}; failed to "
+              f"optimize after round 1: plain {p.failed_after_round_one[-1]}, guided {g.failed_after_round_one[-1]}",
+              flush=True)
     return sides
 
 
@@ -137,6 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     ratios = [statistics.mean(s["plain"].trials_to_target) / statistics.mean(s["guided"].trials_to_target)
               for s in table.values()]
     print(f"trials to the plain sweep's best, plain / guided, mean over data sets: {statistics.mean(ratios):.2f}x")
+    within = [statistics.mean(s["plain"].trials_to_within_se) / statistics.mean(s["guided"].trials_to_within_se)
+              for s in table.values()]
+    print("trials to within one standard error of it, plain / guided: "
+          + ", ".join(f"{n} {statistics.mean(s['plain'].trials_to_within_se):.1f} / "
+                      f"{statistics.mean(s['guided'].trials_to_within_se):.1f}" for n, s in table.items())
+          + f"; mean ratio {statistics.mean(within):.2f}x")
+    print("trials after round 1 that failed to optimize (diverged, stalled, oscillated, far above a baseline's "
+          "loss), plain / guided, sum over seeds: "
+          + ", ".join(f"{n} {sum(s['plain'].failed_after_round_one)} / {sum(s['guided'].failed_after_round_one)}"
+                      for n, s in table.items()))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"guided-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps({n: {k: asdict(v) for k, v in s.items()} for n, s in table.items()}, indent=1))

@@ -76,12 +76,86 @@ def test_slow_plain_sgd_is_dropped_when_one_optimizer_is_left() -> None:
     assert [e.trials for e in plan.edits if e.param == "optimizer"] == [(0, 1, 2)]
 
 
-def test_slow_plain_sgd_among_several_choices_is_a_note() -> None:
-    """Optuna refuses a categorical parameter whose choices change within a study."""
+def test_slow_plain_sgd_among_several_choices_is_dropped() -> None:
+    """The choice is narrowed (the search room's NarrowedSampler keeps Optuna's draws inside it)."""
     space, outcomes = _sgd_study(("sgd", "momentum", "adam"))
     plan = plan_round(space, outcomes, maximize=True)
-    assert plan.space.optimizer == space.optimizer
-    assert any("leave 'sgd' out of space.optimizer" in n for n in plan.notes)
+    assert plan.space.optimizer == Choice(("momentum", "adam"))
+    (edit,) = [e for e in plan.edits if e.param == "optimizer"]
+    assert edit.trials == (0, 1, 2) and "drop sgd" in edit.reason and "slow_convergence" in edit.codes
+
+
+def _family(lrs_codes: list[tuple[float, F]], optimizer: str = "adam", n0: int = 100) -> list[TrialOutcome]:
+    return [_t(n0 + i, 0.2 if c is not F.HEALTHY else 0.9 + 0.001 * i, lr, c, optimizer=optimizer)
+            for i, (lr, c) in enumerate(lrs_codes)]
+
+
+def test_failures_on_both_sides_of_an_optimizers_good_rates_window_its_family() -> None:
+    """Adam failed twice below 2.5e-4 and twice above 0.012, trained at 1e-3..3e-3: Adam, AdamW and RMSProp
+    get a window between them (geometric means), SGD with momentum keeps the whole range."""
+    space = SearchSpace(lr=FloatRange(1e-5, 0.3, log=True), optimizer=Choice(("momentum", "rmsprop", "adam", "adamw")))
+    outcomes = _family([(1e-4, F.OPTIMIZATION_FAILURE), (2e-4, F.CRITICAL_POINT), (1e-3, F.HEALTHY), (3e-3, F.HEALTHY),
+                        (0.1, F.OPTIMIZATION_FAILURE), (0.2, F.OSCILLATION)])
+    outcomes += _family([(0.03, F.HEALTHY), (0.05, F.HEALTHY)], optimizer="momentum", n0=200)
+    plan = plan_round(space, outcomes, maximize=True)
+    (edit,) = [e for e in plan.edits if e.param.startswith("lr (")]
+    window = plan.space.lr_for("adamw")
+    assert isinstance(window, FloatRange)
+    assert window.low == pytest.approx(math.sqrt(2e-4 * 1e-3)) and window.high == pytest.approx(math.sqrt(3e-3 * 0.1))
+    assert plan.space.lr_for("rmsprop") == window and plan.space.lr_for("momentum") == space.lr
+    assert edit.param == "lr (rmsprop, adam, adamw)" and edit.trials == (100, 101, 104, 105)
+    assert edit.codes == ("critical_point", "optimization_failure", "oscillation")
+    assert "2 failed at lr >= 0.1" in edit.reason and "2 failed at lr <= 0.0002" in edit.reason
+    assert "2 trained well at 0.001..0.003" in edit.reason
+    # one failure on a side is not enough: it could owe its failure to its other settings
+    one = plan_round(space, [o for o in outcomes if o.number not in (101, 105)], maximize=True).space.lr_for("adam")
+    assert one == space.lr
+
+
+def test_a_family_with_no_good_trial_is_capped_only_by_divergence() -> None:
+    """Momentum failed at 3e-4 (too low? too high? unknown) and diverged at 0.2: capped below 0.2 only."""
+    space = SearchSpace(lr=FloatRange(1e-4, 0.3, log=True), optimizer=Choice(("momentum", "adam")))
+    outcomes = _family([(3e-4, F.OPTIMIZATION_FAILURE)], optimizer="momentum")
+    outcomes += [_t(110, None, 0.2, F.DIVERGENCE, state="failed", optimizer="momentum")]
+    outcomes += _family([(1e-3, F.HEALTHY), (2e-3, F.HEALTHY), (4e-3, F.HEALTHY)], n0=120)
+    window = plan_round(space, outcomes, maximize=True).space.lr_for("momentum")
+    assert isinstance(window, FloatRange) and (window.low, window.high) == pytest.approx((1e-4, 0.16))
+
+
+def test_healthy_families_and_unfailed_extremes_get_no_window() -> None:
+    """Trials that trained everywhere, a slow (not failed) trial at a low rate, a pruned one at a low rate
+    (a slow start) and failures within 4x of a good rate (other settings differ) narrow nothing."""
+    outcomes = _family([(1e-4, F.SLOW_CONVERGENCE), (1e-3, F.HEALTHY), (0.1, F.HEALTHY), (0.25, F.HEALTHY)])
+    pruned = [_t(120, 0.1, 1e-4, F.OPTIMIZATION_FAILURE, state="pruned")]
+    close = _family([(3e-4, F.OPTIMIZATION_FAILURE), (0.29, F.OPTIMIZATION_FAILURE)], n0=130)
+    for extra in ([], pruned, close):
+        plan = plan_round(SPACE, outcomes + extra, maximize=True)
+        assert plan.space.optimizer_lr == () and not [e for e in plan.edits if e.param.startswith("lr (")]
+
+
+def test_a_window_never_excludes_the_best_trial() -> None:
+    """The best trial is flagged (optimization failure beside a strong baseline) at the highest rate:
+    a window that would cut it off is not made."""
+    outcomes = _family([(1e-3, F.HEALTHY), (2e-3, F.HEALTHY)])
+    outcomes += [_t(150, 0.99, 0.05, F.OPTIMIZATION_FAILURE)]
+    plan = plan_round(SPACE, outcomes + _family([(0.01, F.HEALTHY)], optimizer="sgd", n0=160), maximize=True)
+    assert holds(plan.space, outcomes[-1].params)
+    assert plan.space.lr_for("adam") == SPACE.lr
+
+
+def test_an_optimizer_that_failed_at_every_rate_is_dropped() -> None:
+    """Momentum failed at 3 rates 100x apart, Adam trained: momentum is dropped; with two failures, or
+    three at nearby rates (one bad rate, not a bad optimizer), it is kept."""
+    adam = _family([(1e-3, F.HEALTHY), (2e-3, F.HEALTHY)], n0=300)
+    spread = _family([(3e-4, F.OPTIMIZATION_FAILURE), (3e-3, F.CRITICAL_POINT), (0.03, F.OPTIMIZATION_FAILURE)],
+                     optimizer="momentum")
+    plan = plan_round(SPACE, adam + spread, maximize=True)
+    assert plan.space.optimizer == Choice(("sgd", "adam"))
+    assert [e.trials for e in plan.edits if e.param == "optimizer"] == [(100, 101, 102)]
+    assert plan_round(SPACE, adam + spread[:2], maximize=True).space.optimizer == SPACE.optimizer
+    close = _family([(0.02, F.OPTIMIZATION_FAILURE), (0.03, F.OPTIMIZATION_FAILURE), (0.05, F.OPTIMIZATION_FAILURE)],
+                    optimizer="momentum")
+    assert plan_round(SPACE, adam + close, maximize=True).space.optimizer == SPACE.optimizer
 
 
 def test_overfitting_best_trials_get_stronger_regularization() -> None:
@@ -238,3 +312,18 @@ def test_probes_skip_what_was_run_and_stop_at_the_limit() -> None:
 def test_findings_without_a_fix_queue_nothing() -> None:
     best = [_t(60 + i, 0.99, 3e-3, F.MISMATCH) for i in range(3)]
     assert plan_round(SPACE, [*_healthy(), *best], maximize=True).probes == ()
+
+
+def test_a_flagged_trial_that_scored_in_the_better_half_counts_as_trained() -> None:
+    """An optimization-failure finding beside a strong baseline, on a trial that scored above the
+    median, is not evidence that its rate fails: no window is cut below it."""
+    outcomes = _family([(1e-3, F.HEALTHY), (2e-3, F.HEALTHY), (1e-4, F.OPTIMIZATION_FAILURE),
+                        (1.5e-4, F.OPTIMIZATION_FAILURE)])
+    flagged = _t(130, 0.95, 0.05, F.OPTIMIZATION_FAILURE)  # the best score, at the highest rate
+    high = _family([(0.2, F.OPTIMIZATION_FAILURE), (0.25, F.OPTIMIZATION_FAILURE)], n0=140)  # scored 0.2: failures
+    plan = plan_round(SPACE, [*outcomes, flagged], maximize=True)
+    window = plan.space.lr_for("adam")
+    assert isinstance(window, FloatRange) and window.high == SPACE.lr.high  # type: ignore[union-attr]
+    assert window.low == pytest.approx(math.sqrt(1.5e-4 * 1e-3))  # the real failures below still count
+    capped = plan_round(SPACE, [*outcomes, flagged, *high], maximize=True).space.lr_for("adam")
+    assert isinstance(capped, FloatRange) and capped.high == pytest.approx(math.sqrt(0.05 * 0.2))

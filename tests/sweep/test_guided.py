@@ -48,7 +48,7 @@ def test_divergence_in_round_one_caps_the_lr_of_round_two(tmp_path: Path) -> Non
     (round1,) = res.guided_rounds
     (edit,) = [e for e in round1["edits"] if e["param"] == "lr"]
     assert edit["codes"] == ["divergence"] and len(edit["trials"]) >= 2
-    cap = plans[0][1].space.lr.high  # type: ignore[attr-defined]
+    cap = plans[0][1].space.lr_for("sgd").high  # type: ignore[attr-defined]  # the cap and SGD's own window
     assert cap < 2.0
     lrs = _lrs(url)
     assert round1["from_trial"] == 8 and all(lr <= cap for lr in lrs[8:])
@@ -133,3 +133,30 @@ def test_probes_are_shown_live_and_in_studies_show(tmp_path: Path) -> None:
     assert "guided round 1: next, lr " in r.stderr and "three times it" in r.stderr
     shown = CliRunner().invoke(main, ["studies", "show", "p", "--storage", url])
     assert "round 1 next: lr " in " ".join(shown.stdout.split())
+
+
+def test_failures_window_each_optimizers_rates_and_later_trials_keep_to_them(tmp_path: Path) -> None:
+    """Momentum and Adam on wine with rates from 1e-4 to 30: Adam fails at large rates where momentum
+    still trains, and both fail at the largest. Round 1's plan gives a family its own window of rates
+    (or drops an optimizer), and every trial of round 2 draws inside it, through Optuna's full choices."""
+    from sweepdoctor.sweep import Choice
+
+    space = dataclasses.replace(SPACE, lr=FloatRange(1e-4, 30.0, log=True), optimizer=Choice(("momentum", "adam")))
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    plans: list[object] = []
+    sweep.run(dataclasses.replace(_config(url, trials=16), space=space), sweep.load_builtin("wine"),
+              on_plan=lambda i, p: plans.append(p))
+    (plan,) = plans
+    planned: SearchSpace = plan.space  # type: ignore[attr-defined]
+    windows = [e for e in plan.edits if e.param.startswith("lr (")]  # type: ignore[attr-defined]
+    assert windows and all(e.trials and set(e.codes) <= {"divergence", "optimization_failure", "oscillation",
+                                                         "critical_point"} for e in windows)
+    assert planned.optimizer_lr
+    trials = optuna.load_study(study_name="g", storage=url).trials
+    for t in trials[8:]:
+        opt = t.params.get("optimizer", getattr(planned.optimizer, "value", None))
+        lr = planned.lr_for(opt)
+        assert isinstance(lr, FloatRange) and lr.low * (1 - 1e-9) <= t.params["lr"] <= lr.high * (1 + 1e-9)
+        assert t.distributions["optimizer"].choices == ("momentum", "adam")  # Optuna's choices never change
+    assert any(not (planned.lr_for(t.params["optimizer"]).low <= t.params["lr"]  # type: ignore[union-attr]
+                    <= planned.lr_for(t.params["optimizer"]).high) for t in trials[:8])  # type: ignore[union-attr]

@@ -20,6 +20,11 @@ from sweepdoctor.sweep.search._study import suggest
         ({"optimizer": []}, "empty"),
         ({"depth": "two"}, "expected a number"),
         ({"lr": {"low": 1e-3, "high": 1e-1, "step": 2}}, "unknown option"),
+        ({"optimizer_lr": {"lion": {"low": 1e-4, "high": 1e-2}}}, "'lion' is not one of"),
+        ({"optimizer_lr": {"adam": 0.01}}, r"optimizer_lr.adam: must be a range"),
+        ({"optimizer_lr": {"adam": {"low": 0.1, "high": 0.01}}}, "low must be <= high"),
+        ({"optimizer_lr": ["adam"]}, "must be a table"),
+        ({"optimizer_lr": {"adam": {"low": 1.0, "high": 2.0}}}, "lies outside lr"),
     ],
 )
 def test_bad_space_is_a_clear_error_naming_the_key(doc: dict, match: str) -> None:
@@ -48,3 +53,30 @@ def test_conditional_parameters_only_where_they_apply() -> None:
     assert "momentum" in seen["nesterov"] and "beta1" not in seen["nesterov"]
     assert "beta1" in seen["adam"] and "momentum" not in seen["adam"]
     assert "momentum" not in seen["sgd"] and "beta1" not in seen["sgd"]
+
+
+def test_an_optimizers_lr_window_narrows_only_its_trials() -> None:
+    """``optimizer_lr``: a trial that draws Adam samples lr inside Adam's window (within ``lr``);
+    momentum keeps the whole range; the window round-trips through TOML and the fingerprint."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python < 3.11
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    from sweepdoctor.sweep.guide import space_toml
+
+    space = SearchSpace.from_mapping({"lr": {"low": 1e-4, "high": 0.3, "log": True}, "optimizer": ["momentum", "adam"],
+                                      "optimizer_lr": {"adam": {"low": 1e-5, "high": 3e-3, "log": True}}})
+    assert space.lr_for("adam") == FloatRange(1e-4, 3e-3, log=True)  # inside lr too
+    assert space.lr_for("momentum") == space.lr
+    assert SearchSpace.from_mapping(tomllib.loads(space_toml(space))["space"]) == space
+    assert "optimizer_lr" in space.fingerprint() and "optimizer_lr" not in SearchSpace().fingerprint()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn: dict[str, list[float]] = {"adam": [], "momentum": []}
+    for _ in range(80):
+        t = study.ask()
+        hp = suggest(t, space)
+        drawn[hp.optimizer].append(hp.lr)
+        study.tell(t, 0.0)
+    assert drawn["adam"] and all(1e-4 <= v <= 3e-3 for v in drawn["adam"])
+    assert max(drawn["momentum"]) > 3e-3  # not narrowed

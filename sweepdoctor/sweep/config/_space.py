@@ -2,14 +2,16 @@
 
 In TOML a fixed value is a scalar (``depth = 2``), a range is a table
 (``lr = {low = 1e-4, high = 0.3, log = true}``) and choices are a list
-(``optimizer = ["adam", "sgd"]``).
+(``optimizer = ["adam", "sgd"]``). ``optimizer_lr`` narrows ``lr`` for some optimizers
+(``optimizer_lr = {adam = {low = 1e-4, high = 1e-2, log = true}}``): a trial that draws
+``adam`` samples its learning rate from the part of ``lr`` inside that window.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Union
 
 from sweepdoctor.errors import ConfigError
@@ -90,6 +92,26 @@ class SearchSpace:
     depth: Param = Fixed(2)
     width: Param = Fixed(128)
     activation: Param = Fixed("relu")
+    # Per-optimizer learning-rate windows inside ``lr`` (optimizer -> log range), in OPTIMIZERS order.
+    optimizer_lr: tuple[tuple[str, FloatRange], ...] = ()
+
+    def lr_for(self, optimizer: object) -> Param:
+        """The learning rates a trial with this optimizer samples from: ``lr``, inside its window if any."""
+        window = dict(self.optimizer_lr).get(optimizer)  # type: ignore[call-overload]
+        lr = self.lr
+        if window is None or not isinstance(lr, FloatRange):
+            return lr
+        low, high = max(lr.low, window.low), min(lr.high, window.high)
+        if low >= high:  # the window lies outside ``lr`` (edited since): its nearer end
+            return Fixed(min(max(window.low, lr.low), lr.high))
+        return FloatRange(low, high, lr.log)
+
+    def with_lr_window(self, optimizers: Any, window: FloatRange | None) -> SearchSpace:
+        """This space with ``window`` as the learning-rate window of each of ``optimizers`` (None: none)."""
+        windows = {k: v for k, v in self.optimizer_lr if k not in set(optimizers)}
+        if window is not None:
+            windows.update({o: window for o in optimizers})
+        return replace(self, optimizer_lr=tuple((o, windows[o]) for o in OPTIMIZERS if o in windows))
 
     @classmethod
     def from_mapping(cls, doc: Mapping[str, Any], *, base: SearchSpace | None = None) -> SearchSpace:
@@ -103,18 +125,48 @@ class SearchSpace:
                 raise ConfigError(
                     f"space: unknown key {key!r}; valid keys: {', '.join(sorted(known))}"
                 )
-            values[key] = _parse_param(key, raw)
+            values[key] = _parse_windows(raw) if key == "optimizer_lr" else _parse_param(key, raw)
         space = cls(**values)
         space.validate()
         return space
 
     def validate(self) -> None:
         for f in fields(self):
-            _check_param(f.name, getattr(self, f.name))
+            if f.name != "optimizer_lr":
+                _check_param(f.name, getattr(self, f.name))
+        for name, window in self.optimizer_lr:
+            if name not in OPTIMIZERS:
+                raise ConfigError(f"space.optimizer_lr: {name!r} is not one of {', '.join(OPTIMIZERS)}")
+            if not isinstance(window, FloatRange):
+                raise ConfigError(f"space.optimizer_lr.{name}: must be a range like {{low = 1e-4, high = 1e-2}}")
+            _check_param("lr", window)
+            lr = self.lr
+            if isinstance(lr, FloatRange) and (window.high < lr.low or window.low > lr.high):
+                raise ConfigError(f"space.optimizer_lr.{name}: {window.low:g}..{window.high:g} lies outside "
+                                  f"lr {lr.low:g}..{lr.high:g}; give a window inside it")
 
     def fingerprint(self) -> dict[str, Any]:
-        """A JSON-able description, compared on resume."""
-        return {f.name: {"kind": type(p).__name__, **asdict(p)} for f in fields(self) for p in [getattr(self, f.name)]}
+        """A JSON-able description, compared on resume (``optimizer_lr`` only when set)."""
+        out = {f.name: {"kind": type(p).__name__, **asdict(p)} for f in fields(self) if f.name != "optimizer_lr"
+               for p in [getattr(self, f.name)]}
+        if self.optimizer_lr:
+            out["optimizer_lr"] = {k: asdict(v) for k, v in self.optimizer_lr}
+        return out
+
+
+def _parse_windows(raw: Any) -> tuple[tuple[str, FloatRange], ...]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"space.optimizer_lr must be a table of optimizer = {{low, high}}, got {raw!r}")
+    windows = {}
+    for name, r in raw.items():
+        p = _parse_param("lr", r)
+        if not isinstance(p, FloatRange):
+            raise ConfigError(f"space.optimizer_lr.{name}: must be a range like {{low = 1e-4, high = 1e-2}}")
+        windows[name] = p
+    unknown = [n for n in windows if n not in OPTIMIZERS]
+    if unknown:
+        raise ConfigError(f"space.optimizer_lr: {unknown[0]!r} is not one of {', '.join(OPTIMIZERS)}")
+    return tuple((o, windows[o]) for o in OPTIMIZERS if o in windows)
 
 
 def _parse_param(key: str, raw: Any) -> Param:

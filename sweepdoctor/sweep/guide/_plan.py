@@ -5,11 +5,14 @@ parameter, with the finding codes and trial numbers that justify it. They run in
 fixed order on the space the previous rule left, so a round is reproducible.
 
 1. Divergence concentrated above a learning rate: cap ``lr`` below it.
-2. Slow convergence or a critical point among the best trials: raise the ``lr`` floor;
-   drop plain SGD when its trials were slow.
-3. Overfitting among the best trials: room for stronger weight decay, else dropout.
-4. Model bias among the best trials: a deeper or wider model, within the limits.
-5. The best trials at a boundary of a numeric range: widen it that way, within the limits.
+2. Per optimizer family (plain SGD; SGD with momentum or Nesterov; Adagrad; RMSProp, Adam
+   and AdamW), trials that failed to optimize above (below) every rate that trained
+   well: a learning-rate window for that family that ends between them.
+3. Slow convergence or a critical point among the best trials: raise the ``lr`` floor.
+4. An optimizer whose every trial failed to optimize while others trained: drop it.
+5. Overfitting among the best trials: room for stronger weight decay, else dropout.
+6. Model bias among the best trials: a deeper or wider model, within the limits.
+7. The best trials at a boundary of a numeric range: widen it that way, within the limits.
 Mismatch is reported, never "fixed" by the space. No edit is made that would leave the
 best trial so far outside the space (:func:`holds`): the findings say where to look
 further, not that the best model is wrong.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from sweepdoctor.diagnostics import FindingCode
@@ -115,7 +119,7 @@ def plan_round(
     incumbent = best_trials(outcomes, maximize=maximize)[0]
     for rule in RULES:
         found = rule(space, outcomes, maximize, limits)
-        if found is not None and holds(found[0], incumbent.params):
+        if found is not None and holds(found[0], incumbent.params) and not _squeezes(space, found[0]):
             space, edit = found
             edits.append(edit)
     known = [p for o in outcomes if (p := optuna_params(space, o.params)) is not None]
@@ -123,16 +127,33 @@ def plan_round(
     return Plan(space, tuple(edits), _notes(space, outcomes, maximize), probes)
 
 
+def _squeezes(before: SearchSpace, after: SearchSpace) -> bool:
+    """Whether ``after`` leaves an optimizer it offers one learning rate where ``before`` had a range
+    (a window and ``lr`` that no longer overlap)."""
+    opt = after.optimizer
+    names = opt.values if isinstance(opt, Choice) else (getattr(opt, "value", None),)
+    return any(isinstance(before.lr_for(o), FloatRange) and not isinstance(after.lr_for(o), FloatRange) for o in names)
+
+
 def holds(space: SearchSpace, params: Mapping[str, Any]) -> bool:
     """Whether ``space`` still holds these parameters (the best trial's): no edit moves the space
     away from the best model found so far, whatever the findings say about it."""
+    opt = params.get("optimizer")
+    if opt is not None and not _offers(space.optimizer, opt):
+        return False
     for name in ("lr", "weight_decay", "dropout"):  # the ranges the rules move
-        p, v = getattr(space, name), params.get(name)
+        p, v = space.lr_for(opt) if name == "lr" else getattr(space, name), params.get(name)
+        if isinstance(p, Fixed) and isinstance(v, (int, float)) and not math.isclose(v, p.value, rel_tol=1e-9):
+            return False
         if not isinstance(p, FloatRange) or not isinstance(v, (int, float)) or isinstance(v, bool):
             continue
         if not (p.include_zero and v == 0) and not p.low * (1 - 1e-9) <= v <= p.high * (1 + 1e-9):
             return False
     return True
+
+
+def _offers(p: Param, value: Any) -> bool:
+    return value in p.values if isinstance(p, Choice) else p.value == value if isinstance(p, Fixed) else True
 
 
 def best_trials(outcomes: Sequence[TrialOutcome], *, maximize: bool) -> list[TrialOutcome]:
@@ -154,7 +175,8 @@ def _shown(p: Param) -> str:
 def _edit(space: SearchSpace, name: str, new: Param, reason: str, codes: Sequence[FindingCode],
           trials: Sequence[int]) -> tuple[SearchSpace, Edit]:
     old = getattr(space, name)
-    return replace(space, **{name: new}), Edit(name, _shown(old), _shown(new), reason,
+    changed: dict[str, Any] = {name: new}
+    return replace(space, **changed), Edit(name, _shown(old), _shown(new), reason,
                                                tuple(c.value for c in codes), tuple(sorted(trials)))
 
 
@@ -196,48 +218,151 @@ _SLOW = frozenset({F.SLOW_CONVERGENCE, F.CRITICAL_POINT, F.OPTIMIZATION_FAILURE}
 
 def raise_lr_floor(space: SearchSpace, outcomes: Sequence[TrialOutcome], maximize: bool,
                    limits: GuideLimits) -> tuple[SearchSpace, Edit] | None:
-    """Rule 2: at least half of the best trials converge slowly or sit at a critical point."""
+    """Rule 3: at least half of the best trials converge slowly or sit at a critical point."""
     slow_codes = set(_SLOW)
     top = best_trials(outcomes, maximize=maximize)
     slow = [o for o in top if o.codes & slow_codes and _lr(o) is not None]
     lr = space.lr
-    if not _most(slow, top):
-        return _drop_plain_sgd(space, outcomes, slow_codes)
-    if isinstance(lr, FloatRange) and lr.log:
-        floor = math.sqrt(lr.low * min(_lrs(slow)))
-        if floor > lr.low * 1.5 and floor < lr.high / 2:
-            reason = f"{len(slow)} of the {len(top)} best trials learned slowly or stalled: raise the lr floor"
-            codes = sorted({c for o in slow for c in o.codes & slow_codes}, key=lambda c: c.value)
-            return _edit(space, "lr", replace(lr, low=floor), reason, codes, [o.number for o in slow])
-    return _drop_plain_sgd(space, outcomes, slow_codes)
-
-
-def _slow_sgd(space: SearchSpace, outcomes: Sequence[TrialOutcome]) -> list[TrialOutcome]:
-    """The plain-SGD trials, when there are two or more and every one learned slowly or stalled."""
-    opt = space.optimizer
-    sgd = [o for o in outcomes if o.params.get("optimizer") == "sgd" and o.state != "failed"]
-    if not isinstance(opt, Choice) or "sgd" not in opt.values or len(opt.values) < 2 or len(sgd) < 2:
-        return []
-    return sgd if all(o.codes & _SLOW for o in sgd) else []
-
-
-def _drop_plain_sgd(space: SearchSpace, outcomes: Sequence[TrialOutcome],
-                    slow_codes: set[FindingCode]) -> tuple[SearchSpace, Edit] | None:
-    """Only where one optimizer is left: Optuna keeps a categorical parameter's choices for the
-    whole study, so narrowing ``[sgd, adam, ...]`` is a note for the next study (:func:`_notes`)."""
-    sgd, opt = _slow_sgd(space, outcomes), space.optimizer
-    if not sgd or not isinstance(opt, Choice) or len(opt.values) != 2:
+    if not _most(slow, top) or not isinstance(lr, FloatRange) or not lr.log:
         return None
-    reason = f"all {len(sgd)} plain-SGD trials learned slowly or stalled: favour momentum and adaptive optimizers"
-    (other,) = [v for v in opt.values if v != "sgd"]
-    return _edit(space, "optimizer", Fixed(other), reason,
-                 sorted({c for o in sgd for c in o.codes & slow_codes}, key=lambda c: c.value),
-                 [o.number for o in sgd])
+    floor = math.sqrt(lr.low * min(_lrs(slow)))
+    if floor > lr.low * 1.5 and floor < lr.high / 2:
+        reason = f"{len(slow)} of the {len(top)} best trials learned slowly or stalled: raise the lr floor"
+        codes = sorted({c for o in slow for c in o.codes & slow_codes}, key=lambda c: c.value)
+        return _edit(space, "lr", replace(lr, low=floor), reason, codes, [o.number for o in slow])
+    return None
+
+
+# A trial "failed to optimize": it diverged, stalled, oscillated, or ended far above a baseline's loss.
+_FAILED = frozenset({F.DIVERGENCE, F.OPTIMIZATION_FAILURE, F.OSCILLATION, F.CRITICAL_POINT})
+FAMILIES = (("sgd",), ("momentum", "nesterov"), ("adagrad",), ("rmsprop", "adam", "adamw"))
+NARROW = 1.5  # a window edit cuts at least this factor off one end of the family's rates
+GAP = 4.0  # a failure is evidence against rates this far beyond a good one (nearer: the other settings differ)
+DROP_MIN_TRIALS = 3  # an optimizer is dropped after this many failed trials (plain SGD: 2)...
+DROP_MIN_SPAN = 10.0  # ... at rates at least this far apart (plain SGD: any rates)
+
+
+def _failed_set(outcomes: Sequence[TrialOutcome], maximize: bool) -> frozenset[int]:
+    """The trials that failed to optimize: they failed outright, or a failure finding names them and
+    they scored no better than the median complete trial (a trial among the better half flagged
+    beside a strong baseline still trained)."""
+    values = sorted(float(o.value) for o in outcomes
+                    if o.state == "complete" and o.value is not None and math.isfinite(o.value))
+    median = values[len(values) // 2] if values else math.nan
+
+    def better_half(o: TrialOutcome) -> bool:
+        if o.state != "complete" or o.value is None or not math.isfinite(o.value) or median != median:
+            return False
+        return o.value > median if maximize else o.value < median
+
+    return frozenset(o.number for o in outcomes
+                     if o.state == "failed" or (o.codes & _FAILED and not better_half(o)))
+
+
+def _trained(o: TrialOutcome, failed: frozenset[int]) -> bool:
+    return o.state == "complete" and o.value is not None and math.isfinite(o.value) and o.number not in failed
+
+
+def _offered(space: SearchSpace, names: Sequence[str]) -> list[str]:
+    return [n for n in names if _offers(space.optimizer, n)]
+
+
+def _enough(failed: list[TrialOutcome]) -> list[TrialOutcome]:
+    """Failures on one side of a family's good rates, if they are evidence enough: two or more
+    (one could owe its failure to its other settings), or one that diverged."""
+    return failed if len(failed) >= MIN_SUPPORT or any(F.DIVERGENCE in o.codes for o in failed) else []
+
+
+def window_family_lr(family: Sequence[str], space: SearchSpace, outcomes: Sequence[TrialOutcome], maximize: bool,
+                     limits: GuideLimits) -> tuple[SearchSpace, Edit] | None:
+    """Rule 2, for one optimizer family: its trials that failed to optimize (:func:`_failed_set`),
+    two or more or one that diverged (:func:`_enough`), at rates :data:`GAP` times above (below)
+    every rate at which one of its trials trained well bound its learning rates from above
+    (below), at the geometric mean of the two rates. Below, a pruned trial is no evidence: a
+    smaller rate starts slowly, and the pruner stops slow starts. With no trial of the family
+    trained well yet, only divergence says which way: below 0.8 x the smallest rate that diverged."""
+    members = _offered(space, family)
+    current = space.lr_for(members[0]) if members else None
+    if not isinstance(current, FloatRange) or not current.log:
+        return None
+    tried = [o for o in outcomes if o.params.get("optimizer") in family and _lr(o) is not None]
+    failed = _failed_set(outcomes, maximize)
+    good, bad = [o for o in tried if _trained(o, failed)], [o for o in tried if o.number in failed]
+    low, high = current.low, current.high
+    if good:
+        g_lo, g_hi = min(_lrs(good)), max(_lrs(good))
+        # a pruned trial at a smaller rate only started slowly (warm-up, a small step): no evidence
+        above = _enough([o for o in bad if (_lr(o) or 0.0) >= g_hi * GAP])
+        below = _enough([o for o in bad if (_lr(o) or math.inf) * GAP <= g_lo and o.state != "pruned"])
+        if above:
+            high = min(high, math.sqrt(g_hi * min(_lrs(above))))
+        if below:
+            low = max(low, math.sqrt(max(_lrs(below)) * g_lo))
+    else:
+        above, below = [o for o in bad if F.DIVERGENCE in o.codes], []
+        if above:
+            high = min(high, 0.8 * min(_lrs(above)))
+    if not (high < current.high / NARROW or low > current.low * NARROW) or not low < high / NARROW:
+        return None
+    new = FloatRange(low, high, log=True)
+    windowed = space
+    for m in members:  # each member's own window, narrowed (a user's narrower window stays)
+        own = space.lr_for(m)
+        if isinstance(own, FloatRange):
+            windowed = windowed.with_lr_window([m], FloatRange(max(own.low, low), min(own.high, high), log=True))
+    names = ", ".join(members)
+    parts = []
+    if above:
+        parts.append(f"{len(above)} failed at lr >= {min(_lrs(above)):.3g}")
+    if below:
+        parts.append(f"{len(below)} failed at lr <= {max(_lrs(below)):.3g}")
+    trained = f", {len(good)} trained well at {min(_lrs(good)):.3g}..{max(_lrs(good)):.3g}" if good else ""
+    reason = f"{names}: {' and '.join(parts)}{trained}: lr {_shown(new)} for {names}"
+    codes = sorted({c for o in above + below for c in o.codes & _FAILED}, key=lambda c: c.value)
+    edit = Edit(f"lr ({names})", _shown(current), _shown(new), reason, tuple(c.value for c in codes),
+                tuple(sorted(o.number for o in above + below)))
+    return windowed, edit
+
+
+def drop_failing_optimizers(space: SearchSpace, outcomes: Sequence[TrialOutcome], maximize: bool,
+                            limits: GuideLimits) -> tuple[SearchSpace, Edit] | None:
+    """Rule 4: an optimizer none of whose trials trained, while two or more trials of others did:
+    plain SGD after two slow or failed trials (none among the best), any other after three failed
+    ones (trained to the end, not pruned) at rates ten times apart (not just one bad rate). The
+    search room keeps later draws to the other choices; one left becomes fixed."""
+    opt = space.optimizer
+    if not isinstance(opt, Choice) or len(opt.values) < 2:
+        return None
+    dropped: dict[str, list[TrialOutcome]] = {}
+    failed, top = _failed_set(outcomes, maximize), {o.number for o in best_trials(outcomes, maximize=maximize)}
+    for name in opt.values:
+        tried = [o for o in outcomes if o.params.get("optimizer") == name]
+        if name == "sgd":
+            slow = all(o.codes & _SLOW or o.number in failed for o in tried) and not {o.number for o in tried} & top
+            hit = tried if len(tried) >= 2 and slow else []
+        else:
+            rates = _lrs(tried)
+            enough = len(tried) >= DROP_MIN_TRIALS and rates and max(rates) >= DROP_MIN_SPAN * min(rates)
+            hit = tried if enough and all(o.number in failed and o.state != "pruned" for o in tried) else []
+        if hit:
+            dropped[name] = hit
+    others = [o for o in outcomes if o.params.get("optimizer") not in dropped and _trained(o, failed)]
+    kept = tuple(v for v in opt.values if v not in dropped)
+    if not dropped or len(others) < 2 or not kept:
+        return None
+    evidence = [o for hit in dropped.values() for o in hit]
+    reason = "; ".join(f"all {len(hit)} {name} trials (lr {min(_lrs(hit)):.3g}..{max(_lrs(hit)):.3g}) "
+                       f"{'learned slowly or ' if name == 'sgd' else ''}failed to optimize"
+                       for name, hit in dropped.items() if _lrs(hit))
+    reason += f", while {len(others)} trials of other optimizers trained well: drop {', '.join(dropped)}"
+    return _edit(space, "optimizer", Choice(kept) if len(kept) > 1 else Fixed(kept[0]), reason,
+                 sorted({c for o in evidence for c in o.codes & (_SLOW | _FAILED)}, key=lambda c: c.value),
+                 [o.number for o in evidence])
 
 
 def regularize(space: SearchSpace, outcomes: Sequence[TrialOutcome], maximize: bool,
                limits: GuideLimits) -> tuple[SearchSpace, Edit] | None:
-    """Rule 3: at least half of the best trials overfit: room for stronger weight decay (or dropout)."""
+    """Rule 5: at least half of the best trials overfit: room for stronger weight decay (or dropout)."""
     top = best_trials(outcomes, maximize=maximize)
     over = [o for o in top if F.OVERFITTING in o.codes]
     if not _most(over, top):
@@ -257,7 +382,7 @@ def regularize(space: SearchSpace, outcomes: Sequence[TrialOutcome], maximize: b
 
 def grow_model(space: SearchSpace, outcomes: Sequence[TrialOutcome], maximize: bool,
                limits: GuideLimits) -> tuple[SearchSpace, Edit] | None:
-    """Rule 4: at least half of the best trials have model bias: wider, else deeper, within limits."""
+    """Rule 6: at least half of the best trials have model bias: wider, else deeper, within limits."""
     top = best_trials(outcomes, maximize=maximize)
     biased = [o for o in top if F.MODEL_BIAS in o.codes]
     if not _most(biased, top):
@@ -276,7 +401,7 @@ def grow_model(space: SearchSpace, outcomes: Sequence[TrialOutcome], maximize: b
 
 def widen_at_boundary(space: SearchSpace, outcomes: Sequence[TrialOutcome], maximize: bool,
                       limits: GuideLimits) -> tuple[SearchSpace, Edit] | None:
-    """Rule 5: every best trial (three or more) has lr in the outer tenth of its range, or weight decay or
+    """Rule 7: every best trial (three or more) has lr in the outer tenth of its range, or weight decay or
     dropout in the top tenth (their low end is nearly "off" already: nothing to widen there)."""
     top = best_trials(outcomes, maximize=maximize)
     if len(top) < 3:
@@ -319,11 +444,15 @@ def _notes(space: SearchSpace, outcomes: Sequence[TrialOutcome], maximize: bool)
     if hit:
         notes.append(f"the best trials {hit} score worse on the test set than in validation (mismatch): "
                      "the search space cannot fix that; look at the data")
-    sgd = _slow_sgd(space, outcomes)
-    if sgd and isinstance(space.optimizer, Choice) and len(space.optimizer.values) > 2:
-        notes.append(f"all {len(sgd)} plain-SGD trials {[o.number for o in sgd]} learned slowly or stalled; "
-                     "Optuna keeps a study's choices, so leave 'sgd' out of space.optimizer in the next study")
     return tuple(notes)
 
 
-RULES: tuple[Rule, ...] = (cap_divergence, raise_lr_floor, regularize, grow_model, widen_at_boundary)
+RULES: tuple[Rule, ...] = (
+    cap_divergence,
+    *(partial(window_family_lr, family) for family in FAMILIES),
+    raise_lr_floor,
+    drop_failing_optimizers,
+    regularize,
+    grow_model,
+    widen_at_boundary,
+)

@@ -72,11 +72,15 @@ def optuna_params(space: SearchSpace, values: Mapping[str, Any]) -> dict[str, An
     """``values`` (a trial's hyper-parameters) as the parameters Optuna would have sampled in ``space``.
 
     Fixed parameters are not Optuna's; a weight decay of 0 in a range that includes zero is
-    ``use_weight_decay = False``. None when the optimizer is not one of the space's choices.
+    ``use_weight_decay = False``. None when the optimizer is not one the space offers.
     """
     out: dict[str, Any] = {}
+    opt = space.optimizer
+    if values.get("optimizer") not in (opt.values if isinstance(opt, Choice) else (getattr(opt, "value", None),)):
+        return None  # the plan no longer offers this optimizer
     for name in ("optimizer", *SAMPLED, *optimizer_params(values.get("optimizer"))):
-        p, v = getattr(space, name), values.get(name)
+        p = space.lr_for(values.get("optimizer")) if name == "lr" else getattr(space, name)
+        v = values.get(name)
         if isinstance(p, Fixed) or v is None:
             continue
         if isinstance(p, FloatRange) and p.include_zero:

@@ -28,15 +28,22 @@ def space_toml(space: SearchSpace, *, only: set[str] | None = None) -> str:
         if only is not None and f.name not in only:
             continue
         p = getattr(space, f.name)
-        if isinstance(p, Fixed):
+        if f.name == "optimizer_lr":
+            if p:
+                lines.append(f"{f.name} = {{{', '.join(f'{k} = {_range(w)}' for k, w in p)}}}")
+        elif isinstance(p, Fixed):
             lines.append(f"{f.name} = {toml_value(p.value)}")
         elif isinstance(p, Choice):
             lines.append(f"{f.name} = [{', '.join(toml_value(v) for v in p.values)}]")
         elif isinstance(p, (FloatRange, IntRange)):
-            opts = [f"low = {toml_value(p.low)}", f"high = {toml_value(p.high)}"]
-            if p.log:
-                opts.append("log = true")
-            if isinstance(p, FloatRange) and p.include_zero:
-                opts.append("include_zero = true")
-            lines.append(f"{f.name} = {{{', '.join(opts)}}}")
+            lines.append(f"{f.name} = {_range(p)}")
     return "\n".join(lines) + "\n"
+
+
+def _range(p: FloatRange | IntRange) -> str:
+    opts = [f"low = {toml_value(p.low)}", f"high = {toml_value(p.high)}"]
+    if p.log:
+        opts.append("log = true")
+    if isinstance(p, FloatRange) and p.include_zero:
+        opts.append("include_zero = true")
+    return f"{{{', '.join(opts)}}}"

@@ -17,7 +17,7 @@ import torch
 from sweepdoctor.diagnostics import Task, Thresholds
 from sweepdoctor.errors import SweepdoctorError
 from sweepdoctor.studies import Store, StudyLock, check_writable, default_storage
-from sweepdoctor.sweep.config import DataConfig, SweepConfig, data_source
+from sweepdoctor.sweep.config import DataConfig, SearchSpace, SweepConfig, data_source
 from sweepdoctor.sweep.data import Dataset, FoldData, Split, make_splits, pick_device, prepare_folds, splits_hash
 from sweepdoctor.sweep.engine import (
     LOSSES,
@@ -75,6 +75,15 @@ class Sweep:
     store: Store
     study_id: int
     resumed: bool
+    # A guided round: the plan's space, and the study's own that Optuna is asked with where the plan
+    # narrows it (distributions stay the same in every trial; the NarrowedSampler keeps to the plan).
+    plan_space: SearchSpace | None = None
+    asked_space: SearchSpace | None = None
+
+    @property
+    def space(self) -> SearchSpace:
+        """The space trials are drawn from now: the guided plan's, else the configured one."""
+        return self.plan_space or self.cfg.space
 
     @property
     def direction(self) -> str:

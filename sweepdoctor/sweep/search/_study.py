@@ -1,4 +1,5 @@
-"""The Optuna study: storage, sampler, pruner, the resume checks, and asking it for a trial's parameters."""
+"""The Optuna study: storage, sampler (and its guided narrowing), pruner, the resume checks, and asking it for
+a trial's parameters."""
 
 from __future__ import annotations
 
@@ -6,9 +7,13 @@ import hashlib
 import json
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
+import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -25,6 +30,7 @@ from sweepdoctor.sweep.config import (
     SAMPLED,
     Choice,
     Fixed,
+    FloatRange,
     IntRange,
     Param,
     SearchSpace,
@@ -35,13 +41,16 @@ from sweepdoctor.sweep.config import (
 
 __all__ = [
     "DATA_SOURCE_ATTR",
+    "REDRAWS",
     "STUDY_ATTR",
+    "NarrowedSampler",
     "StudyReporter",
     "WarmupMedianPruner",
     "check_or_set_fingerprint",
     "make_pruner",
     "make_sampler",
     "open_study",
+    "allows",
     "optuna_storage",
     "suggest",
 ]
@@ -88,6 +97,111 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     if name == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     raise ConfigError(f"study.sampler must be one of tpe, random, gp, cmaes, got {name!r}")
+
+
+# A sampler that keeps to a guided plan's space while Optuna is asked with the study's own.
+#
+# Optuna fixes a categorical parameter's choices for the whole study (its storage refuses
+# a ``CategoricalDistribution`` whose choices differ from an earlier trial's), and its
+# default multivariate TPE models jointly only the parameters whose distribution is the
+# same in every trial: a narrowed ``lr`` range would drop ``lr`` out of the joint model
+# for the rest of the study. So a guided study asks Optuna with the study's own ranges and
+# choices wherever the plan narrows them, and this wrapper keeps the draws inside the
+# current plan (:meth:`NarrowedSampler.narrow`): the wrapped sampler proposes, a proposal
+# outside the plan is drawn again (its random state has moved on), and after
+# :data:`REDRAWS` refusals the wrapper draws inside the plan with its own seeded
+# generator. The wrapped sampler still learns from every trial, and the study stays an
+# ordinary Optuna study.
+REDRAWS = 16
+
+
+def _plan_param(space: SearchSpace, name: str, params: Mapping[str, Any]) -> Param | None:
+    """What the plan allows for ``name``, given the trial's parameters so far (``lr`` follows the optimizer)."""
+    if name == "lr":
+        opt = params.get("optimizer", space.optimizer.value if isinstance(space.optimizer, Fixed) else None)
+        return space.lr_for(opt)
+    p = getattr(space, name, None)
+    return p if isinstance(p, (Fixed, Choice, FloatRange, IntRange)) else None  # use_<name> flags: not narrowed
+
+
+def allows(space: SearchSpace, name: str, value: Any, params: Mapping[str, Any]) -> bool:
+    """Whether the plan ``space`` lets parameter ``name`` take ``value`` (given the trial's other parameters)."""
+    p = _plan_param(space, name, params)
+    if p is None:
+        return True
+    if isinstance(p, Fixed):
+        return value == p.value or (isinstance(value, float) and math.isclose(value, p.value, rel_tol=1e-9))
+    if isinstance(p, Choice):
+        return value in p.values
+    return isinstance(value, (int, float)) and p.low * (1 - 1e-9) <= value <= p.high * (1 + 1e-9)
+
+
+class NarrowedSampler(optuna.samplers.BaseSampler):
+    """``inner``, kept to the space of :meth:`narrow` (None: no narrowing)."""
+
+    def __init__(self, inner: optuna.samplers.BaseSampler, *, seed: int | None = None) -> None:
+        self.inner = inner
+        self.space: SearchSpace | None = None
+        self._rng = np.random.RandomState(seed)
+
+    def narrow(self, space: SearchSpace | None) -> None:
+        """From now on, keep every draw inside ``space`` (a guided round's plan)."""
+        self.space = space
+
+    def _fits(self, name: str, value: Any, params: Mapping[str, Any]) -> bool:
+        return self.space is None or allows(self.space, name, value, params)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return self.inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        for _ in range(REDRAWS):
+            drawn = self.inner.sample_relative(study, trial, search_space)
+            params = {**trial.params, **drawn}
+            if all(self._fits(k, v, params) for k, v in drawn.items()):
+                return drawn
+        return {}  # each parameter is then drawn on its own (sample_independent), inside the plan
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        if self.space is None:
+            return self.inner.sample_independent(study, trial, param_name, param_distribution)
+        for _ in range(REDRAWS):
+            value = self.inner.sample_independent(study, trial, param_name, param_distribution)
+            if self._fits(param_name, value, trial.params):
+                return value
+        return self._inside(param_name, param_distribution, trial.params)
+
+    def _inside(self, name: str, dist: BaseDistribution, params: Mapping[str, Any]) -> Any:
+        """A draw of the wrapper's own inside the plan (the wrapped sampler kept proposing outside it)."""
+        if isinstance(dist, CategoricalDistribution):
+            offered = [c for c in dist.choices if self._fits(name, c, params)] or list(dist.choices)
+            return offered[self._rng.randint(len(offered))]
+        p = _plan_param(self.space, name, params) if self.space is not None else None
+        low, high = float(dist.low), float(dist.high)  # type: ignore[attr-defined]
+        if isinstance(p, Fixed):
+            return p.value
+        if isinstance(p, (FloatRange, IntRange)):
+            low, high = max(low, p.low), min(high, p.high)
+        log = bool(getattr(dist, "log", False)) and low > 0
+        if isinstance(dist, IntDistribution):
+            return int(self._rng.randint(math.ceil(low), math.floor(high) + 1))
+        assert isinstance(dist, FloatDistribution)
+        if log:
+            return float(math.exp(self._rng.uniform(math.log(low), math.log(high))))
+        return float(self._rng.uniform(low, high))
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.inner.before_trial(study, trial)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        self.inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+        self._rng = np.random.RandomState()
 
 
 class WarmupMedianPruner(optuna.pruners.MedianPruner):
@@ -284,6 +398,19 @@ class StudyReporter:
         return True
 
 
+def _wider(p: Param, outer: Param) -> Param:
+    """``outer`` where it holds all of ``p`` and keeps Optuna's kind of distribution, else ``p``."""
+    if isinstance(outer, Choice) and isinstance(p, (Choice, Fixed)):
+        values = p.values if isinstance(p, Choice) else (p.value,)
+        return outer if set(values) <= set(outer.values) else p
+    if isinstance(outer, FloatRange) and isinstance(p, FloatRange):
+        same = (outer.log, outer.include_zero) == (p.log, p.include_zero)
+        return outer if same and outer.low <= p.low and p.high <= outer.high else p
+    if isinstance(outer, IntRange) and isinstance(p, IntRange):
+        return outer if outer.log == p.log and outer.low <= p.low and p.high <= outer.high else p
+    return p
+
+
 def _suggest_one(trial: optuna.Trial, name: str, p: Param) -> Any:
     if isinstance(p, Fixed):
         return p.value
@@ -296,12 +423,21 @@ def _suggest_one(trial: optuna.Trial, name: str, p: Param) -> Any:
     return trial.suggest_float(name, p.low, p.high, log=p.log)
 
 
-def suggest(trial: optuna.Trial, space: SearchSpace) -> TrialParams:
-    """Ask Optuna for one point of the space (conditional parameters only where used)."""
-    opt = _suggest_one(trial, "optimizer", space.optimizer)
+def suggest(trial: optuna.Trial, space: SearchSpace, *, asked: SearchSpace | None = None) -> TrialParams:
+    """Ask Optuna for one point of the space (conditional parameters only where used).
+
+    ``asked``: the study's own space, when ``space`` is a guided plan's: a parameter the
+    plan narrowed is asked with the study's range or choices, which stay the same in every
+    trial, and the study's :class:`NarrowedSampler`
+    keeps the draw inside the plan. ``lr`` comes from the drawn optimizer's window (``space.lr_for``).
+    """
+    def ask(name: str, p: Param) -> Param:
+        return p if asked is None else _wider(p, getattr(asked, name))
+
+    opt = _suggest_one(trial, "optimizer", ask("optimizer", space.optimizer))
     values: dict[str, Any] = {"optimizer": opt}
     for name in (*SAMPLED, *optimizer_params(opt)):
-        values[name] = _suggest_one(trial, name, getattr(space, name))
+        values[name] = _suggest_one(trial, name, ask(name, space.lr_for(opt) if name == "lr" else getattr(space, name)))
     for k in ("batch_size", "patience", "depth", "width"):
         values[k] = int(values[k])
     for k in ("lr", "weight_decay", "dropout"):

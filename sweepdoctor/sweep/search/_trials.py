@@ -37,7 +37,7 @@ from sweepdoctor.sweep.search._setup import (
     start_helper,
     torch_threads,
 )
-from sweepdoctor.sweep.search._study import suggest
+from sweepdoctor.sweep.search._study import NarrowedSampler, suggest
 from sweepdoctor.sweep.search._weights import save_trial_weights
 
 __all__ = ["OnPlan", "OnTrial", "TrialLoop", "outcomes", "thresholds_of", "work", "work_alone", "work_guided"]
@@ -103,7 +103,8 @@ class TrialLoop:
     def run(self) -> Tally:
         while (trial := self.coord.next_trial()) is not None:
             try:
-                hp = self.coord.suggest(lambda: suggest(trial, self.sweep.cfg.space), trial)
+                sw = self.sweep
+                hp = self.coord.suggest(lambda: suggest(trial, sw.space, asked=sw.asked_space), trial)
                 fit = self._fit(trial, hp)
             except KeyboardInterrupt:
                 self.coord.finish(trial, TrialState.FAIL, attrs={"fail_reason": "interrupted"})
@@ -231,9 +232,14 @@ def work_guided(
     s = sw.cfg.study
     rounds = list(sw.store.study_doc(sw.study_id, GUIDED_PLAN) or [])
     space, limits, tally = latest_space(rounds, sw.cfg.space), GuideLimits.from_config(sw.cfg.guide), Tally()
+    sampler = NarrowedSampler(sw.study.sampler, seed=s.seed)
+    sw.study.sampler = sampler
+    # Optuna is asked with the study's own space wherever the plan narrows it, the sampler keeps to the plan
+    asked = sw.cfg.space
     while (counted := trials_counted(sw.study.get_trials(deepcopy=False))) < s.trials and not tally.interrupted:
         target = min(s.trials, counted + s.guide_every)
-        current = dataclasses.replace(sw, cfg=dataclasses.replace(sw.cfg, space=space))
+        sampler.narrow(space)
+        current = dataclasses.replace(sw, plan_space=space, asked_space=asked)
         tally.add(work(current, plugins=plugins, baselines=baselines, measurer=measurer, on_trial=on_trial,
                        total=target))
         if tally.interrupted or target >= s.trials:
@@ -260,6 +266,8 @@ def outcomes(sw: Sweep) -> list[TrialOutcome]:
     report = diagnostics.diagnose(history, thresholds=thresholds_of(sw.cfg))
     found = []
     for t in sw.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
+        if t.state == TrialState.FAIL and not str(t.user_attrs.get("fail_reason", "")).startswith("diverged"):
+            continue  # interrupted, an error, a lost worker: nothing about its hyper-parameters
         codes = frozenset(f.code for f in report.for_run(f"trial-{t.number}"))
         params = t.user_attrs.get("hyperparameters") or t.params
         found.append(TrialOutcome(t.number, _STATE_NAMES.get(t.state, "failed"), t.value, params, codes))
