@@ -101,7 +101,7 @@ def bench_dataset(name: str, args: argparse.Namespace, workdir: Path) -> dict[st
     ds = DATASETS[name]()
     maximize = ds.task.value == "classification"
     sides = {"plain": Side(), "guided": Side()}
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         runs = {g: _sweep(ds, guided=g == "guided", seed=seed, trials=args.trials, epochs=args.epochs,
                           workdir=workdir) for g in ("plain", "guided")}
         target, se = _best(runs["plain"][0], maximize), runs["plain"][3]
@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench_guided", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1 seed, 24 trials, digits/wine/classification-hard")
     ap.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 3; 1 with --quick)")
+    ap.add_argument("--first-seed", type=int, default=0, help="start the seeds here (more seeds in another run)")
     ap.add_argument("--trials", type=int, default=None, help="trial budget of each sweep (default 40)")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=None)
