@@ -80,3 +80,20 @@ def test_an_optimizers_lr_window_narrows_only_its_trials() -> None:
         study.tell(t, 0.0)
     assert drawn["adam"] and all(1e-4 <= v <= 3e-3 for v in drawn["adam"])
     assert max(drawn["momentum"]) > 3e-3  # not narrowed
+
+
+@pytest.mark.parametrize(("p", "value", "ok"), [
+    (Choice(("sgd", "adam")), "adam", True),
+    (Choice(("sgd", "adam")), "momentum", False),
+    (Fixed(0.1), 0.1 * (1 + 1e-12), True),  # a float's round trip through the database
+    (Fixed(0.1), 0.2, False),
+    (FloatRange(1e-4, 0.3, log=True), 0.3 * (1 + 1e-12), True),
+    (FloatRange(1e-4, 0.3, log=True), 0.31, False),
+    (FloatRange(1e-6, 1e-2, log=True, include_zero=True), 0.0, True),
+    (FloatRange(1e-6, 1e-2, log=True), 0.0, False),
+    (FloatRange(0.0, 0.5), True, False),  # a flag is not a number
+])
+def test_admits(p: object, value: object, ok: bool) -> None:
+    from sweepdoctor.sweep.config import admits
+
+    assert admits(p, value) is ok  # type: ignore[arg-type]

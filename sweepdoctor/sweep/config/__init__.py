@@ -28,6 +28,7 @@ from sweepdoctor.sweep.config._space import (
     IntRange,
     Param,
     SearchSpace,
+    admits,
     optimizer_params,
 )
 
@@ -51,5 +52,6 @@ __all__ = [
     "TrialParams",
     "data_source",
     "load_config",
+    "admits",
     "optimizer_params",
 ]

@@ -27,6 +27,7 @@ __all__ = [
     "IntRange",
     "Param",
     "SearchSpace",
+    "admits",
     "optimizer_params",
 ]
 
@@ -73,6 +74,24 @@ class Choice:
 
 
 Param = Union[Fixed, FloatRange, IntRange, Choice]
+
+
+def admits(p: Param, value: Any) -> bool:
+    """Whether ``p`` can take ``value``: one of its choices, its fixed value, or a number in its range
+    (to a relative 1e-9, the round trip of a float through the database; 0 where the range includes it)."""
+    if isinstance(p, Fixed):
+        return value == p.value or (_number(value) and _number(p.value) and math.isclose(value, p.value, rel_tol=1e-9))
+    if isinstance(p, Choice):
+        return value in p.values
+    if not _number(value):
+        return False
+    if isinstance(p, FloatRange) and p.include_zero and value == 0:
+        return True
+    return p.low * (1 - 1e-9) <= value <= p.high * (1 + 1e-9)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from functools import partial
 from typing import Any
 
 from sweepdoctor.diagnostics import FindingCode
-from sweepdoctor.sweep.config import Choice, Fixed, FloatRange, GuideConfig, IntRange, Param, SearchSpace
+from sweepdoctor.sweep.config import Choice, Fixed, FloatRange, GuideConfig, IntRange, Param, SearchSpace, admits
 from sweepdoctor.sweep.guide._probes import Probe, optuna_params, repair_probes
 
 __all__ = ["Edit", "GuideLimits", "Plan", "TrialOutcome", "plan_round"]
@@ -112,7 +112,7 @@ def plan_round(
 ) -> Plan:
     """The next round's space: every rule in order on the outcomes so far (see the module docstring)."""
     limits = limits or GuideLimits()
-    complete = [o for o in outcomes if o.state == "complete" and o.value is not None and math.isfinite(o.value)]
+    complete = [o for o in outcomes if _scored(o)]
     if len(complete) < MIN_COMPLETE:
         return Plan(space, notes=(f"{len(complete)} complete trials: too few to plan from (need {MIN_COMPLETE})",))
     edits: list[Edit] = []
@@ -139,26 +139,23 @@ def holds(space: SearchSpace, params: Mapping[str, Any]) -> bool:
     """Whether ``space`` still holds these parameters (the best trial's): no edit moves the space
     away from the best model found so far, whatever the findings say about it."""
     opt = params.get("optimizer")
-    if opt is not None and not _offers(space.optimizer, opt):
+    if opt is not None and not admits(space.optimizer, opt):
         return False
     for name in ("lr", "weight_decay", "dropout"):  # the ranges the rules move
         p, v = space.lr_for(opt) if name == "lr" else getattr(space, name), params.get(name)
-        if isinstance(p, Fixed) and isinstance(v, (int, float)) and not math.isclose(v, p.value, rel_tol=1e-9):
-            return False
-        if not isinstance(p, FloatRange) or not isinstance(v, (int, float)) or isinstance(v, bool):
-            continue
-        if not (p.include_zero and v == 0) and not p.low * (1 - 1e-9) <= v <= p.high * (1 + 1e-9):
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not admits(p, v):
             return False
     return True
 
 
-def _offers(p: Param, value: Any) -> bool:
-    return value in p.values if isinstance(p, Choice) else p.value == value if isinstance(p, Fixed) else True
+def _scored(o: TrialOutcome) -> bool:
+    """A complete trial with a finite score."""
+    return o.state == "complete" and o.value is not None and math.isfinite(o.value)
 
 
 def best_trials(outcomes: Sequence[TrialOutcome], *, maximize: bool) -> list[TrialOutcome]:
     """The best quarter of the complete trials (at least two), best first."""
-    done = [o for o in outcomes if o.state == "complete" and o.value is not None and math.isfinite(o.value)]
+    done = [o for o in outcomes if _scored(o)]
     done.sort(key=lambda o: float(o.value or 0.0) * (-1.0 if maximize else 1.0))
     return done[: max(2, math.ceil(TOP_SHARE * len(done)))]
 
@@ -246,25 +243,24 @@ def _failed_set(outcomes: Sequence[TrialOutcome], maximize: bool) -> frozenset[i
     """The trials that failed to optimize: they failed outright, or a failure finding names them and
     they scored no better than the median complete trial (a trial among the better half flagged
     beside a strong baseline still trained)."""
-    values = sorted(float(o.value) for o in outcomes
-                    if o.state == "complete" and o.value is not None and math.isfinite(o.value))
+    values = sorted(float(o.value or 0.0) for o in outcomes if _scored(o))
     median = values[len(values) // 2] if values else math.nan
 
     def better_half(o: TrialOutcome) -> bool:
-        if o.state != "complete" or o.value is None or not math.isfinite(o.value) or median != median:
+        if not _scored(o) or median != median:
             return False
-        return o.value > median if maximize else o.value < median
+        return float(o.value or 0.0) > median if maximize else float(o.value or 0.0) < median
 
     return frozenset(o.number for o in outcomes
                      if o.state == "failed" or (o.codes & _FAILED and not better_half(o)))
 
 
 def _trained(o: TrialOutcome, failed: frozenset[int]) -> bool:
-    return o.state == "complete" and o.value is not None and math.isfinite(o.value) and o.number not in failed
+    return _scored(o) and o.number not in failed
 
 
 def _offered(space: SearchSpace, names: Sequence[str]) -> list[str]:
-    return [n for n in names if _offers(space.optimizer, n)]
+    return [n for n in names if admits(space.optimizer, n)]
 
 
 def _enough(failed: list[TrialOutcome]) -> list[TrialOutcome]:

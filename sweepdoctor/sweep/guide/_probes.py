@@ -28,6 +28,7 @@ from sweepdoctor.sweep.config import (
     IntRange,
     Param,
     SearchSpace,
+    admits,
     optimizer_params,
 )
 from sweepdoctor.sweep.guide._suggest import suggest_next
@@ -75,8 +76,7 @@ def optuna_params(space: SearchSpace, values: Mapping[str, Any]) -> dict[str, An
     ``use_weight_decay = False``. None when the optimizer is not one the space offers.
     """
     out: dict[str, Any] = {}
-    opt = space.optimizer
-    if values.get("optimizer") not in (opt.values if isinstance(opt, Choice) else (getattr(opt, "value", None),)):
+    if not admits(space.optimizer, values.get("optimizer")):
         return None  # the plan no longer offers this optimizer
     for name in ("optimizer", *SAMPLED, *optimizer_params(values.get("optimizer"))):
         p = space.lr_for(values.get("optimizer")) if name == "lr" else getattr(space, name)

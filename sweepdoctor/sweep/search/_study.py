@@ -36,6 +36,7 @@ from sweepdoctor.sweep.config import (
     SearchSpace,
     StudyConfig,
     TrialParams,
+    admits,
     optimizer_params,
 )
 
@@ -127,13 +128,7 @@ def _plan_param(space: SearchSpace, name: str, params: Mapping[str, Any]) -> Par
 def allows(space: SearchSpace, name: str, value: Any, params: Mapping[str, Any]) -> bool:
     """Whether the plan ``space`` lets parameter ``name`` take ``value`` (given the trial's other parameters)."""
     p = _plan_param(space, name, params)
-    if p is None:
-        return True
-    if isinstance(p, Fixed):
-        return value == p.value or (isinstance(value, float) and math.isclose(value, p.value, rel_tol=1e-9))
-    if isinstance(p, Choice):
-        return value in p.values
-    return isinstance(value, (int, float)) and p.low * (1 - 1e-9) <= value <= p.high * (1 + 1e-9)
+    return p is None or admits(p, value)
 
 
 class NarrowedSampler(optuna.samplers.BaseSampler):

@@ -266,8 +266,8 @@ def outcomes(sw: Sweep) -> list[TrialOutcome]:
     report = diagnostics.diagnose(history, thresholds=thresholds_of(sw.cfg))
     found = []
     for t in sw.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
-        if t.state == TrialState.FAIL and not str(t.user_attrs.get("fail_reason", "")).startswith("diverged"):
-            continue  # interrupted, an error, a lost worker: nothing about its hyper-parameters
+        if t.state == TrialState.FAIL and "hyperparameters" not in t.user_attrs:
+            continue  # never trained to a result (interrupted, an error, a lost worker): says nothing of its parameters
         codes = frozenset(f.code for f in report.for_run(f"trial-{t.number}"))
         params = t.user_attrs.get("hyperparameters") or t.params
         found.append(TrialOutcome(t.number, _STATE_NAMES.get(t.state, "failed"), t.value, params, codes))
