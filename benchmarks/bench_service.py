@@ -8,8 +8,9 @@ connection each) ask for
 - ``/api/studies/bench-main/trials?where=optimizer=adam&where=lr>=1e-3&state=complete&sort=value&limit=20``
 - ``/studies/bench-main`` (the study page: summary, best trial, findings, both plots' data,
   the first 50 trials),
+- ``/api/studies`` (the list of studies),
 
-then submits a sweep through the API, starts two ``sweepdoctor agent`` processes on the
+then (unless ``--no-agents``) submits a sweep through the API, starts two ``sweepdoctor agent`` processes on the
 same database and measures again while they train. Prints p50 and p99 latency and
 requests per second of each (path, phase).
 
@@ -37,6 +38,7 @@ RESULTS = Path("bench-results")
 TRIALS_PATH = ("/api/studies/bench-main/trials?where=optimizer%3Dadam&where=lr%3E%3D1e-3&state=complete"
                "&sort=value&limit=20")
 PAGE_PATH = "/studies/bench-main"
+LIST_PATH = "/api/studies"
 TOKEN = "bench-token"
 AGENT_SWEEP = {
     "data": {"dataset": "digits"},
@@ -160,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--trials", type=int, default=100_000, help="trials in the main study (default 100000)")
     ap.add_argument("--seconds", type=float, default=10.0, help="seconds of load per path and phase (default 10)")
     ap.add_argument("--clients", type=int, default=4, help="concurrent keep-alive clients (default 4)")
+    ap.add_argument("--no-agents", action="store_true", help="measure idle only (no agents training)")
     args = ap.parse_args(argv)
     db = _database(args.trials)
     url = f"sqlite:///{db.resolve()}"
@@ -175,10 +178,10 @@ def main(argv: list[str] | None = None) -> None:
             t = time.perf_counter()
             _request(warm, "GET", path)
             print(f"first {path.split('?')[0]}: {time.perf_counter() - t:.2f} s")
-        for phase in ("idle", "two agents"):
+        for phase in ("idle",) if args.no_agents else ("idle", "two agents"):
             if phase == "two agents":
                 procs += _start_agents(port, url)
-            for label, path in (("trials?where", TRIALS_PATH), ("study page", PAGE_PATH)):
+            for label, path in (("studies", LIST_PATH), ("trials?where", TRIALS_PATH), ("study page", PAGE_PATH)):
                 results[f"{label} / {phase}"] = _load(port, path, clients=args.clients, seconds=args.seconds)
     finally:
         _stop(procs[1:])

@@ -9,6 +9,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sweepdoctor"
 MAX_LINES = 60  # a function a reader takes in at once
 MAX_POSITIONAL = 6  # beyond that, keyword-only parameters or a small dataclass
 MAX_MODULES = 12  # per package directory, __init__ not counted
+# Directories allowed more: the search keeps one idea per module, as Optuna keeps each
+# sampler and pruner in its own (the study, storage, sampler, pruner, reporter, suggest and
+# the diagnosis pruner were one 440-line module; issue 21 split it).
+MORE_MODULES = {"sweepdoctor/sweep/search": 20}
 
 
 def _functions() -> list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
@@ -39,6 +43,7 @@ def test_no_package_directory_is_crowded() -> None:
     crowded = {}
     for init in PACKAGE.rglob("__init__.py"):
         modules = [p for p in init.parent.glob("*.py") if p.name != "__init__.py"]
-        if len(modules) > MAX_MODULES:
-            crowded[str(init.parent.relative_to(PACKAGE.parent))] = len(modules)
-    assert not crowded, f"package directories with over {MAX_MODULES} modules: {crowded}"
+        where = init.parent.relative_to(PACKAGE.parent).as_posix()
+        if len(modules) > MORE_MODULES.get(where, MAX_MODULES):
+            crowded[where] = len(modules)
+    assert not crowded, f"package directories with over {MAX_MODULES} modules ({MORE_MODULES} excepted): {crowded}"

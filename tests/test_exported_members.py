@@ -7,10 +7,10 @@ import types
 import pytest
 
 import sweepdoctor
-from sweepdoctor import studies, sweep
+from sweepdoctor import integrations, studies, sweep
 
 
-@pytest.mark.parametrize("module", [sweepdoctor, sweep, studies], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [sweepdoctor, sweep, studies, integrations], ids=lambda m: m.__name__)
 def test_all_is_exactly_the_public_names(module: types.ModuleType) -> None:
     public = {
         name

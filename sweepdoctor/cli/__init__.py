@@ -78,7 +78,7 @@ def _one_line(e: click.ClickException) -> NoReturn:
         "rules": "The diagnosis rules: what a finding means, its thresholds, the evidence it reads.",
         "serve": "Serve the JSON API (/api, /openapi.json) and web pages over a study database.",
         "studies": "Query, compare, plot, export and delete stored studies (SQLite, PostgreSQL, MySQL).",
-        "sweep": "Run (or resume) a k-fold Optuna sweep of a PyTorch MLP.",
+        "sweep": "Run (or resume) a k-fold Optuna sweep of a PyTorch MLP (tables) or CNN (images, sequences).",
     },
 )
 @click.version_option(__version__, prog_name="sweepdoctor")

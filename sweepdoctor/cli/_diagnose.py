@@ -120,6 +120,8 @@ def _check_study(url: str, name: str, trial: int | None) -> None:
     from sweepdoctor.studies import StudyDB
 
     with StudyDB(url) as db:
+        if not db.summary(name).n_runs:
+            return  # plain Optuna: diagnosed from the values its trials reported (diagnose_study says if none)
         if trial is not None:
             try:
                 db.curves(name, trial=trial)
@@ -128,9 +130,6 @@ def _check_study(url: str, name: str, trial: int | None) -> None:
                     raise  # no such study, or no curves at all: said as it is
                 which = str(e).partition("; ")[2]
                 raise StorageError(f"storage: study {name!r} has no stored trial {trial}; {which}") from None
-        elif not db.summary(name).n_runs:
-            raise StorageError(f"storage: study {name!r} has no curves of ours to diagnose "
-                               "(made by plain Optuna, or before any trial finished?)")
 
 
 def _from_study(o: dict[str, Any], th: Thresholds | None) -> tuple[Report, dict[str, HessianReport]]:
@@ -161,7 +160,7 @@ def _from_study(o: dict[str, Any], th: Thresholds | None) -> tuple[Report, dict[
 @click.option("--target", help="--hessian: the CSV's target column.")
 @click.option("--seed", type=int, help="--hessian: the sweep's seed (folds, generated data). [0]")
 @click.option("--suggest", is_flag=True,
-              help="--history: the next configuration to try, as a TOML [space]/[train] snippet with the reasons.")
+              help="The next configuration to try after each run, as a TOML [space]/[train] snippet with the reasons.")
 def diagnose(**o: Any) -> None:
     """Diagnose training: overfitting, optimization failure, divergence, ... (RULES.md).
 
@@ -171,14 +170,14 @@ def diagnose(**o: Any) -> None:
       sweepdoctor diagnose --study digits-mlp --trial 17 --hessian --dataset digits
       sweepdoctor diagnose --history run.json --json --fail-on divergence,overfitting
       sweepdoctor diagnose --history run.json --suggest > next.toml
+      sweepdoctor diagnose --study plain --storage sqlite:///plain.db   (plain Optuna: its reported values)
     """
     fail_codes = _fail_on(o["fail_on"])
     th = _thresholds(o["thresholds"])
     _check_options(o)
-    if o["suggest"] and o["history"] is None:
-        raise ConfigError("--suggest needs --history FILE (for a stored study, sweep it with --guided)")
     if o["study"] is not None:
         report, hessians = _from_study(o, th)
+        history = report.history
     else:
         history = History.load(o["history"])
         report, hessians = diagnostics.diagnose(history, thresholds=th), {}

@@ -15,10 +15,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sweepdoctor import sweep as lib
+from sweepdoctor.cli._data_flags import data_options, data_overrides
 from sweepdoctor.cli._render import echo_json, fmt, make_console
 from sweepdoctor.errors import ConfigError
 from sweepdoctor.studies import mask_url, probe_text
-from sweepdoctor.sweep.config import BUILTIN_DATASETS, SweepConfig, load_config
+from sweepdoctor.sweep.config import SweepConfig, load_config
 
 if TYPE_CHECKING:  # the command imports torch when it runs, not for --help
     from sweepdoctor.sweep import SweepResult, TrialEvent
@@ -28,13 +29,7 @@ COMMANDS: list[click.Command] = []
 
 @click.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="A sweep TOML file (flags override it).")
-@click.option("--dataset", type=click.Choice(BUILTIN_DATASETS), help="A built-in or generated dataset. [digits]")
-@click.option("--csv", "csv_path", help="A CSV file with a header row and numeric features.")
-@click.option("--target", help="The CSV's target column.")
-@click.option("--test-csv", help="A test set from the deployment distribution (recorded, never used to select).")
-@click.option("--task", type=click.Choice(["classification", "regression"]), help="Override the inferred task.")
-@click.option("--n-samples", type=int, help="Rows of a generated dataset (classification/regression).")
-@click.option("--n-features", type=int, help="Features of a generated dataset.")
+@data_options
 @click.option("--trials", type=int, help="Number of trials in the study (across all workers). [30]")
 @click.option("--folds", type=int, help="Cross-validation folds. [5]")
 @click.option("--repeats", type=int, help="Repeats of the k-fold split. [1]")
@@ -44,7 +39,9 @@ COMMANDS: list[click.Command] = []
 @click.option("--study", "study_name", help="Study name; the same name and storage resumes it.")
 @click.option("--storage", help="SQLAlchemy URL [env SWEEPDOCTOR_STORAGE, else sqlite:///sweepdoctor.db].")
 @click.option("--sampler", type=click.Choice(["tpe", "random", "gp", "cmaes"]), help="Optuna sampler. [tpe]")
-@click.option("--pruner", type=click.Choice(["median", "hyperband", "none"]), help="Epoch-level pruner. [median]")
+@click.option("--pruner", type=click.Choice(["median", "doctor", "doctor+median", "hyperband", "none"]),
+              help="Epoch-level pruner; doctor: stop trials the diagnosis says will not recover "
+                   "(docs/guided.md). [median]")
 @click.option("--no-prune", is_flag=True, help="Same as --pruner none.")
 @click.option("--seed", type=int, help="Seed of the folds, the sampler and training. [0]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train. [auto]")
@@ -71,13 +68,18 @@ COMMANDS: list[click.Command] = []
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary instead of tables.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar; only the summary (or JSON).")
 def sweep(**opts: Any) -> None:
-    """Run (or resume) a k-fold Optuna sweep of a PyTorch MLP.
+    """Run (or resume) a k-fold Optuna sweep of a PyTorch MLP (tables) or CNN (images, sequences).
+
+    The built-in model follows the data: an MLP for a table, a CNN for images (n, C, H, W)
+    and sequences (n, C, L) (set [space] model = "mlp" | "cnn" to choose).
 
     \b
     Examples:
       sweepdoctor sweep --dataset digits --trials 30 --folds 5 --epochs 20
       sweepdoctor sweep --config sweep.toml
       sweepdoctor sweep --csv data.csv --target label --task classification
+      sweepdoctor sweep --npz data.npz --npz-keys images,labels
+      sweepdoctor sweep --images photos/ --image-size 32 --test-images photos-test/
     """
     cfg = _build_config(opts)
     _check_refit_dir(opts["refit_dir"])
@@ -125,19 +127,7 @@ COMMANDS.append(sweep)
 
 
 def _build_config(o: dict[str, Any]) -> SweepConfig:
-    cfg = load_config(o["config_path"]) if o["config_path"] else SweepConfig()
-    cfg = cfg.with_overrides(
-        "data",
-        dataset=o["dataset"],
-        csv=o["csv_path"],
-        target=o["target"],
-        test_csv=o["test_csv"],
-        task=o["task"],
-        n_samples=o["n_samples"],
-        n_features=o["n_features"],
-    )
-    if o["csv_path"] and not o["dataset"]:
-        cfg = replace(cfg, data=replace(cfg.data, dataset=None))
+    cfg = data_overrides(load_config(o["config_path"]) if o["config_path"] else SweepConfig(), o)
     pruner = "none" if o["no_prune"] else o["pruner"]
     cfg = cfg.with_overrides(
         "study",
@@ -238,7 +228,7 @@ def _refit(cfg: SweepConfig, result: SweepResult, target: str) -> Path:
     loss, metric = lib.resolve_task_settings(cfg, ds)
     out = Path("refit") / result.study_name if target == "refit" else Path(target)
     return lib.refit(ds, result.best_params, epochs=cfg.train.epochs, loss=loss, metric=metric, out_dir=out,
-                     seed=cfg.study.seed)
+                     seed=cfg.study.seed, scale=cfg.data.scale)
 
 
 def _plan_lines(index: int, plan: Any) -> list[str]:

@@ -14,6 +14,7 @@ from sweepdoctor.diagnostics._history import FoldHistory, RunHistory
 
 __all__ = [
     "down_fraction",
+    "fall_per_epoch",
     "finite",
     "first_nonfinite",
     "fold_curve",
@@ -90,6 +91,20 @@ def down_fraction(curve: Curve, tail: int) -> float | None:
         return None
     steps = [b - a for a, b in zip(values[-tail - 1 : -1], values[-tail:])]
     return sum(1 for s in steps if s < 0) / len(steps)
+
+
+def fall_per_epoch(curve: Curve, window: int) -> float | None:
+    """How much the curve fell per epoch over its last ``window`` steps, relative to where the window began.
+
+    ``(v[-w-1] - v[-1]) / (w * v[-w-1])`` with ``w`` the window or, on a shorter curve, every
+    step; negative when it rose, ``None`` with fewer than two values or a start <= 0.
+    """
+    values = finite(curve)
+    if len(values) < 2:
+        return None
+    w = min(window, len(values) - 1)
+    start = values[-w - 1]
+    return None if start <= 0 else (start - values[-1]) / (w * start)
 
 
 def up_fraction(curve: Curve) -> float | None:

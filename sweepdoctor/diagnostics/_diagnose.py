@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from sweepdoctor.diagnostics._evidence import RunEvidence, gather
 from sweepdoctor.diagnostics._findings import Finding, FindingCode, Severity
 from sweepdoctor.diagnostics._grading import main_first
-from sweepdoctor.diagnostics._history import History, Role
+from sweepdoctor.diagnostics._history import History, Role, RunHistory
 from sweepdoctor.diagnostics._report import Report, RunReport
 from sweepdoctor.diagnostics._rules import Mismatch, ModelBias, OptimizationFailure, Overfitting, Rule, healthy
 from sweepdoctor.diagnostics._rules_optim import (
@@ -21,6 +21,7 @@ from sweepdoctor.diagnostics._rules_optim import (
 from sweepdoctor.diagnostics._study import find_patterns, sharp_minimum
 from sweepdoctor.diagnostics._thresholds import Thresholds
 from sweepdoctor.diagnostics.hessian import HessianReport, hessian_findings
+from sweepdoctor.diagnostics.valcurve import has_train_curve, val_findings
 
 __all__ = ["CANDIDATE_RULES", "BASELINE_RULES", "diagnose"]
 
@@ -61,14 +62,21 @@ def _weigh_causes(found: list[Finding]) -> list[Finding]:
     ]
 
 
+def _pruned_note(run: RunHistory, found: Sequence[Finding]) -> tuple[Finding, ...]:
+    """Say so on a pruned run's findings: the curve stops where the pruner stopped it."""
+    if run.state != "pruned":
+        return tuple(found)
+    n = max((len(f.epochs) for f in run.folds), default=0)
+    note = f" (pruned after {n} epochs)"
+    return tuple(f if "pruned after" in f.summary else replace(f, summary=f.summary + note) for f in found)
+
+
 def _run_findings(ev: RunEvidence, rules: tuple[Rule, ...], hessian: HessianReport | None) -> tuple[Finding, ...]:
     divergence = Divergence().check(ev)
     if divergence is not None:
         return (divergence,)
     found = _weigh_causes([f for rule in rules if (f := rule.check(ev)) is not None])
-    if ev.pruned:  # say so: the curve stops where the pruner stopped it
-        note = f" (pruned after {ev.n_epochs} epochs)"
-        found = [f if "pruned after" in f.summary else replace(f, summary=f.summary + note) for f in found]
+    found = list(_pruned_note(ev.run, found))
     if hessian is not None:
         from_hessian = hessian_findings(hessian, run=ev.run.name)
         if from_hessian:  # the Hessian decides what kind of critical point it is
@@ -107,6 +115,9 @@ def diagnose(
     hessians = hessians or {}
     reports = []
     for run in history.runs:
+        if not has_train_curve(run):  # a plain Optuna trial: its validation curve alone (valcurve/)
+            reports.append(RunReport(run, _pruned_note(run, val_findings(run, th))))
+            continue
         ev = gather(run, history, th)
         rules = CANDIDATE_RULES if run.role is Role.CANDIDATE else BASELINE_RULES
         reports.append(RunReport(run, _run_findings(ev, rules, hessians.get(run.name))))

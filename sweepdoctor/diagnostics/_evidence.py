@@ -5,7 +5,8 @@ Each statistic is computed on every fold's own curve and then averaged over the 
 baseline runs of the same history, trained on the same folds with the same loss, read
 at the candidate's last epoch (like with like: a run cut at epoch 3 is compared with
 the references at epoch 3). A reference recorded as one converged fit (the linear
-model) is compared only with runs that finished, never with a pruned one.
+model) is compared only with runs that finished, never with a curve cut short (pruned,
+still running, or fewer epochs than its references and still falling fast).
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ class RunEvidence:
     grad_to_loss: float | None = None  # gradient norm over training loss, median over the tail (fold mean)
     moved: float | None = None  # (max - min) / first of the training loss (fold mean)
     folds: dict[str, list[Any]] | None = None  # the per-fold statistics behind the means
+    recent_fall: float | None = None  # relative fall per epoch of the training loss over the tail (fold mean)
+    last_fall: float | None = None  # the same over the last epoch alone
+    cut_short: bool = False  # pruned, running, or fewer epochs than its references (no early stopping)
 
     def per_fold(self, key: str) -> list[Any]:
         """One fold statistic (see ``_fold_stats``) per fold that has it."""
@@ -86,6 +90,11 @@ class RunEvidence:
     @property
     def pruned(self) -> bool:
         return self.run.state == "pruned"
+
+    @property
+    def falling_fast(self) -> bool:
+        """A curve cut short whose training loss still falls fast: what it would reach is not known yet."""
+        return self.cut_short and _fast(self.recent_fall, self.last_fall, self.thresholds)
 
     @property
     def never_moved(self) -> bool:
@@ -227,7 +236,8 @@ def _contained(ref: RunHistory, cand: RunHistory) -> bool:
 
 def _fold_stats(run: RunHistory, th: Thresholds) -> dict[str, list[Any]]:
     keys = ("first", "final", "min", "grew", "max", "val_best", "val_epoch", "val_final", "val_rise", "fell_after",
-            "test", "improvement", "down", "up", "rate", "grad", "grad_final", "lr_peak", "lr_final", "g2l", "moved")
+            "test", "improvement", "down", "up", "rate", "grad", "grad_final", "lr_peak", "lr_final", "g2l", "moved",
+            "fall", "last_fall")
     out: dict[str, list[Any]] = {k: [] for k in keys}
     for fold in run.folds:
         train = c.fold_curve(fold, "train_loss")
@@ -251,6 +261,8 @@ def _fold_stats(run: RunHistory, th: Thresholds) -> dict[str, list[Any]]:
             out["fell_after"].append(bool(after) and after[-1] < after[0])
         out["test"].append(fold.test_loss)
         out["improvement"].append(c.relative_improvement(known, tail))
+        out["fall"].append(c.fall_per_epoch(known, th.tail_min_epochs))
+        out["last_fall"].append(c.fall_per_epoch(known, 1))
         out["down"].append(c.down_fraction(known, tail))
         out["up"].append(c.up_fraction(known))
         out["rate"].append(c.rate_ratio(known, tail))
@@ -273,13 +285,13 @@ def _grad_to_loss(train: list[float | None], grads: list[float | None], tail: in
     return statistics.median(g / t for g, t in pairs[-tail:])
 
 
-def _reference(b: RunHistory, run: RunHistory, n_epochs: int) -> Reference | None:
+def _reference(b: RunHistory, run: RunHistory, n_epochs: int, *, unfinished: bool) -> Reference | None:
     """Baseline ``b`` read at the candidate's last epoch (``n_epochs``), or ``None`` when not comparable."""
     length = max((len(f.epochs) for f in b.folds), default=0)
     if length == 0 or _nonfinite(b) is not None:
         return None
     if length == 1:  # one converged fit: a reference for finished runs only
-        if run.state == "pruned":
+        if unfinished:
             return None
         at = 0
     else:
@@ -313,9 +325,14 @@ def gather(run: RunHistory, history: History, thresholds: Thresholds) -> RunEvid
     refs: list[Reference] = []
     linear_val = None
     n_epochs = max((len(f.epochs) for f in run.folds), default=0)
+    short = run.role is Role.CANDIDATE and is_cut_short(run, history, n_epochs)
+    fall = c.mean(s["fall"])
+    # A converged fit is no reference for a run stopped on the way, nor for one shorter than its
+    # references that still falls fast (one that levelled off within its own budget has finished).
+    unfinished = run.state in ("pruned", "running") or (short and _fast(fall, c.mean(s["last_fall"]), thresholds))
     if run.role is Role.CANDIDATE:
         for b in history.baselines:
-            ref = _reference(b, run, n_epochs)
+            ref = _reference(b, run, n_epochs, unfinished=unfinished)
             if ref is None:
                 continue
             refs.append(ref)
@@ -353,4 +370,25 @@ def gather(run: RunHistory, history: History, thresholds: Thresholds) -> RunEvid
         grad_to_loss=c.mean(s["g2l"]),
         moved=c.mean(s["moved"]),
         folds=s,
+        recent_fall=fall,
+        last_fall=c.mean(s["last_fall"]),
+        cut_short=short,
     )
+
+
+def _fast(fall: float | None, last: float | None, th: Thresholds) -> bool:
+    """Falling fast: ``fast_fall`` per epoch, or more than a stall and faster at the last step."""
+    if fall is None:
+        return False
+    return fall >= th.fast_fall or (fall > th.stall_rel_improvement and last is not None and last >= fall)
+
+
+def is_cut_short(run: RunHistory, history: History, n_epochs: int) -> bool:
+    """Stopped (or still running) before its end: pruned, running, or fewer epochs than the history's
+    curve-recording references while it does not stop early by itself (``patience``)."""
+    if run.state in ("pruned", "running"):
+        return True
+    if run.hyperparameters.get("patience") not in (None, 0):
+        return False  # early stopping ends a run where its validation loss says, not where a budget does
+    longest = max((len(f.epochs) for b in history.baselines for f in b.folds), default=0)
+    return longest > 1 and n_epochs < longest

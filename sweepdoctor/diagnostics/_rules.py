@@ -200,6 +200,8 @@ class OptimizationFailure(Rule):
         contained = [r for r in ev.better_references() if r.contained]
         if ev.train_final is None or not contained:
             return None
+        if ev.falling_fast:
+            return None  # cut short while still falling fast: what it would reach is not known yet
         ref = _best(contained)
         summary = (
             f"{comparison(ev, ref)} (depth {ev.depth} vs {ref.depth}): the model can represent the "
@@ -229,7 +231,7 @@ class ModelBias(Rule):
         better = ev.better_references()
         if ev.train_final is None or not better:
             return None
-        if ev.pruned:
+        if ev.pruned or ev.falling_fast:
             return None  # a more flexible model learns faster per epoch: only a finished run shows its limit
         if any(r.contained for r in better):
             return None  # a model it can represent does better: optimization, not bias

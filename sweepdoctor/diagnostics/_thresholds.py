@@ -39,6 +39,10 @@ class Thresholds:
     # tail falls at no less than half the run's average rate (no sign of levelling off).
     steady_down_fraction: float = 0.8
     steady_rate_fraction: float = 0.5
+    # A validation curve alone (no training loss) bounces when, besides stalling and going
+    # up in ``bounce_up_fraction`` of its late steps, its median late step is 15% of its
+    # level: a validation loss measured on held-out rows moves by a few % at its noise floor.
+    val_bounce_step: float = 0.15
     # Gradient norm at the end (median over the tail) over its norm at the start (median
     # over the first tail_min_epochs epochs).
     # <= 0.25: the gradient is vanishing, a critical point is near (rules.md §2).
@@ -56,6 +60,13 @@ class Thresholds:
     grad_vs_reference: float = 0.1
     # No progress at all: the training loss never moved by 1% of its first value.
     no_progress: float = 0.01
+    # Still falling fast: the training loss of a curve cut short (pruned, running, or shorter
+    # than its references) fell by at least 5% per epoch over its last epochs (halving in
+    # ~14 more), or by more than stall_rel_improvement per epoch and faster at its last step
+    # (a slow start speeding up: Adam at lr 1e-3 on digits falls 2%, 3%, 4% per epoch, then
+    # trains well); a stalled run falls < 1%. Such a curve is never "optimization failure"
+    # or "model bias": what it would reach is not known yet.
+    fast_fall: float = 0.05
 
     # ---- strength of the evidence and severity ------------------------------------
     # A curve of fewer epochs than this supports a verdict only in proportion (a pruned

@@ -35,6 +35,8 @@ def create_app(
         title="sweepdoctor",
         version=__version__,
         description="k-fold Optuna sweeps of PyTorch models and the diagnosis of their training, over HTTP.",
+        docs_url=None,  # Swagger UI loads from a CDN; /docs is our own page, served from here
+        redoc_url=None,
     )
     app.state.sweepdoctor = state
     install_errors(app)

@@ -33,12 +33,16 @@ text-align:left} th{background:#f4f4f4} td.num{text-align:right;font-variant-num
 .sev-warning{color:#a60} .sev-info{color:#372} .plots{display:flex;flex-wrap:wrap;gap:.5rem}
 .plot{width:380px;height:300px} .plot.wide{width:760px;height:360px} form.filter input{width:22rem}
 code{background:#f4f4f4;padding:0 .2rem}
+.scroll{overflow:auto;max-width:100%;max-height:70vh;margin:.5rem 0} .scroll table{margin:0}
+.scroll th{position:sticky;top:0}
 """
 
 _DRAW = """
 document.querySelectorAll('div.plot').forEach(function(div){
   var fig = JSON.parse(document.getElementById(div.id + '-fig').textContent);
-  Plotly.newPlot(div, fig.data, fig.layout, {displaylogo:false, responsive:true});
+  Plotly.newPlot(div, fig.data, fig.layout, {displaylogo:false, responsive:true, modeBarButtonsToRemove:
+    ['select2d', 'lasso2d', 'zoomIn2d', 'zoomOut2d', 'autoScale2d', 'hoverClosestCartesian',
+     'hoverCompareCartesian', 'toggleSpikelines']});
 });
 document.querySelectorAll('input[data-filter]').forEach(function(box){
   box.addEventListener('input', function(){
@@ -86,7 +90,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, table_id: st
         for r in rows
     )
     ident = f' id="{esc(table_id)}"' if table_id else ""
-    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll"><table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _json_island(obj: Any) -> str:
@@ -96,8 +100,11 @@ def _json_island(obj: Any) -> str:
 
 def plot(plot_id: str, data: Sequence[Mapping[str, Any]], layout: Mapping[str, Any], *, wide: bool = False) -> str:
     """A slot drawn by plotly once the page loads (the figure travels as JSON, never as markup)."""
-    base = {"margin": {"l": 50, "r": 10, "t": 35, "b": 45}, "hovermode": "closest"}
+    base = {"margin": {"l": 50, "r": 10, "t": 45, "b": 45}, "hovermode": "closest"}
     fig = {"data": list(data), "layout": {**base, **layout}}
+    title = fig["layout"].get("title")
+    if isinstance(title, dict):  # left, clear of plotly's toolbar (top right)
+        fig["layout"]["title"] = {"x": 0.01, "xanchor": "left", **title}
     cls = "plot wide" if wide else "plot"
     return (f'<div class="{cls}" id="{esc(plot_id)}"></div>'
             f'<script type="application/json" id="{esc(plot_id)}-fig">{_json_island(fig)}</script>')

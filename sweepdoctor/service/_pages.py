@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from sweepdoctor.service._html import PLOTLY_URL, frame
 from sweepdoctor.service._http import state_of
-from sweepdoctor.service._render import index_body, study_body, trial_body
+from sweepdoctor.service._render import api_docs_body, index_body, study_body, trial_body
 from sweepdoctor.service._state import ServiceState
 from sweepdoctor.service._views import MAX_LIMIT, MAX_OFFSET, TrialQuery, study_view, trial_view
 
@@ -29,6 +29,12 @@ router = APIRouter(include_in_schema=False)
 def plotly_bundle(request: Request) -> Response:
     return Response(state_of(request).plotly_js(), media_type="application/javascript",
                     headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> HTMLResponse:
+    """The API's routes and answers, drawn from ``/openapi.json`` on the server (works offline)."""
+    return HTMLResponse(frame("sweepdoctor: the API", api_docs_body(request.app.openapi())))
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -1,7 +1,8 @@
 """The figures of the pages, as plotly figure data (plain dicts; plotly's bundle draws them).
 
-- the study: each trial's value by number with the best so far, and the value against
-  each hyper-parameter (the latest complete trials);
+- the study: every complete trial's value by number (thinned on the server: the lowest and
+  highest of each bucket) with the best so far over all of them, and the value against each
+  hyper-parameter that varies (the latest complete trials; each plot says how many);
 - a trial: train and validation loss per fold with the reference baselines beside them,
   the gradient norm per fold, the learning rate.
 """
@@ -14,9 +15,9 @@ from typing import Any
 
 from sweepdoctor.diagnostics import RunHistory
 from sweepdoctor.service._html import plot
-from sweepdoctor.studies import TrialRecord
+from sweepdoctor.studies import TrialRecord, ValueSeries
 
-__all__ = ["param_plots", "trial_plots", "value_plot"]
+__all__ = ["param_plots", "trial_plots", "value_label", "value_plot", "varying_params"]
 
 _DASHES = ("dash", "dot", "dashdot", "longdash")
 
@@ -25,28 +26,73 @@ def _finite(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
 
 
-def value_plot(trials: Sequence[TrialRecord], *, maximize: bool, metric: str | None) -> str:
-    """Value by trial number, and the best value so far."""
-    done = sorted((t for t in trials if _finite(t.value) is not None), key=lambda t: t.number)
-    best: list[float] = []
-    for t in done:
-        v = float(t.value)  # type: ignore[arg-type]
-        best.append(v if not best else (max(best[-1], v) if maximize else min(best[-1], v)))
-    data = [
-        {"type": "scatter", "mode": "markers", "name": "trial", "x": [t.number for t in done],
-         "y": [t.value for t in done], "marker": {"size": 5, "color": "#4a7fb5"}},
-        {"type": "scatter", "mode": "lines", "name": "best so far", "x": [t.number for t in done], "y": best,
-         "line": {"color": "#d55", "shape": "hv"}},
-    ]
-    layout = {"title": {"text": "value by trial"}, "xaxis": {"title": {"text": "trial"}},
-              "yaxis": {"title": {"text": metric or "value"}}}
+# Metrics that are better when higher; a value axis names the metric only when the study's
+# direction agrees with it (a minimized value of a study whose attribute says accuracy is not accuracy).
+_MAXIMIZED_METRICS = frozenset({"accuracy", "r2"})
+
+
+def value_label(metric: str | None, direction: str) -> str:
+    """The value axis: ``accuracy (maximize)``; ``value (minimize)`` when the metric is unknown or
+    its own direction disagrees with the study's."""
+    if metric and (metric in _MAXIMIZED_METRICS) == (direction == "maximize"):
+        return f"{metric} ({direction})"
+    return f"value ({direction})"
+
+
+def _title(text: str, note: str) -> dict[str, Any]:
+    """A title left-aligned above the plot, with a smaller line under it (clear of plotly's toolbar)."""
+    return {"text": f"{text}<br><span style=\"font-size:11px;color:#777\">{note}</span>", "x": 0.01,
+            "xanchor": "left", "y": 0.97, "yanchor": "top", "font": {"size": 14}}
+
+
+def value_plot(series: ValueSeries, *, metric: str | None) -> str:
+    """Every complete trial's value by number (thinned on the server past ``MAX_POINTS``), and the
+    best so far over all of them."""
+    n = series.n_complete
+    if series.thinned:
+        note = (f"all {n:,} complete trials: the lowest and highest value of each {series.width} "
+                f"consecutive trials ({2 * len(series.buckets):,} points)")
+        mid = [(b.first + b.last) / 2 for b in series.buckets]
+        span = [f"trials {b.first}–{b.last} ({b.n} complete)" for b in series.buckets]
+        data = [
+            {"type": "scatter", "mode": "markers", "name": f"highest of {series.width}", "x": mid,
+             "y": [b.high for b in series.buckets], "text": span, "marker": {"size": 4, "color": "#4a7fb5"}},
+            {"type": "scatter", "mode": "markers", "name": f"lowest of {series.width}", "x": mid,
+             "y": [b.low for b in series.buckets], "text": span, "marker": {"size": 4, "color": "#9a6fc0"}},
+        ]
+    else:
+        note = f"all {n:,} complete trials"
+        data = [{"type": "scatter", "mode": "markers", "name": "trial", "x": [b.first for b in series.buckets],
+                 "y": [b.low for b in series.buckets], "marker": {"size": 5, "color": "#4a7fb5"}}]
+    if series.best:
+        last = max(series.buckets[-1].last, series.best[-1][0])
+        xs = [num for num, _v in series.best] + [last]
+        ys = [v for _num, v in series.best] + [series.best[-1][1]]
+        data.append({"type": "scatter", "mode": "lines", "name": "best so far", "x": xs, "y": ys,
+                     "line": {"color": "#d55", "shape": "hv"}})
+    layout = {"title": _title("value by trial", note if n else "no complete trial yet"),
+              "margin": {"l": 60, "r": 10, "t": 60, "b": 45}, "xaxis": {"title": {"text": "trial"}},
+              "yaxis": {"title": {"text": value_label(metric, series.direction)}}}
     return plot("plot-values", data, layout, wide=True)
 
 
-def param_plots(trials: Sequence[TrialRecord], *, metric: str | None) -> str:
-    """The value against each hyper-parameter: one small scatter per parameter."""
+def varying_params(trials: Sequence[TrialRecord]) -> tuple[list[str], dict[str, Any]]:
+    """The parameters that take more than one value among ``trials`` (sorted), and the fixed ones."""
+    values: dict[str, set[str]] = {}
+    first: dict[str, Any] = {}
+    for t in trials:
+        for k, v in t.params.items():
+            values.setdefault(k, set()).add(repr(v))
+            first.setdefault(k, v)
+    varying = sorted(k for k, seen in values.items() if len(seen) > 1)
+    return varying, {k: first[k] for k in sorted(values) if k not in varying}
+
+
+def param_plots(trials: Sequence[TrialRecord], *, metric: str | None, direction: str) -> str:
+    """The value against each hyper-parameter that varies: one small scatter per parameter."""
     done = [t for t in trials if _finite(t.value) is not None]
-    names = sorted({k for t in done for k in t.params})
+    names, _fixed = varying_params(done)
+    label = value_label(metric, direction)
     out = []
     for i, name in enumerate(names):
         xs = [t.params.get(name) for t in done]
@@ -56,7 +102,8 @@ def param_plots(trials: Sequence[TrialRecord], *, metric: str | None) -> str:
         data = [{"type": "scatter", "mode": "markers", "x": xs if numeric else [str(x) for x in xs],
                  "y": [t.value for t in done], "text": [f"trial {t.number}" for t in done],
                  "marker": {"size": 5, "opacity": 0.7, "color": "#4a7fb5"}, "name": name}]
-        layout = {"title": {"text": name}, "yaxis": {"title": {"text": metric or "value"}},
+        layout = {"title": _title(name, f"{len(done):,} trials"), "margin": {"l": 55, "r": 10, "t": 55, "b": 40},
+                  "yaxis": {"title": {"text": label}},
                   "xaxis": {"type": "log" if spread else ("linear" if numeric else "category")}, "showlegend": False}
         out.append(plot(f"plot-param-{i}", data, layout))
     return "".join(out)

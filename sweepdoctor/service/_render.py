@@ -11,11 +11,11 @@ from urllib.parse import urlencode
 
 from sweepdoctor.diagnostics import Finding
 from sweepdoctor.service._html import esc, fmt, study_url, table, trial_url
-from sweepdoctor.service._plots import param_plots, trial_plots, value_plot
+from sweepdoctor.service._plots import param_plots, trial_plots, value_plot, varying_params
 from sweepdoctor.service._views import StudyView, TrialView
 from sweepdoctor.studies import StudySummary, SubmittedSweep, TrialRecord
 
-__all__ = ["index_body", "study_body", "trial_body"]
+__all__ = ["api_docs_body", "index_body", "study_body", "trial_body"]
 
 
 def _bar(done: int, total: int) -> str:
@@ -47,6 +47,9 @@ def index_body(studies: Sequence[StudySummary], sweeps: Mapping[str, SubmittedSw
     body = table(["study", "progress", "trials", "best", "direction", "last activity", "sweep"], rows,
                  table_id="studies", numeric=(3,))
     count = f"{len(studies)} stud{'y' if len(studies) == 1 else 'ies'}"
+    if len(rows) > len(studies):  # submitted sweeps whose study no agent has opened yet
+        waiting = len(rows) - len(studies)
+        count += f" and {waiting} submitted sweep{'' if waiting == 1 else 's'} not started yet"
     return (f"<h1>Studies</h1><p class=\"muted\">{count} in <code>{esc(url)}</code></p>{body}"
             if rows else f"<h1>Studies</h1><p>No studies in <code>{esc(url)}</code> yet.</p>")
 
@@ -144,6 +147,19 @@ def _best(view: StudyView, *, links: bool) -> str:
     return f"<p>Best: trial {_trial_link(view.name, best, links)}, value <b>{fmt(best.value)}</b> — {params}</p>"
 
 
+def _param_section(view: StudyView, direction: str) -> str:
+    """The value against each varying hyper-parameter, saying how many trials; the fixed ones listed."""
+    trials = [t for t in view.scatter.trials if t.value is not None]
+    _varying, fixed = varying_params(trials)
+    total = view.series.n_complete
+    used = (f"the latest {len(trials):,} of {total:,} complete trials" if len(trials) < total
+            else f"all {total:,} complete trials")
+    if fixed:
+        used += "; fixed: " + ", ".join(f"{esc(k)}={fmt(v)}" for k, v in fixed.items())
+    body = param_plots(trials, metric=view.detail.summary.metric, direction=direction)
+    return f'<h2>Value against each hyper-parameter</h2><p class="muted">{used}</p><div class="plots">{body}</div>'
+
+
 def study_body(view: StudyView, *, links: bool = True) -> str:
     """The study page (``links``: a served page, with links to trials and the filter form)."""
     s = view.detail.summary
@@ -154,9 +170,7 @@ def study_body(view: StudyView, *, links: bool = True) -> str:
         f"· last activity {fmt(s.last_activity)}{' · sweep ' + esc(view.sweep.state) if view.sweep else ''}</p>"
         f"<p>{_progress(s.states, view.sweep)} — {_states(s.states)}</p>{_best(view, links=links)}"
     )
-    plots = (f"<h2>Progress</h2>{value_plot(view.scatter.trials, maximize=direction == 'maximize', metric=metric)}"
-             f"<h2>Value against each hyper-parameter</h2><p class=\"muted\">the latest {len(view.scatter.trials)} "
-             f"complete trials</p><div class=\"plots\">{param_plots(view.scatter.trials, metric=metric)}</div>")
+    plots = f"<h2>Progress</h2>{value_plot(view.series, metric=metric)}{_param_section(view, direction)}"
     findings = (f"<h2>Findings</h2>{_findings_by_kind(view)}{_regions(view)}{_study_findings(view)}")
     search = (_filter_form(view) if links else "") + (
         '<p><input data-filter="trials" placeholder="type to hide rows without this text"></p>')
@@ -180,3 +194,47 @@ def trial_body(view: TrialView) -> str:
         findings += f'<p class="muted">{esc(view.note)}</p>'
     return (f"{head}<h2>Parameters</h2>{params}<h2>Score per fold</h2>{folds}<h2>Curves</h2>"
             f'<div class="plots">{plots}</div><h2>Findings</h2>{findings}')
+
+
+def _schema_type(schema: Mapping[str, Any]) -> str:
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    if "anyOf" in schema:
+        return " | ".join(_schema_type(x) for x in schema["anyOf"])
+    if schema.get("type") == "array":
+        return f"list of {_schema_type(schema.get('items', {}))}"
+    if "enum" in schema:
+        return " | ".join(str(x) for x in schema["enum"])
+    return str(schema.get("type", "any"))
+
+
+def _operation(path: str, method: str, op: Mapping[str, Any]) -> str:
+    params = [[esc(p["name"]), esc(p["in"]), "yes" if p.get("required") else "", esc(_schema_type(p.get("schema", {}))),
+               esc(p.get("description", ""))] for p in op.get("parameters", [])]
+    answers = []
+    for code, r in op.get("responses", {}).items():
+        schema = r.get("content", {}).get("application/json", {}).get("schema")
+        answers.append(f"{esc(code)} {esc(r.get('description', ''))}"
+                       + (f" → <code>{esc(_schema_type(schema))}</code>" if schema else ""))
+    out = f"<h3><code>{esc(method.upper())} {esc(path)}</code></h3><p>{esc(op.get('summary', ''))}</p>"
+    if op.get("description"):
+        out += f'<p class="muted">{esc(op["description"])}</p>'
+    if params:
+        out += table(["parameter", "in", "required", "type", "description"], params)
+    return out + "<p>answers: " + "; ".join(answers) + "</p>"
+
+
+def api_docs_body(doc: Mapping[str, Any]) -> str:
+    """``/docs``: the OpenAPI document as a page of its own (no script, nothing fetched from elsewhere)."""
+    ops = [_operation(path, method, op) for path, item in doc.get("paths", {}).items() for method, op in item.items()]
+    schemas = []
+    for name, sch in doc.get("components", {}).get("schemas", {}).items():
+        rows = [[esc(k), esc(_schema_type(v)), "yes" if k in sch.get("required", []) else "",
+                 esc(v.get("description", ""))] for k, v in sch.get("properties", {}).items()]
+        schemas.append(f'<h3 id="{esc(name)}"><code>{esc(name)}</code></h3>'
+                       + (table(["field", "type", "required", "description"], rows) if rows else ""))
+    info = doc.get("info", {})
+    return (f"<h1>{esc(info.get('title', 'API'))} {esc(info.get('version', ''))}</h1>"
+            f"<p>{esc(info.get('description', ''))}</p><p>The machine-readable document: "
+            f'<a href="/openapi.json">/openapi.json</a>.</p><h2>Routes</h2>{"".join(ops)}'
+            f"<h2>Answers</h2>{''.join(schemas)}")

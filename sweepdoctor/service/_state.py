@@ -2,7 +2,8 @@
 
 Everything a request reads goes through public library calls (:class:`StudyDB`,
 :class:`Store`, the submitted-sweeps functions, :func:`sweepdoctor.diagnostics.diagnose`).
-A live diagnosis of a study is cached until the study changes (a trial finishes), and
+A live diagnosis of a study and its value series are cached until the study changes (a
+trial starts or finishes); the diagnosis
 is not run on studies with more than ``live_diagnosis_runs`` runs: their pages show the
 findings stored by ``sweepdoctor diagnose`` instead.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,7 @@ from sweepdoctor.studies import (
     StudyDB,
     StudySummary,
     SubmittedSweep,
+    ValueSeries,
     get_sweep,
     list_sweeps,
     make_engine,
@@ -47,6 +50,12 @@ class Diagnosis:
     note: str | None = None
 
 
+def _changes(summary: StudySummary) -> tuple[Any, ...]:
+    """What changes when a trial starts or finishes (the key of the per-study caches)."""
+    return (summary.study_id, tuple(sorted(summary.states.items())), summary.last_activity, summary.n_runs,
+            summary.best_value)
+
+
 class ServiceState:
     """The server's one database handle and settings (made by :func:`create_app`)."""
 
@@ -63,12 +72,12 @@ class ServiceState:
         if self.token is not None and isinstance(storage, str):  # a writable server may start on a new database
             storage = self._owned = make_engine(storage)
             sqlite_write_ahead(storage)
-        self.db = StudyDB(storage)
+        self.db = StudyDB(storage, keep_summaries=True)
         self.engine: Engine = self.db.engine
         self.store = Store(self.engine)
         self.limits = limits
         self.live_diagnosis_runs = live_diagnosis_runs
-        self._cache: dict[str, tuple[Any, Diagnosis]] = {}
+        self._cache: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._lock = threading.Lock()
         self._plotly_js: str | None = None
 
@@ -87,14 +96,17 @@ class ServiceState:
             self._owned.dispose()
 
     def ensure_schema(self) -> None:
-        """Optuna's tables and ours (submitted sweeps among them) exist: a server may start on an empty
-        database, before any agent made a study."""
+        """Optuna's tables and ours (submitted sweeps among them) exist, and the indexes the trial
+        queries use: a server may start on an empty database, before any agent made a study."""
         import optuna
 
         rdb = optuna.storages.RDBStorage(self.engine.url.render_as_string(hide_password=False))
         rdb.remove_session()
         rdb.engine.dispose()
         self.store.ensure_schema()
+        made = self.db.add_indexes()
+        if made:
+            logger.info("added the trial queries' indexes: %s", ", ".join(made))
 
     def plotly_js(self) -> str:
         """plotly's offline bundle (read once; never fetched from a CDN)."""
@@ -118,14 +130,34 @@ class ServiceState:
         history, _ids = self.store.load_history(study, trial_numbers=numbers)
         return history
 
-    def diagnosis(self, summary: StudySummary) -> Diagnosis:
-        """The study's diagnosis, recomputed only when the study changed since the last one."""
-        key = (summary.n_trials, summary.last_activity, summary.n_runs, dict(summary.states).get("complete"))
+    def _cached(self, what: str, summary: StudySummary) -> Any:
+        """What ``what`` was for this study when it looked as ``summary`` says, else ``None``."""
         with self._lock:
-            hit = self._cache.get(summary.name)
-        if hit is not None and hit[0] == key:
-            return hit[1]
-        stored = dict(self.db.show(summary.name, top=1, importance=False).findings or {})
+            hit = self._cache.get((what, summary.name))
+        return hit[1] if hit is not None and hit[0] == _changes(summary) else None
+
+    def _keep(self, what: str, summary: StudySummary, result: Any) -> None:
+        with self._lock:
+            self._cache[(what, summary.name)] = (_changes(summary), result)
+
+    def value_series(self, summary: StudySummary) -> ValueSeries:
+        """Every complete trial's value, thinned in the database; read again only when the study changed."""
+        hit = self._cached("series", summary)
+        if hit is None:
+            hit = self.db.value_series(summary.name)
+            self._keep("series", summary, hit)
+        return hit  # type: ignore[no-any-return]
+
+    def diagnosis(self, summary: StudySummary, *, stored: Mapping[str, int] | None = None) -> Diagnosis:
+        """The study's diagnosis, recomputed only when the study changed since the last one.
+
+        ``stored``: the stored finding counts when the caller has them (else they are read)."""
+        hit = self._cached("diagnosis", summary)
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        if stored is None:
+            stored = self.db.show(summary.name, top=1, importance=False).findings
+        stored = dict(stored or {})
         if not summary.n_runs:
             result = Diagnosis(None, stored, "no curves of ours are stored for this study yet")
         elif summary.n_runs > self.live_diagnosis_runs:
@@ -135,8 +167,7 @@ class ServiceState:
             )
         else:
             result = self._live(summary.name, stored)
-        with self._lock:
-            self._cache[summary.name] = (key, result)
+        self._keep("diagnosis", summary, result)
         return result
 
     def _live(self, study: str, stored: dict[str, int]) -> Diagnosis:

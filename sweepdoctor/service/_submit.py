@@ -140,6 +140,9 @@ def check_submission(
         raise ConfigError("study.storage: a submitted sweep runs on the server's storage; remove the key")
     if cfg.data.csv is not None or cfg.data.test_csv is not None:
         raise ConfigError("data.csv: a path on the server is not used; upload the file as the 'csv' part instead")
+    for key in ("npz", "images", "test_images"):
+        if getattr(cfg.data, key) is not None:  # a client never names files on the server
+            raise ConfigError(f"data.{key}: a path on the server is not used; send a built-in dataset or upload a CSV")
     if csv_bytes is not None:
         _check_csv(csv_bytes, cfg.data.target, limits)
         upload_path_config(cfg, UPLOAD_NAME)

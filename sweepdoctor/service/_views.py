@@ -14,7 +14,7 @@ from typing import Any
 from sweepdoctor.diagnostics import Finding, Role, RunHistory
 from sweepdoctor.errors import ConfigError, StorageError
 from sweepdoctor.service._state import Diagnosis, ServiceState
-from sweepdoctor.studies import StudyDetail, SubmittedSweep, TrialPage, TrialRecord, jsonable
+from sweepdoctor.studies import StudyDetail, SubmittedSweep, TrialPage, TrialRecord, ValueSeries, jsonable
 
 __all__ = ["MAX_LIMIT", "MAX_OFFSET", "SCATTER_TRIALS", "StudyView", "TrialQuery", "TrialView", "diagnosis_dict",
            "study_dict", "study_view", "trial_page", "trial_view"]
@@ -55,6 +55,7 @@ class StudyView:
     page: TrialPage
     scatter: TrialPage
     diagnosis: Diagnosis
+    series: ValueSeries
 
     @property
     def name(self) -> str:
@@ -103,14 +104,15 @@ def _sweep_dict(s: SubmittedSweep) -> dict[str, Any]:
 
 def study_view(state: ServiceState, name: str, q: TrialQuery = TrialQuery()) -> StudyView:
     detail = state.db.show(name, top=1, importance=False)
-    scatter = state.db.trials(name, states=["complete"], sort="-number", limit=SCATTER_TRIALS)
+    scatter = state.db.trials(name, states=["complete"], sort="-number", limit=SCATTER_TRIALS, count=False)
     return StudyView(
         detail=detail,
         sweep=state.sweep_of(name),
         query=q,
         page=trial_page(state, name, q),
         scatter=scatter,
-        diagnosis=state.diagnosis(detail.summary),
+        diagnosis=state.diagnosis(detail.summary, stored=detail.findings),
+        series=state.value_series(detail.summary),
     )
 
 

@@ -8,7 +8,9 @@ The one front door, for Python and the CLI alike::
     result = sweep.run(sweep.load_config("sweep.toml"), sampler=optuna.samplers.TPESampler(seed=1))
 
 ``model_fn(hp, n_inputs, n_outputs) -> nn.Module`` receives the trial's
-:class:`TrialParams`; without it the built-in MLP is used.
+:class:`TrialParams` and ``n_inputs``: a table's number of features, or one sample's shape
+``(C, H, W)`` / ``(C, L)`` for images and sequences. Without it the built-in MLP (tables) or
+CNN (images, sequences) is used. :func:`load_model` reads back what ``--refit`` saved.
 
 Rooms, one way down (checked by import-linter, see ``.importlinter``):
 
@@ -48,17 +50,22 @@ if _typing.TYPE_CHECKING:
         load_builtin,
         load_csv,
         load_dataset,
+        load_image_folder,
+        load_npz,
         make_splits,
         prepare_folds,
         splits_hash,
     )
-    from sweepdoctor.sweep.engine import FitResult, ModelFn, build_mlp, fit_folds
+    from sweepdoctor.sweep.engine import FitResult, ModelFn, build_cnn, build_mlp, fit_folds
     from sweepdoctor.sweep.guide import Suggestion, suggest_next
     from sweepdoctor.sweep.search import (
+        DoctorPruner,
         HeartbeatSettings,
+        LoadedModel,
         SweepResult,
         TrialEvent,
         fail_stale_in_study,
+        load_model,
         refit,
         resolve_task_settings,
         run,
@@ -76,14 +83,15 @@ _LAZY = {
     ),
     **dict.fromkeys(
         ("Dataset", "FoldData", "Split", "from_arrays", "load_builtin", "load_csv",
-         "load_dataset", "make_splits", "prepare_folds", "splits_hash"),
+         "load_dataset", "load_image_folder", "load_npz", "make_splits", "prepare_folds", "splits_hash"),
         "data",
     ),
-    **dict.fromkeys(("FitResult", "ModelFn", "build_mlp", "fit_folds"), "engine"),
+    **dict.fromkeys(("FitResult", "ModelFn", "build_cnn", "build_mlp", "fit_folds"), "engine"),
     **dict.fromkeys(("Suggestion", "suggest_next"), "guide"),
     **dict.fromkeys(
-        ("HeartbeatSettings", "SweepResult", "TrialEvent", "fail_stale_in_study", "refit", "resolve_task_settings",
-         "run", "study_hessians"),
+        ("DoctorPruner", "HeartbeatSettings", "SweepResult", "TrialEvent", "fail_stale_in_study", "refit",
+         "LoadedModel", "load_model",
+         "resolve_task_settings", "run", "study_hessians"),
         "search",
     ),
 }
@@ -107,6 +115,7 @@ __all__ = [
     "Choice",
     "DataConfig",
     "Dataset",
+    "DoctorPruner",
     "FitResult",
     "Fixed",
     "FloatRange",
@@ -114,6 +123,7 @@ __all__ = [
     "GuideConfig",
     "HeartbeatSettings",
     "IntRange",
+    "LoadedModel",
     "ModelFn",
     "SearchSpace",
     "Split",
@@ -124,6 +134,7 @@ __all__ = [
     "TrainConfig",
     "TrialEvent",
     "TrialParams",
+    "build_cnn",
     "build_mlp",
     "fail_stale_in_study",
     "fit_folds",
@@ -132,6 +143,9 @@ __all__ = [
     "load_config",
     "load_csv",
     "load_dataset",
+    "load_image_folder",
+    "load_model",
+    "load_npz",
     "make_splits",
     "prepare_folds",
     "refit",

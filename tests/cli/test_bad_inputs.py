@@ -192,7 +192,6 @@ CASES: dict[str, Args] = {
     "diagnose unknown study": _db("diagnose", "--study", "no-such-study"),
     "diagnose trial not stored": _db("diagnose", "--study", "digits-mlp", "--trial", "99"),
     "diagnose trial of unknown study": _db("diagnose", "--study", "no-such-study", "--trial", "1"),
-    "diagnose study without curves": _db("diagnose", "--study", "plain"),
     "diagnose threshold nan": lambda d: ["diagnose", "--history", str(d / "h.json"), "--threshold",
                                          "overfit_val_rise=nan"],
     # studies

@@ -156,6 +156,8 @@ def test_submit_json_toml_and_csv_then_stop(any_url: str, make_client: MakeClien
     [
         ({**SWEEP, "study": {"storage": "sqlite:///x.db"}}, "study.storage"),
         ({**SWEEP, "data": {"csv": "/etc/passwd", "target": "x"}}, "upload the file"),
+        ({**SWEEP, "data": {"npz": "/etc/secret.npz"}}, "data.npz: a path on the server"),
+        ({**SWEEP, "data": {"images": "/home"}}, "data.images: a path on the server"),
         ({**SWEEP, "bogus": {}}, "unknown section 'bogus'"),
         ({**SWEEP, "train": {"folds": 1}}, "train.folds"),
         ({**SWEEP, "study": {"name": "a/b"}}, "study.name"),

@@ -18,7 +18,7 @@ from sweepdoctor.cli import main
 from sweepdoctor.studies import PROCESS_ATTR, Store, WorkerProcess, make_engine
 from sweepdoctor.studies.doctor._examine import examine_study
 from sweepdoctor.sweep import load_builtin, run
-from sweepdoctor.sweep.search._study import optuna_storage
+from sweepdoctor.sweep.search._storage import optuna_storage
 from tests.sweep.helpers import small_config
 
 torch.set_num_threads(1)

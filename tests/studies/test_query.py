@@ -224,3 +224,71 @@ def test_a_parameter_every_complete_trial_has_is_still_conditional_when_others_l
         importance = db.show("adam-only").importance
     assert importance.conditional == {"beta1": 12} and importance.n_trials == 12
     assert importance.values is not None and "beta1" not in importance.values and "lr" in importance.values
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_value_series_counts_every_trial_and_ends_at_the_best(sqlite_url: str, direction: str) -> None:
+    """20k trials: thinned to at most MAX_POINTS points, every complete trial counted in a bucket,
+    the extremes kept, and the best-so-far line (over all trials, not the latest few) ends at the best."""
+    from sweepdoctor.studies.query._series import MAX_POINTS
+    from tests.service._big import big_study
+
+    best = big_study(sqlite_url, "big", 20_000, direction=direction)
+    with StudyDB(sqlite_url) as db:
+        series = db.value_series("big")
+        summary = db.summary("big")
+        small = db.value_series("big", max_points=20_000)
+    assert series.n_complete == summary.states["complete"] == sum(b.n for b in series.buckets)
+    assert series.thinned and 2 * len(series.buckets) <= MAX_POINTS
+    assert series.best[-1][1] == best == summary.best_value
+    lows, highs = [b.low for b in series.buckets], [b.high for b in series.buckets]
+    assert min(lows) == min(b.low for b in small.buckets) and max(highs) == max(b.high for b in small.buckets)
+    assert not small.thinned and len(small.buckets) == series.n_complete
+    assert small.best == series.best  # the line is exact whatever the thinning
+    values = [b.low for b in small.buckets]
+    running = [max(values[: i + 1]) if direction == "maximize" else min(values[: i + 1]) for i in range(0, 2000)]
+    assert [v for _n, v in series.best if _n < small.buckets[2000].first] == sorted(set(running), reverse=direction == "minimize")
+
+
+def test_value_series_of_a_study_without_complete_trials(sqlite_url: str) -> None:
+    study = optuna.create_study(study_name="empty", storage=sqlite_url)
+    study.ask()
+    with StudyDB(sqlite_url) as db:
+        series = db.value_series("empty")
+    assert (series.n_complete, series.buckets, series.best, series.direction) == (0, (), (), "minimize")
+    with StudyDB(sqlite_url) as db, pytest.raises(ValueError, match="max_points must be at least 2, got 1"):
+        db.value_series("empty", max_points=1)
+
+
+def _same_summaries(kept: StudyDB, fresh: StudyDB) -> None:
+    assert kept.list_studies() == fresh.list_studies()
+    for s in fresh.list_studies():
+        a, b = kept.show(s.name, top=1, importance=False), fresh.show(s.name, top=1, importance=False)
+        assert (a.summary, a.best) == (b.summary, b.best)
+        assert (a.values.n, a.values.min, a.values.max) == (b.values.n, b.values.min, b.values.max)
+        assert a.values.mean == pytest.approx(b.values.mean)
+
+
+def test_kept_summaries_answer_as_the_full_count_does(any_url: str) -> None:
+    """A reader that keeps each study's settled trials (the service's) answers exactly as a fresh
+    GROUP BY over every trial does: as trials are added and finish, and after a study is deleted
+    and made again under the same name."""
+    from tests.service._big import big_study
+
+    big_study(any_url, "big", 1200)
+    with StudyDB(any_url, keep_summaries=True) as kept, StudyDB(any_url) as fresh:
+        _same_summaries(kept, fresh)
+        sid = fresh.summary("big").study_id
+        assert kept._summaries is not None and kept._summaries._prefix[sid].upto > 0  # settled: not read again
+        _same_summaries(kept, fresh)
+        study = optuna.load_study(study_name="big", storage=any_url, sampler=optuna.samplers.RandomSampler(0))
+        running = study.ask()
+        for x in (-5.0, 7.0):
+            study.tell(study.ask(), x)
+        _same_summaries(kept, fresh)
+        study.tell(running, -9.0)  # an older trial finishes after newer ones
+        _same_summaries(kept, fresh)
+        assert fresh.summary("big").best_value == -9.0
+        fresh.delete("big")
+        big_study(any_url, "big", 300, seed=1)
+        _same_summaries(kept, fresh)

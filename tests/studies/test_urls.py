@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sweepdoctor.cli import main
 from sweepdoctor.errors import StorageError
 from sweepdoctor.studies import check_url, make_engine
-from sweepdoctor.sweep.search._study import optuna_storage
+from sweepdoctor.sweep.search._storage import optuna_storage
 
 torch.set_num_threads(1)
 

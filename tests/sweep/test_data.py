@@ -114,7 +114,7 @@ def test_small_generated_datasets_work() -> None:
 
 
 def test_arrays_without_features_or_with_nan_targets() -> None:
-    with pytest.raises(DataError, match="no feature columns"):
+    with pytest.raises(DataError, match="X has no features"):
         from_arrays(np.zeros((20, 0)), np.arange(20) % 2)
     y = np.linspace(0, 1, 20)
     y[3] = np.nan

@@ -25,7 +25,7 @@ from sweepdoctor.errors import StorageError
 from sweepdoctor.studies import PROCESS_ATTR, Store, WorkerProcess
 from sweepdoctor.sweep.search._coordinator import TrialCoordinator, trials_counted
 from sweepdoctor.sweep.search._heartbeat import HeartbeatSettings, fail_stale_trials
-from sweepdoctor.sweep.search._study import optuna_storage
+from sweepdoctor.sweep.search._storage import optuna_storage
 from tests.sweep._distributed import (
     FAST_HEARTBEATS,
     SLOW_HEARTBEATS,

@@ -22,7 +22,7 @@ from sweepdoctor.sweep.data import FoldData
 from sweepdoctor.sweep.engine._measurer import Measurer, _main_module_hidden, start_measurer
 from sweepdoctor.sweep.engine._pipeline import OVERLAP_ENV, measure_in_background
 from sweepdoctor.sweep.search import _setup
-from sweepdoctor.sweep.search._study import StudyReporter
+from sweepdoctor.sweep.search._reporter import StudyReporter
 
 from .helpers import small_config, trial_params
 

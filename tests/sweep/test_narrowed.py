@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from sweepdoctor.sweep import Choice, FloatRange, SearchSpace
-from sweepdoctor.sweep.search._study import REDRAWS, NarrowedSampler, allows
+from sweepdoctor.sweep.search._samplers import REDRAWS, NarrowedSampler, allows
 
 CHOICES = ["sgd", "momentum", "adam"]
 WIDE = SearchSpace(lr=FloatRange(1e-5, 1.0, log=True), optimizer=Choice(tuple(CHOICES)))

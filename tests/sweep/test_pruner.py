@@ -6,7 +6,7 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from sweepdoctor.sweep.search._study import WarmupMedianPruner
+from sweepdoctor.sweep.search._pruners import WarmupMedianPruner
 
 
 def _study() -> optuna.Study:

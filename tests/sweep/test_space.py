@@ -3,7 +3,7 @@ import pytest
 
 from sweepdoctor.errors import ConfigError
 from sweepdoctor.sweep import Choice, Fixed, FloatRange, SearchSpace
-from sweepdoctor.sweep.search._study import suggest
+from sweepdoctor.sweep.search._suggest import suggest
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from sweepdoctor.cli import main
 from sweepdoctor.studies import PROCESS_ATTR, Store
 from sweepdoctor.sweep.search._coordinator import TrialCoordinator, trials_counted
 from sweepdoctor.sweep.search._heartbeat import HeartbeatSettings
-from sweepdoctor.sweep.search._study import optuna_storage
+from sweepdoctor.sweep.search._storage import optuna_storage
 from sweepdoctor.sweep.search._workers import worker_threads
 from tests.sweep._distributed import TINY, Worker, check_study, cli, load_trials
 

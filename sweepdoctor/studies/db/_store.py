@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, insert, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -17,7 +17,7 @@ from sweepdoctor.errors import StorageError
 from sweepdoctor.studies.db._concurrency import retry_concurrent_create
 from sweepdoctor.studies.db._engine import check_url, make_engine, mask_url, session_scope, sqlite_file_path
 from sweepdoctor.studies.db._json import jsonable
-from sweepdoctor.studies.db._optuna_tables import o_studies, o_trial_user_attrs
+from sweepdoctor.studies.db._optuna_tables import o_studies, o_study_user_attrs, o_trial_user_attrs
 from sweepdoctor.studies.db._schema import Base, EpochRow, FindingRow, FoldRow, RunRow, StudyDocRow
 
 __all__ = ["GUIDED_PLAN", "Store", "check_writable"]
@@ -138,15 +138,23 @@ class Store:
         fold_scores: Sequence[float | None] | None = None,
         fail_reason: str | None = None,
         trial_attrs: Mapping[str, Any] | None = None,
+        replace: bool = False,
+        study_attrs: Mapping[str, Any] | None = None,
     ) -> int:
         """Store one run with all its epochs and folds in one transaction; returns its id.
 
         ``trial_attrs``: user attributes of Optuna trial ``trial_id`` written in the same
         transaction (what ``Trial.set_user_attr`` writes, one transaction each there):
-        a trial's whole record is one write.
+        a trial's whole record is one write. ``replace``: first delete the run stored for
+        ``trial_id`` (its epochs, folds and findings), in the same transaction.
+        ``study_attrs``: user attributes of the study, set in the same transaction.
         """
         self.ensure_schema()
         with session_scope(self.engine) as s:
+            if replace and trial_id is not None:
+                _delete_trial_run(s, trial_id)
+            if study_attrs:
+                _put_user_attrs(s, o_study_user_attrs, o_study_user_attrs.c.study_id, study_id, study_attrs)
             if trial_attrs and trial_id is not None:
                 _put_trial_user_attrs(s, trial_id, trial_attrs)
             row = RunRow(
@@ -172,6 +180,13 @@ class Store:
                 for f, fold in enumerate(run.folds)
             )
             return row.id
+
+    def has_runs(self, study_id: int) -> bool:
+        """Whether the study has any run of ours (a sweep's or a recorder's); ``False`` without our tables."""
+        if not inspect(self.engine).has_table(RunRow.__tablename__):
+            return False
+        with session_scope(self.engine) as s:
+            return s.execute(select(RunRow.id).where(RunRow.study_id == study_id).limit(1)).first() is not None
 
     def replace_findings(
         self, *, study_id: int, findings: Iterable[Finding], run_ids: dict[str, int]
@@ -312,11 +327,25 @@ def _mean_score(folds: dict[int, FoldRow]) -> float | None:
     return sum(scores) / len(scores) if scores else None
 
 
+def _delete_trial_run(s: Any, trial_id: int) -> None:
+    """The stored run of a trial, with its epochs, folds and findings (no cascade needed)."""
+    ids = list(s.execute(select(RunRow.id).where(RunRow.trial_id == trial_id)).scalars())
+    if not ids:
+        return
+    for table in (EpochRow, FoldRow, FindingRow):
+        s.execute(delete(table).where(table.run_id.in_(ids)))
+    s.execute(delete(RunRow).where(RunRow.id.in_(ids)))
+
+
 def _put_trial_user_attrs(s: Any, trial_id: int, attrs: Mapping[str, Any]) -> None:
     """Set user attributes of an Optuna trial as Optuna stores them (``value_json``: ``json.dumps``)."""
-    a = o_trial_user_attrs
-    s.execute(delete(a).where(a.c.trial_id == trial_id, a.c.key.in_(list(attrs))))
-    s.execute(insert(a), [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()])
+    _put_user_attrs(s, o_trial_user_attrs, o_trial_user_attrs.c.trial_id, trial_id, attrs)
+
+
+def _put_user_attrs(s: Any, table: Any, owner: Any, owner_id: int, attrs: Mapping[str, Any]) -> None:
+    """Set user attributes of an Optuna trial or study (``owner``: its id column) as Optuna stores them."""
+    s.execute(delete(table).where(owner == owner_id, table.c.key.in_(list(attrs))))
+    s.execute(insert(table), [{owner.name: owner_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()])
 
 
 def _epoch_rows(run_id: int, run: RunHistory) -> list[EpochRow]:

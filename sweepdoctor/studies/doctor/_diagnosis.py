@@ -6,16 +6,18 @@ replace the stored findings, all under the study's lock (:class:`StudyLock`), so
 two writers never interleave their delete-then-insert and the findings stored last are
 those of the runs stored when they were written. Each finding's confidence is stored
 inside its evidence JSON (``evidence["confidence"]``): no new column, so databases
-written before it read as before.
+written before it read as before. A plain Optuna study (no curves of ours) is diagnosed
+from the values its trials reported (``_plain``), its validation curve alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sweepdoctor.diagnostics import HessianReport, Report, Thresholds, diagnose
+from sweepdoctor.diagnostics import HessianReport, History, Report, Thresholds, diagnose
 from sweepdoctor.errors import StorageError
 from sweepdoctor.studies.db import Store, StudyLock
+from sweepdoctor.studies.doctor._plain import plain_history
 
 __all__ = ["diagnose_study"]
 
@@ -41,7 +43,7 @@ def diagnose_study(
     try:
         study_id = store.study_id(name)
         with StudyLock(store.engine, study_id):  # one writer of the study's findings at a time
-            history, run_ids = store.load_history(name, trial_numbers=None if trial is None else [trial])
+            history, run_ids = _history(store, study_id, name, trial)
             if trial is not None and f"trial-{trial}" not in {r.name for r in history.candidates}:
                 raise StorageError(f"storage: study {name!r} has no stored trial {trial}")
             report = diagnose(history, thresholds=thresholds, hessians=hessians, sharpness=sharpness)
@@ -51,3 +53,22 @@ def diagnose_study(
         if store is not storage:  # ours: close its connections
             store.engine.dispose()
     return report
+
+
+def _history(store: Store, study_id: int, name: str, trial: int | None) -> tuple[History, dict[str, int]]:
+    """Our stored curves; for a study without any, the values its trials reported to Optuna.
+
+    A plain study's runs have no rows of ours (no run ids): its per-run findings are
+    returned, not stored.
+    """
+    numbers = None if trial is None else [trial]
+    if store.has_runs(study_id):
+        return store.load_history(name, trial_numbers=numbers)
+    plain = plain_history(store.engine, study_id, trial_numbers=numbers)
+    if plain is None:
+        which = f"trial {trial}" if trial is not None else "any trial"
+        raise StorageError(
+            f"storage: study {name!r} has no curves to diagnose: no curves of ours and no values reported by "
+            f"{which} (trial.report); record them with sweepdoctor.record(trial, ...) (docs/own-loop.md)"
+        )
+    return plain, {}

@@ -1,7 +1,7 @@
 """Queries and what they return: the questions the ``studies`` commands ask, answered by SQL.
 
-:class:`StudyDB` is the one front door (list, show, trials, best, compare, curves,
-delete); ``_catalog`` finds and deletes studies, ``_trials``/``_where`` page and filter
+:class:`StudyDB` is the one front door (list, show, trials, value series,
+best, compare, curves, delete); ``_catalog`` finds and deletes studies, ``_trials``/``_where`` page and filter
 trials, ``_detail``/``_curves`` summarise one study. The answers are frozen records
 (``_records``) that are written out as CSV or JSON (``_export``), drawn as charts
 (``_plot``, matplotlib loaded lazily for PNG) or rendered as rich tables (``_render``;
@@ -44,6 +44,7 @@ from sweepdoctor.studies.query._render import (
     studies_table,
     trials_table,
 )
+from sweepdoctor.studies.query._series import ValueBucket, ValueSeries
 from sweepdoctor.studies.query._study_db import StudyDB
 from sweepdoctor.studies.query._trials import STATES
 from sweepdoctor.studies.query._where import Condition, Op, SortKey, parse_sort, parse_where
@@ -67,6 +68,8 @@ __all__ = [
     "StudySummary",
     "TrialPage",
     "TrialRecord",
+    "ValueBucket",
+    "ValueSeries",
     "ValueStats",
     "best_table",
     "compare_table",

@@ -14,7 +14,6 @@ from __future__ import annotations
 import difflib
 import json
 from collections import defaultdict
-from datetime import datetime
 from typing import Any, NamedTuple
 
 import optuna
@@ -41,6 +40,7 @@ from sweepdoctor.studies.db import (
     session_scope,
 )
 from sweepdoctor.studies.query._records import StudySummary
+from sweepdoctor.studies.query._summary import SummaryCache, TrialStats
 
 __all__ = [
     "DeleteReport",
@@ -95,15 +95,7 @@ def find_study(s: Session, name: str, *, url: str) -> StudyRef:
     return StudyRef(study_id=int(sid), name=name, directions=_directions(s, [int(sid)]).get(int(sid), ()))
 
 
-class _TrialStats(NamedTuple):
-    """Per study id: trials counted by state, (min, max) value of complete trials, last activity."""
-
-    states: dict[int, dict[str, int]]
-    best: dict[int, tuple[float | None, float | None]]
-    last: dict[int, datetime]
-
-
-def _trial_stats(s: Session, only: int | None) -> _TrialStats:
+def _trial_stats(s: Session, only: int | None) -> TrialStats:
     """One GROUP BY (study, state) over the trials and their first objective's values."""
     t, v = o_trials, o_trial_values
     per_state = (
@@ -121,7 +113,7 @@ def _trial_stats(s: Session, only: int | None) -> _TrialStats:
     )
     if only is not None:
         per_state = per_state.where(t.c.study_id == only)
-    stats = _TrialStats(defaultdict(dict), {}, {})
+    stats = TrialStats(defaultdict(dict), {}, {})
     for sid, state, n, lo, hi, started, completed in s.execute(per_state):
         stats.states[sid][str(state).lower()] = int(n)
         if str(state).upper() == "COMPLETE":
@@ -152,20 +144,24 @@ def _candidate_runs(s: Session, only: int | None) -> dict[int, int]:
     return {int(sid): int(n) for sid, n in s.execute(q.group_by(RunRow.study_id))}
 
 
-def list_studies(s: Session, *, ours: bool, only: int | None = None) -> list[StudySummary]:
+def list_studies(
+    s: Session, *, ours: bool, only: int | None = None, cache: SummaryCache | None = None
+) -> list[StudySummary]:
     """Every study (or study ``only``) with trials counted by state, best value, last activity.
 
-    A few GROUP BY queries; the trials themselves stay in the database.
+    A few GROUP BY queries; the trials themselves stay in the database. With a ``cache``
+    (a long-lived reader's), only the trials after each study's settled prefix are read.
     """
-    stats = _trial_stats(s, only)
-    attrs = _task_and_metric(s, only)
-    runs = _candidate_runs(s, only) if ours else {}
-    directions = _directions(s, None if only is None else [only])
     studies = select(o_studies.c.study_id, o_studies.c.study_name).order_by(o_studies.c.study_id)
     if only is not None:
         studies = studies.where(o_studies.c.study_id == only)
+    named = [(int(sid), name) for sid, name in s.execute(studies)]
+    stats = _trial_stats(s, only) if cache is None else cache.stats(s, [sid for sid, _name in named])
+    attrs = _task_and_metric(s, only)
+    runs = _candidate_runs(s, only) if ours else {}
+    directions = _directions(s, None if only is None else [only])
     out = []
-    for sid, name in s.execute(studies):
+    for sid, name in named:
         dirs = directions.get(sid, ())
         lo, hi = stats.best.get(sid, (None, None))
         out.append(
@@ -197,6 +193,9 @@ def param_distribution(s: Session, study_id: int, name: str) -> BaseDistribution
     a study, and a numeric range change does not affect how values are compared.
     """
     p, t = o_trial_params, o_trials
+    anywhere = select(p.c.param_name).where(p.c.param_name == name).limit(1)
+    if s.execute(anywhere).first() is None:  # a name no study has (an index on the name answers at once;
+        return None  # the study's own trials would all be probed)
     q = (
         select(p.c.distribution_json)
         .select_from(p.join(t, t.c.trial_id == p.c.trial_id))

@@ -1,6 +1,6 @@
 """``StudyDB``: the questions a user asks a study database, answered by SQL.
 
-Read-only except :meth:`StudyDB.delete`. Works on any database Optuna's RDB storage
+Read-only except :meth:`StudyDB.delete` and :meth:`StudyDB.add_indexes`. Works on any database Optuna's RDB storage
 uses (SQLite, PostgreSQL, MySQL/MariaDB); on a study made by plain Optuna, the
 questions that need our curves or findings raise a :class:`StorageError` saying so.
 """
@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, func, inspect, select
 from sqlalchemy.engine import make_url
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from sweepdoctor.diagnostics import History
 from sweepdoctor.errors import ConfigError, StorageError
-from sweepdoctor.studies.db import Store, check_url, make_engine, mask_url, o_trial_values, session_scope
+from sweepdoctor.studies.db import Store, check_url, make_engine, mask_url, o_trial_values, o_trials, session_scope
 from sweepdoctor.studies.query._catalog import (
     DeleteReport,
     ParamDecoder,
@@ -40,8 +40,18 @@ from sweepdoctor.studies.query._detail import (
     param_importance,
     value_stats,
 )
-from sweepdoctor.studies.query._records import Curves, GroupBest, Importance, StudyDetail, StudySummary, TrialPage
-from sweepdoctor.studies.query._trials import TrialQuery, load_trials
+from sweepdoctor.studies.query._records import (
+    Curves,
+    GroupBest,
+    Importance,
+    StudyDetail,
+    StudySummary,
+    TrialPage,
+    ValueStats,
+)
+from sweepdoctor.studies.query._series import MAX_POINTS, ValueSeries, value_series
+from sweepdoctor.studies.query._summary import SummaryCache
+from sweepdoctor.studies.query._trials import TrialQuery, add_query_indexes, load_trials
 from sweepdoctor.studies.query._where import Condition, parse_sort, parse_where
 
 __all__ = ["StudyDB"]
@@ -53,9 +63,14 @@ class _Tables(NamedTuple):
 
 
 class StudyDB:
-    """Queries over one database. Pass a URL or an engine; close it (or use ``with``)."""
+    """Queries over one database. Pass a URL or an engine; close it (or use ``with``).
 
-    def __init__(self, storage: str | Engine) -> None:
+    ``keep_summaries``: a long-lived reader (the service) keeps each study's counts of its
+    finished trials between calls, so that :meth:`list_studies`, :meth:`summary` and
+    :meth:`show` read only the trials that are new or still moving (:class:`SummaryCache`).
+    """
+
+    def __init__(self, storage: str | Engine, *, keep_summaries: bool = False) -> None:
         if isinstance(storage, str):
             _check_sqlite_exists(storage)
         self._owns_engine = isinstance(storage, str)
@@ -63,6 +78,7 @@ class StudyDB:
         # the engine's URL: the driver check_url chose (bare mysql:// opens with PyMySQL), password kept
         self._raw_url = self.engine.url.render_as_string(hide_password=False)
         self._tables: _Tables | None = None
+        self._summaries = SummaryCache() if keep_summaries else None
 
     @property
     def url(self) -> str:
@@ -117,13 +133,13 @@ class StudyDB:
     def list_studies(self) -> list[StudySummary]:
         """Every study: trials by state, best value, last activity, task/metric, runs with curves."""
         with self._session() as (s, tables):
-            return list_studies(s, ours=tables.ours) if tables.optuna else []
+            return list_studies(s, ours=tables.ours, cache=self._summaries) if tables.optuna else []
 
     def summary(self, study: str) -> StudySummary:
         """One study's line of :meth:`list_studies`."""
         with self._session() as (s, tables):
             ref = self._find(s, tables, study)
-            return list_studies(s, ours=tables.ours, only=ref.study_id)[0]
+            return list_studies(s, ours=tables.ours, only=ref.study_id, cache=self._summaries)[0]
 
     def user_attrs(self, study: str) -> dict[str, object]:
         """The study's user attributes (the sweep stores task, metric, data fingerprint, space)."""
@@ -139,12 +155,15 @@ class StudyDB:
         finding: str | None = None,
         sort: str | None = None,
         limit: int | None = None,
+        count: bool = True,
     ) -> TrialPage:
         """Trials filtered, sorted and limited in the database.
 
         ``where`` holds ``NAME OP VALUE`` conditions (all must hold) on parameters,
         ``value`` or ``number`` (and ``n_params`` / ``depth`` from our runs);
         ``sort`` is ``value`` (best first), ``number`` or a parameter, ``-`` for reverse.
+        ``count=False`` skips counting every matching trial (``matched`` is then the number
+        returned): the latest trials by number come from an index, whatever the study's size.
         """
         if limit is not None and limit < 1:
             raise ConfigError(f"--limit must be at least 1, got {limit}")
@@ -159,10 +178,17 @@ class StudyDB:
                 self._need_ours(tables, study, "--finding")
                 q.finding(finding)
             q.sort(None if sort is None else parse_sort(sort))
-            stmt = q.select(func.count().over().label("matched"))
+            stmt = q.select(func.count().over().label("matched")) if count else q.select()
             rows = list(s.execute(stmt if limit is None else stmt.limit(limit)))
             records = load_trials(s, rows, study_id=ref.study_id, ours=tables.ours)
-            return TrialPage(study=study, trials=tuple(records), matched=int(rows[0][-1]) if rows else 0)
+            matched = (int(rows[0][-1]) if rows else 0) if count else len(rows)
+            return TrialPage(study=study, trials=tuple(records), matched=matched)
+
+    def value_series(self, study: str, *, max_points: int = MAX_POINTS) -> ValueSeries:
+        """Every complete trial's value by number, thinned to about ``max_points`` points in the
+        database (per-bucket lowest and highest), and the exact best so far over all of them."""
+        with self._session() as (s, tables):
+            return value_series(s, self._find(s, tables, study), max_points=max_points)
 
     def best(self, study: str, *, by: str | None = None, where: Sequence[str | Condition] = ()) -> list[GroupBest]:
         """The best complete trial, or the best for each value of parameter ``by`` (best group first)."""
@@ -207,16 +233,14 @@ class StudyDB:
         """
         with self._session() as (s, tables):
             ref = self._find(s, tables, study)
-            summary = list_studies(s, ours=tables.ours, only=ref.study_id)[0]
-            q = TrialQuery(s, ref, ours=tables.ours).states(["complete"])
-            q.sort(parse_sort("value"))
-            rows = list(s.execute(q.select().limit(max(top, 1))))
+            summary = list_studies(s, ours=tables.ours, only=ref.study_id, cache=self._summaries)[0]
+            rows, values = self._best_and_values(s, ref, top=top, ours=tables.ours)
             best = load_trials(s, rows, study_id=ref.study_id, ours=tables.ours)
             return StudyDetail(
                 summary=summary,
                 user_attrs=study_user_attrs(s, ref.study_id),
                 best=best[0] if best and best[0].value is not None else None,
-                values=value_stats(s, ref),
+                values=values,
                 spreads=fold_spreads(s, best[:top], ours=tables.ours),
                 importance=(
                     param_importance(s, ref, max_trials=importance_trials)
@@ -226,6 +250,21 @@ class StudyDB:
                 findings=finding_counts(s, ref) if tables.ours else None,
                 guided=guided_rounds(s, ref.study_id) if tables.ours else (),
             )
+
+    def _best_and_values(self, s: Session, ref: StudyRef, *, top: int, ours: bool) -> tuple[list[Any], ValueStats]:
+        """The ``top`` best complete trials' rows and the value statistics: from the kept summary
+        when it has them (the best one only), else sorted and aggregated in SQL."""
+        q = TrialQuery(s, ref, ours=ours).states(["complete"])
+        kept = None if self._summaries is None or top > 1 else self._summaries.latest(ref.study_id)
+        if kept is None:
+            q.sort(parse_sort("value"))
+            return list(s.execute(q.select().limit(max(top, 1)))), value_stats(s, ref)
+        best = kept.highest if ref.maximize else kept.lowest
+        values = ValueStats(n=kept.n_values, min=None if kept.lowest is None else kept.lowest[0], mean=kept.mean,
+                            max=None if kept.highest is None else kept.highest[0])
+        if best is None:
+            return [], values
+        return list(s.execute(q.select().where(o_trials.c.trial_id == best[1]))), values
 
     def compare(
         self,
@@ -267,6 +306,14 @@ class StudyDB:
         if not runs:
             raise StorageError(f"storage: study {study!r} has no run with a stored epoch; nothing to export")
         return replace(history, runs=runs)
+
+    def add_indexes(self) -> list[str]:
+        """Add the indexes the trial queries use to Optuna's tables (:data:`QUERY_INDEXES`) where
+        missing; returns their names. One of two writes (with :meth:`delete`); needs Optuna's tables."""
+        with self._session() as (_s, tables):
+            if not tables.optuna:
+                return []
+        return add_query_indexes(self.engine)
 
     def delete(self, study: str) -> DeleteReport:
         """Delete the study: our rows first (one transaction), then Optuna's through ``optuna.delete_study``."""

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from sweepdoctor.sweep.config._config import (
     BUILTIN_DATASETS,
-    DataConfig,
     GuideConfig,
     StudyConfig,
     SweepConfig,
     TrainConfig,
-    data_source,
     load_config,
 )
+from sweepdoctor.sweep.config._data import IMAGE_MODES, SCALES, DataConfig, data_source
 from sweepdoctor.sweep.config._params import TrialParams
 from sweepdoctor.sweep.config._space import (
     ACTIVATIONS,
+    CNN_PARAMS,
+    MODELS,
     OPTIMIZERS,
+    POOLINGS,
     SAMPLED,
     SCHEDULES,
     Choice,
@@ -29,14 +31,20 @@ from sweepdoctor.sweep.config._space import (
     Param,
     SearchSpace,
     admits,
+    model_for,
     optimizer_params,
 )
 
 __all__ = [
     "ACTIVATIONS",
+    "CNN_PARAMS",
+    "MODELS",
+    "POOLINGS",
     "BUILTIN_DATASETS",
+    "IMAGE_MODES",
     "OPTIMIZERS",
     "SAMPLED",
+    "SCALES",
     "SCHEDULES",
     "Choice",
     "DataConfig",
@@ -53,5 +61,6 @@ __all__ = [
     "data_source",
     "load_config",
     "admits",
+    "model_for",
     "optimizer_params",
 ]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sweepdoctor.errors import ConfigError
+from sweepdoctor.sweep.config._data import DataConfig
 from sweepdoctor.sweep.config._space import SearchSpace
 
 if sys.version_info >= (3, 11):
@@ -31,21 +32,8 @@ BUILTIN_DATASETS = (
 )
 
 SAMPLERS = ("tpe", "random", "gp", "cmaes")
-PRUNERS = ("median", "hyperband", "none")
+PRUNERS = ("median", "doctor", "doctor+median", "hyperband", "none")
 DEVICES = ("auto", "cpu", "cuda")
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the data comes from: a built-in/generated dataset or a CSV file."""
-
-    dataset: str | None = None  # iris, wine, breast_cancer, digits, diabetes, classification, regression
-    csv: str | None = None
-    target: str | None = None  # the CSV's target column
-    test_csv: str | None = None  # a test set from the deployment distribution
-    task: str | None = None  # classification | regression (inferred when absent)
-    n_samples: int = 1000  # for generated datasets
-    n_features: int = 20
 
 
 @dataclass(frozen=True)
@@ -126,10 +114,7 @@ class SweepConfig:
             _one_of("train.loss", t.loss, ("cross_entropy", "mse"))
         if t.metric is not None:
             _one_of("train.metric", t.metric, ("accuracy", "log_loss", "rmse", "r2"))
-        if self.data.task is not None:
-            _one_of("data.task", self.data.task, ("classification", "regression"))
-        if self.data.csv is not None and self.data.target is None:
-            raise ConfigError("data.target: a CSV needs the name of its target column (--target)")
+        self.data.validate()
         if s.timeout is not None and (isinstance(s.timeout, bool) or not isinstance(s.timeout, (int, float))
                                       or not 0 < s.timeout < float("inf")):
             raise ConfigError(f"study.timeout must be a positive number of seconds, got {s.timeout}")
@@ -145,16 +130,6 @@ class SweepConfig:
         if not values:
             return self
         return replace(self, **{section: replace(getattr(self, section), **values)})
-
-
-def data_source(cfg: DataConfig, *, seed: int) -> dict[str, Any]:
-    """A JSON-able record of where the data came from (file paths made absolute)."""
-    doc: dict[str, Any] = {f.name: getattr(cfg, f.name) for f in fields(cfg)}
-    for key in ("csv", "test_csv"):
-        if doc[key] is not None:
-            doc[key] = str(Path(doc[key]).resolve())
-    doc["seed"] = seed
-    return doc
 
 
 def _check_seed_and_name(s: StudyConfig) -> None:

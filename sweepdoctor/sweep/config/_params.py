@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
-from sweepdoctor.sweep.config._space import optimizer_params
+from sweepdoctor.sweep.config._space import CNN_PARAMS, optimizer_params
 
 __all__ = ["TrialParams"]
 
@@ -28,14 +28,24 @@ class TrialParams:
     momentum: float = 0.0
     beta1: float = 0.9
     beta2: float = 0.999
+    model: str = "auto"  # auto | mlp | cnn (see config.model_for)
+    conv_blocks: int = 2
+    channels: int = 16
+    kernel_size: int = 3
+    pooling: str = "max"
+    batch_norm: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """The parameters as a plain dict, without those the optimizer does not use."""
+        """The parameters as a plain dict, without those the optimizer or the model does not use
+        (the model and the CNN's parameters appear for the built-in CNN only)."""
         d = asdict(self)
         d.pop("extra")
         for name in {"momentum", "beta1", "beta2"} - set(optimizer_params(self.optimizer)):
             d.pop(name)
+        if self.model != "cnn":
+            for name in ("model", *CNN_PARAMS):
+                d.pop(name)
         d.update(self.extra)
         return d
 

@@ -18,6 +18,9 @@ from sweepdoctor.errors import ConfigError
 
 __all__ = [
     "ACTIVATIONS",
+    "CNN_PARAMS",
+    "MODELS",
+    "POOLINGS",
     "OPTIMIZERS",
     "SAMPLED",
     "SCHEDULES",
@@ -28,14 +31,21 @@ __all__ = [
     "Param",
     "SearchSpace",
     "admits",
+    "model_for",
     "optimizer_params",
 ]
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "step", "exponential", "cosine", "warmup")
 ACTIVATIONS = ("relu", "tanh", "gelu", "sigmoid")
+# The built-in models: auto is the MLP for a table, the CNN for images and sequences.
+MODELS = ("auto", "mlp", "cnn")
+POOLINGS = ("max", "avg", "none")
+# The built-in CNN's own parameters (its dense head is ``depth`` layers of ``width``).
+CNN_PARAMS = ("conv_blocks", "channels", "kernel_size", "pooling", "batch_norm")
 # What every trial samples after its optimizer, in the order the sampler is asked.
-SAMPLED = ("lr", "batch_size", "schedule", "weight_decay", "dropout", "patience", "depth", "width", "activation")
+SAMPLED = ("lr", "batch_size", "schedule", "weight_decay", "dropout", "patience", "depth", "width", "activation",
+           "model", *CNN_PARAMS)
 
 
 def optimizer_params(optimizer: object) -> tuple[str, ...]:
@@ -45,6 +55,14 @@ def optimizer_params(optimizer: object) -> tuple[str, ...]:
     if optimizer in ("adam", "adamw"):
         return ("beta1", "beta2")
     return ()
+
+
+def model_for(model: object, sample_ndim: int) -> str:
+    """The built-in model a trial trains: ``model``, with ``auto`` resolved by the samples' number of axes
+    (1 for a table's rows: the MLP; 2 or 3 for sequences and images: the CNN)."""
+    if model == "auto":
+        return "mlp" if sample_ndim <= 1 else "cnn"
+    return str(model)
 
 
 @dataclass(frozen=True)
@@ -111,6 +129,12 @@ class SearchSpace:
     depth: Param = Fixed(2)
     width: Param = Fixed(128)
     activation: Param = Fixed("relu")
+    model: Param = Fixed("auto")  # auto | mlp | cnn (auto: the CNN for images and sequences)
+    conv_blocks: Param = Fixed(2)  # the built-in CNN: blocks of convolution (+ batch norm), activation, pooling
+    channels: Param = Fixed(16)  # filters of the first block (doubled in each next one)
+    kernel_size: Param = Fixed(3)
+    pooling: Param = Fixed("max")  # max | avg | none
+    batch_norm: Param = Fixed(True)
     # Per-optimizer learning-rate windows inside ``lr`` (optimizer -> log range), in OPTIMIZERS order.
     optimizer_lr: tuple[tuple[str, FloatRange], ...] = ()
 
@@ -165,9 +189,10 @@ class SearchSpace:
                                   f"lr {lr.low:g}..{lr.high:g}; give a window inside it")
 
     def fingerprint(self) -> dict[str, Any]:
-        """A JSON-able description, compared on resume (``optimizer_lr`` only when set)."""
+        """A JSON-able description, compared on resume (``optimizer_lr`` and the model's keys only when set,
+        so that studies made before them resume)."""
         out = {f.name: {"kind": type(p).__name__, **asdict(p)} for f in fields(self) if f.name != "optimizer_lr"
-               for p in [getattr(self, f.name)]}
+               for p in [getattr(self, f.name)] if f.name not in _SINCE_IMAGES or p != f.default}
         if self.optimizer_lr:
             out["optimizer_lr"] = {k: asdict(v) for k, v in self.optimizer_lr}
         return out
@@ -209,9 +234,11 @@ def _parse_param(key: str, raw: Any) -> Param:
     return Fixed(raw)
 
 
+_SINCE_IMAGES = {"model", *CNN_PARAMS}
 _FLOAT_KEYS = {"lr", "momentum", "beta1", "beta2", "weight_decay", "dropout"}
-_INT_KEYS = {"batch_size", "patience", "depth", "width"}
-_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "activation": ACTIVATIONS}
+_INT_KEYS = {"batch_size", "patience", "depth", "width", "conv_blocks", "channels", "kernel_size"}
+_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "activation": ACTIVATIONS, "model": MODELS,
+            "pooling": POOLINGS, "batch_norm": (True, False)}
 _BOUNDS: dict[str, tuple[float, float]] = {
     "lr": (0.0, math.inf),
     "momentum": (0.0, 1.0),
@@ -223,6 +250,9 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "patience": (0, math.inf),
     "depth": (0, 16),
     "width": (1, 1 << 16),
+    "conv_blocks": (1, 8),
+    "channels": (1, 1024),
+    "kernel_size": (1, 15),
 }
 
 
@@ -244,8 +274,8 @@ def _check_param(key: str, p: Param) -> None:
             raise ConfigError(f"space.{key}: a log range needs low > 0, got low={p.low}")
     for v in _values(p):
         if key in _CHOICES:
-            if v not in _CHOICES[key]:
-                raise ConfigError(f"space.{key}: {v!r} is not one of {', '.join(_CHOICES[key])}")
+            if v not in _CHOICES[key] or isinstance(v, bool) != (key == "batch_norm"):
+                raise ConfigError(f"space.{key}: {v!r} is not one of {', '.join(map(str, _CHOICES[key]))}")
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ConfigError(f"space.{key}: expected a number, got {v!r}")

@@ -23,7 +23,7 @@ class Dataset:
     """Features and target as numpy arrays, plus an optional deployment test set."""
 
     name: str
-    X: np.ndarray  # (n, d) float32
+    X: np.ndarray  # (n, d) float32 for a table, (n, *sample_shape) for images (n, C, H, W) or sequences
     y: np.ndarray  # (n,) int64 class index or float32 target
     task: Task
     n_classes: int  # 0 for regression
@@ -33,7 +33,13 @@ class Dataset:
 
     @property
     def n_features(self) -> int:
-        return int(self.X.shape[1])
+        """Numbers per sample: the columns of a table, C*H*W of an image."""
+        return int(np.prod(self.X.shape[1:]))
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """The shape of one sample: ``(d,)`` for a table, ``(C, H, W)`` for an image, ``(C, L)`` for a sequence."""
+        return tuple(int(s) for s in self.X.shape[1:])
 
     def fingerprint(self) -> str:
         """A hash of the data (compared when a study is resumed)."""
@@ -41,7 +47,7 @@ class Dataset:
         for a in (self.X, self.y, self.X_test, self.y_test):
             if a is not None:
                 h.update(str(a.shape).encode())
-                h.update(np.ascontiguousarray(a).tobytes())
+                h.update(np.ascontiguousarray(a).data)  # the buffer itself: no copy of a large array
         return h.hexdigest()[:16]
 
 
@@ -65,12 +71,12 @@ def from_arrays(
     name: str = "arrays",
 ) -> Dataset:
     """Make a :class:`Dataset` from arrays or tensors (task inferred unless given)."""
-    Xa = _as_2d_float(X, "X")
+    Xa = _as_float_samples(X, "X")
     ya = _as_1d(y, "y")
     if len(Xa) != len(ya):
         raise DataError(f"data: X has {len(Xa)} rows but y has {len(ya)}")
-    if Xa.shape[1] == 0:
-        raise DataError("data: X has no feature columns; give at least one feature")
+    if Xa.size == 0 or 0 in Xa.shape[1:]:
+        raise DataError(f"data: X has no features (shape {Xa.shape}); give at least one feature per sample")
     t = _task(task) if task is not None else _infer_task(ya)
     classes: tuple[Any, ...] = ()
     n_classes = 0
@@ -91,9 +97,9 @@ def from_arrays(
     if X_test is not None or y_test is not None:
         if X_test is None or y_test is None:
             raise DataError("data: a test set needs both X_test and y_test")
-        Xt = _as_2d_float(X_test, "X_test")
-        if Xt.shape[1] != Xa.shape[1]:
-            raise DataError(f"data: X_test has {Xt.shape[1]} features, X has {Xa.shape[1]}")
+        Xt = _as_float_samples(X_test, "X_test")
+        if Xt.shape[1:] != Xa.shape[1:]:
+            raise DataError(f"data: X_test's samples have shape {Xt.shape[1:]}, X's {Xa.shape[1:]}; they must match")
         yt_raw = _as_1d(y_test, "y_test")
         if t is Task.CLASSIFICATION:
             lookup = {c: i for i, c in enumerate(classes)}
@@ -124,7 +130,8 @@ def _check_generated(name: str, n_samples: Any, n_features: Any) -> None:
                             f"pass --{key.replace('_', '-')} {least} or more")
 
 
-def _as_2d_float(X: Any, what: str) -> np.ndarray:
+def _as_float_samples(X: Any, what: str) -> np.ndarray:
+    """``X`` as float32 ``(n, *sample_shape)``: a table (n, d), images (n, C, H, W), sequences (n, C, L)."""
     if hasattr(X, "detach"):
         X = X.detach().cpu().numpy()
     try:
@@ -133,10 +140,13 @@ def _as_2d_float(X: Any, what: str) -> np.ndarray:
         raise DataError(f"data: {what} must be numeric") from None
     if a.ndim == 1:
         a = a[:, None]
-    if a.ndim != 2:
-        raise DataError(f"data: {what} must be 2-D (rows x features), got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise DataError(f"data: {what} contains NaN or infinite values")
+    if a.ndim > 4 or a.ndim < 1:
+        raise DataError(f"data: {what} must be (rows, features), (rows, C, L) or (rows, C, H, W), got shape {a.shape}")
+    bad = ~np.isfinite(a)
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise DataError(f"data: {what} contains NaN or infinite values ({int(bad.sum())} of them, first in row {row}); "
+                        "drop or fill those values")
     return a
 
 

@@ -1,12 +1,23 @@
-"""Fold data as tensors: per-fold scaled features and padded index tables.
+"""Fold data as tensors: the samples held once, folds as index sets, a scaler per fold.
 
-Prepared once per study. The scaler of fold f is fit on fold f's training rows only
-(mean and population standard deviation, as scikit-learn's ``StandardScaler``).
+Prepared once per study. The samples ``X`` (a table ``(n, d)``, images ``(n, C, H, W)``
+or sequences ``(n, C, L)``) are held once, unscaled; a fold is a set of row indices.
+Fold f's scaler is fit on fold f's training rows only (mean and population standard
+deviation, as scikit-learn's ``StandardScaler``) and applied as rows are gathered
+(:meth:`FoldData.rows`), so no validation row ever contributes to a statistic.
+
+What a scaler computes (``scale``):
+
+- ``feature``: one mean and deviation per feature (per column of a table; per pixel of an image);
+- ``channel``: one per channel, over every position of it (axis 1 of ``(n, C, H, W)``; of
+  ``(n, C, L)`` or ``(n, L, C)``, the shorter of the two axes);
+- ``none``: the samples as given;
+- ``auto``: ``feature`` for a table, ``channel`` for images and sequences.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,14 +25,14 @@ import torch
 from torch import Tensor
 
 from sweepdoctor.diagnostics import Task
-from sweepdoctor.errors import SweepdoctorError
+from sweepdoctor.errors import ConfigError, SweepdoctorError
+from sweepdoctor.sweep.config import SCALES
 
 if TYPE_CHECKING:  # only annotations here: the measuring process imports this module without sklearn
     from sweepdoctor.sweep.data._datasets import Dataset
     from sweepdoctor.sweep.data._folds import Split
 
-__all__ = ["FoldData", "pick_device", "prepare_folds", "scaler_stats"]
-
+__all__ = ["FoldData", "channel_axis", "pick_device", "prepare_folds", "scaler_stats"]
 
 def pick_device(name: str) -> torch.device:
     """The device for ``train.device`` (auto: CUDA when there is one, else the CPU)."""
@@ -32,12 +43,59 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def scaler_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and scale as ``StandardScaler`` computes them (scale 1 for constant columns)."""
-    mu = X.mean(axis=0, dtype=np.float64)
-    sd = X.std(axis=0, dtype=np.float64)
+def scaler_stats(
+    X: np.ndarray, scale: str = "feature", *, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scale as ``StandardScaler`` computes them (scale 1 where constant), shaped as one sample
+    with 1 on the axes a statistic spans: ``(d,)`` per feature, ``(C, 1, 1)`` per channel of images.
+
+    ``rows``: the rows to fit on (all when None). Large data are read in chunks of rows, two passes
+    in float64 (the mean, then the squared deviations): no copy of the rows is made.
+    """
+    shape = X.shape[1:]
+    if scale == "none":
+        ones = (1,) * len(shape)
+        return np.zeros(ones, dtype=np.float32), np.ones(ones, dtype=np.float32)
+    axes: tuple[int, ...] = (0,)
+    if _resolved(scale, X.ndim) == "channel" and X.ndim > 2:
+        c = channel_axis(shape)
+        axes = (0, *(1 + a for a in range(len(shape)) if a != c))
+    idx = np.arange(len(X)) if rows is None else rows
+    if len(idx) * int(np.prod(shape)) <= _CHUNK_ELEMENTS:  # small: at once, as scikit-learn
+        part = X[idx]
+        mu = part.mean(axis=axes, dtype=np.float64, keepdims=True)[0]
+        sd = part.std(axis=axes, dtype=np.float64, keepdims=True)[0]
+    else:
+        mu, sd = _chunked_stats(X, idx, axes)
     sd[sd < 1e-12] = 1.0
     return mu.astype(np.float32), sd.astype(np.float32)
+
+
+_CHUNK_ELEMENTS = 1 << 22  # numbers per chunk when the statistics are taken chunk by chunk (16 MB of float32)
+
+
+def _chunked_stats(X: np.ndarray, idx: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    step = max(1, _CHUNK_ELEMENTS // int(np.prod(X.shape[1:])))
+    count = len(idx) * int(np.prod([X.shape[a] for a in axes[1:]]))
+    total = sum(X[idx[i:i + step]].sum(axis=axes, dtype=np.float64, keepdims=True) for i in range(0, len(idx), step))
+    mu = total / count
+    sq = sum((((X[idx[i:i + step]] - mu) ** 2).sum(axis=axes, keepdims=True)) for i in range(0, len(idx), step))
+    return mu[0], np.sqrt(sq / count)[0]
+
+
+def channel_axis(sample_shape: tuple[int, ...]) -> int:
+    """The channel axis of one sample: 0 for ``(C, H, W)``; of a sequence, the shorter axis (0 on a tie)."""
+    if len(sample_shape) == 2 and sample_shape[1] < sample_shape[0]:
+        return 1
+    return 0
+
+
+def _resolved(scale: str, ndim: int) -> str:
+    if scale not in SCALES:
+        raise ConfigError(f"data.scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    if scale == "auto":
+        return "feature" if ndim <= 2 else "channel"
+    return scale
 
 
 def _pad(rows: list[np.ndarray]) -> tuple[Tensor, Tensor, list[int]]:
@@ -52,18 +110,24 @@ def _pad(rows: list[np.ndarray]) -> tuple[Tensor, Tensor, list[int]]:
 
 @dataclass(frozen=True)
 class FoldData:
-    """Everything the trainer reads, for k folds, already on the device."""
+    """Everything the trainer reads, for k folds, already on the device.
+
+    The samples are held once (``X``, unscaled); :meth:`rows` gathers rows for every
+    fold at once and scales them with each fold's own scaler.
+    """
 
     task: Task
     n_classes: int
-    X: Tensor  # (k, n, d): row i scaled with fold f's scaler
+    X: Tensor  # (n, *sample_shape), unscaled, held once
+    mu: Tensor  # (k, *stat_shape): fold f's scaler mean, 1 on the axes a statistic spans
+    sd: Tensor  # (k, *stat_shape)
     Y: Tensor  # (k, n): class index, or the target standardized per fold
     train_idx: Tensor  # (k, n_train_max) row indices, padded
     train_n: tuple[int, ...]
     val_idx: Tensor  # (k, n_val_max)
     val_mask: Tensor  # (k, n_val_max) 1 for real rows
     y_scale: Tensor  # (k,) target standard deviation per fold (1 for classification)
-    X_test: Tensor | None  # (k, n_test, d)
+    X_test: Tensor | None  # (n_test, *sample_shape), unscaled
     Y_test: Tensor | None  # (k, n_test)
     folds: tuple[int, ...]  # which global folds these are
 
@@ -75,35 +139,72 @@ class FoldData:
     def n_outputs(self) -> int:
         return self.n_classes if self.task is Task.CLASSIFICATION else 1
 
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.X.shape[1:])
+
+    @property
+    def n_features(self) -> int:
+        return int(np.prod(self.sample_shape))
+
+    @property
+    def device(self) -> torch.device:
+        return self.X.device
+
+    def rows(self, idx: Tensor) -> Tensor:
+        """Rows ``idx`` (``(k, b)``, one row of indices per fold) scaled per fold: ``(k, b, *sample_shape)``."""
+        return (self.X[idx] - self.mu.unsqueeze(1)) / self.sd.unsqueeze(1)
+
+    def test_rows(self) -> Tensor | None:
+        """The test set as each fold's model sees it: ``(k, n_test, *sample_shape)``."""
+        if self.X_test is None:
+            return None
+        return (self.X_test.unsqueeze(0) - self.mu.unsqueeze(1)) / self.sd.unsqueeze(1)
+
+    def flattened(self) -> FoldData:
+        """The same data with every sample as one row of features (for a model of tables, the MLP)."""
+        if self.X.ndim == 2:
+            return self
+        k = self.n_folds
+
+        def flat(t: Tensor) -> Tensor:
+            return t.expand(k, *self.sample_shape).reshape(k, -1).contiguous()
+
+        return _replace(self, X=self.X.reshape(len(self.X), -1), mu=flat(self.mu), sd=flat(self.sd),
+                        X_test=None if self.X_test is None else self.X_test.reshape(len(self.X_test), -1))
+
     def subset(self, folds: list[int]) -> FoldData:
         """The same data for some of the folds (positions in this object)."""
         i = torch.tensor(folds, device=self.X.device)
         n_max = max(self.train_n[f] for f in folds)
         vm = self.val_mask[i]
         v_max = int(vm.sum(1).max().item())
-        return FoldData(
-            task=self.task,
-            n_classes=self.n_classes,
-            X=self.X[i],
+        return _replace(
+            self,
+            mu=self.mu[i],
+            sd=self.sd[i],
             Y=self.Y[i],
             train_idx=self.train_idx[i][:, :n_max],
             train_n=tuple(self.train_n[f] for f in folds),
             val_idx=self.val_idx[i][:, :v_max],
             val_mask=vm[:, :v_max],
             y_scale=self.y_scale[i],
-            X_test=None if self.X_test is None else self.X_test[i],
             Y_test=None if self.Y_test is None else self.Y_test[i],
             folds=tuple(self.folds[f] for f in folds),
         )
 
 
-def prepare_folds(ds: Dataset, splits: list[Split], device: torch.device) -> FoldData:
-    Xs, Ys, Xts, Yts, scales = [], [], [], [], []
+def _replace(data: FoldData, **changes: object) -> FoldData:
+    return replace(data, **changes)  # type: ignore[arg-type]
+
+
+def prepare_folds(ds: Dataset, splits: list[Split], device: torch.device, *, scale: str = "auto") -> FoldData:
+    """The fold data of ``ds``: the samples once, each fold's rows and scaler (fit on its training rows only)."""
+    mus, sds, Ys, Yts, scales = [], [], [], [], []
     for s in splits:
-        mu, sd = scaler_stats(ds.X[s.train])
-        Xs.append((ds.X - mu) / sd)
-        if ds.X_test is not None:
-            Xts.append((ds.X_test - mu) / sd)
+        mu, sd = scaler_stats(ds.X, scale, rows=s.train)
+        mus.append(mu)
+        sds.append(sd)
         if ds.task is Task.REGRESSION:
             ymu, ysd = scaler_stats(ds.y[s.train][:, None])
             Ys.append((ds.y - ymu[0]) / ysd[0])
@@ -122,17 +223,22 @@ def prepare_folds(ds: Dataset, splits: list[Split], device: torch.device) -> Fol
     def t(a: list[np.ndarray], dtype: torch.dtype) -> Tensor:
         return torch.from_numpy(np.stack(a)).to(device=device, dtype=dtype)
 
+    def samples(a: np.ndarray) -> Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
+
     return FoldData(
         task=ds.task,
         n_classes=ds.n_classes,
-        X=t(Xs, torch.float32),
+        X=samples(ds.X),
+        mu=t(mus, torch.float32),
+        sd=t(sds, torch.float32),
         Y=t(Ys, y_dtype),
         train_idx=train_idx.to(device),
         train_n=tuple(train_n),
         val_idx=val_idx.to(device),
         val_mask=val_mask.to(device),
         y_scale=torch.tensor(scales, device=device),
-        X_test=t(Xts, torch.float32) if Xts else None,
+        X_test=samples(ds.X_test) if ds.X_test is not None else None,
         Y_test=t(Yts, y_dtype) if Yts else None,
         folds=tuple(range(len(splits))),
     )

@@ -12,7 +12,17 @@ the measuring helper writes to a study it does through a reporter the caller pas
 
 from __future__ import annotations
 
-from sweepdoctor.sweep.engine._fit import FitResult, ModelFn, OnEpoch, fit_folds, fold_seed, metric_direction
+from sweepdoctor.sweep.engine._cnn import StackedCNN, build_builtin, build_cnn
+from sweepdoctor.sweep.engine._fit import (
+    FitResult,
+    ModelFn,
+    OnEpoch,
+    cnn_arch,
+    fit_folds,
+    fold_seed,
+    metric_direction,
+    model_inputs,
+)
 from sweepdoctor.sweep.engine._measurer import FirstJob, Measurer, Reporter, start_measurer
 from sweepdoctor.sweep.engine._models import build_mlp
 from sweepdoctor.sweep.engine._optim import LOSSES, METRICS, row_loss
@@ -31,12 +41,17 @@ __all__ = [
     "OnEpoch",
     "Reporter",
     "Scored",
+    "StackedCNN",
     "available_cores",
+    "build_builtin",
+    "build_cnn",
     "build_mlp",
+    "cnn_arch",
     "fit_folds",
     "fold_seed",
     "measure_in_background",
     "metric_direction",
+    "model_inputs",
     "reference_job",
     "row_loss",
     "scored_mlp_baselines",

@@ -5,18 +5,19 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from sweepdoctor.diagnostics import EpochRecord, finite_or_none
-from sweepdoctor.sweep.config import TrialParams
+from sweepdoctor.sweep.config import TrialParams, model_for
 from sweepdoctor.sweep.data import FoldData
+from sweepdoctor.sweep.engine._cnn import StackedCNN
 from sweepdoctor.sweep.engine._evaluate import diverged_folds, epoch_value
 from sweepdoctor.sweep.engine._kernels import flush_denormals
 from sweepdoctor.sweep.engine._measurer import Measurer
@@ -25,16 +26,20 @@ from sweepdoctor.sweep.engine._optim import MAXIMIZED_METRICS
 from sweepdoctor.sweep.engine._pipeline import EpochPipeline
 from sweepdoctor.sweep.engine._trainer import STAT_ROWS, FoldTrainer
 
-__all__ = ["FitResult", "FitTracker", "ModelFn", "fit_folds", "fold_seed"]
+__all__ = ["FitResult", "FitTracker", "ModelFn", "cnn_arch", "fit_folds", "fold_seed", "model_inputs"]
 
 logger = logging.getLogger(__name__)
 
-# A user's model factory: hyper-parameters, number of inputs, number of outputs.
-ModelFn = Callable[[TrialParams, int, int], nn.Module]
+# A user's model factory: hyper-parameters, the inputs (a table's number of features, or one
+# sample's shape (C, H, W) / (C, L) for images and sequences), the number of outputs.
+ModelFn = Callable[[TrialParams, Any, int], nn.Module]
 
 # ``on_epoch(epoch, value, stored)``: the epoch's fold-mean validation metric, and whether
 # the measuring process already wrote it to the study; True stops training (pruned).
 OnEpoch = Callable[[int, float, bool], bool]
+# ``watch(epoch, curves)``: every fold's curve so far, after ``on_epoch``; a reason stops
+# training as pruned with that reason (the diagnosis pruner), ``None`` goes on.
+Watch = Callable[[int, Sequence[Sequence[EpochRecord]]], str | None]
 
 
 def fold_seed(seed: int, fold: int, stream: int = 0) -> int:
@@ -68,29 +73,53 @@ class FitResult:
 
 
 def _builtin_stacks(data: FoldData, hp: TrialParams, seed: int, vectorize: bool) -> list[FoldStack]:
-    def mlp(folds: list[int]) -> StackedMLP:
-        return StackedMLP(
-            n_in=data.X.shape[-1],
-            n_out=data.n_outputs,
-            depth=hp.depth,
-            width=hp.width,
-            activation=hp.activation,
-            dropout=hp.dropout,
-            seeds=[fold_seed(seed, data.folds[f]) for f in folds],
-            device=data.X.device,
-        )
+    """The built-in model (MLP or CNN, ``hp.model``) as one stack of every fold, or one stack per fold."""
+    cnn = model_for(hp.model, len(data.sample_shape)) == "cnn"
+
+    def stack(folds: list[int]) -> FoldStack:
+        seeds = [fold_seed(seed, data.folds[f]) for f in folds]
+        if cnn:
+            return StackedCNN(data.sample_shape, data.n_outputs, seeds=seeds, device=data.device, **cnn_arch(hp))
+        return StackedMLP(n_in=data.n_features, n_out=data.n_outputs, depth=hp.depth, width=hp.width,
+                          activation=hp.activation, dropout=hp.dropout, seeds=seeds, device=data.device)
 
     if vectorize:
-        return [mlp(list(range(data.n_folds)))]
-    return [mlp([f]) for f in range(data.n_folds)]
+        return [stack(list(range(data.n_folds)))]
+    return [stack([f]) for f in range(data.n_folds)]
+
+
+def cnn_arch(hp: TrialParams) -> dict[str, Any]:
+    """The built-in CNN's architecture keywords (:func:`build_cnn`'s) from a trial's parameters."""
+    return dict(conv_blocks=int(hp.conv_blocks), channels=int(hp.channels), kernel_size=int(hp.kernel_size),
+                pooling=hp.pooling, batch_norm=bool(hp.batch_norm), depth=int(hp.depth), width=int(hp.width),
+                activation=hp.activation, dropout=float(hp.dropout))
+
+
+def model_inputs(data: FoldData) -> int | tuple[int, ...]:
+    """What a user's ``model_fn`` gets as ``n_inputs``: the number of features of a table, else one sample's
+    shape (``(C, H, W)``, ``(C, L)``)."""
+    return data.n_features if data.X.ndim == 2 else data.sample_shape
 
 
 def _user_modules(model_fn: ModelFn, data: FoldData, hp: TrialParams, seed: int) -> list[nn.Module]:
     mods = []
+    probe = data.rows(data.train_idx[:1, :2])[0]
     for f in range(data.n_folds):
         torch.manual_seed(fold_seed(seed, data.folds[f]))
-        mods.append(model_fn(hp, int(data.X.shape[-1]), data.n_outputs).to(data.X.device))
+        m = model_fn(hp, model_inputs(data), data.n_outputs).to(data.device)
+        if any(isinstance(p, nn.parameter.UninitializedParameter) for p in m.parameters()):
+            _materialize(m, probe)
+        mods.append(m)
     return mods
+
+
+def _materialize(module: nn.Module, probe: Tensor) -> None:
+    """Give a module with lazy layers (``nn.LazyLinear``...) its shapes: one forward pass in eval mode."""
+    was = module.training
+    module.train(False)
+    with torch.no_grad():
+        module(probe)
+    module.train(was)
 
 
 def _try_vmap(mods: list[nn.Module], data: FoldData) -> VmapStack | None:
@@ -100,7 +129,7 @@ def _try_vmap(mods: list[nn.Module], data: FoldData) -> VmapStack | None:
         return None
     try:
         stack = VmapStack(mods)
-        out = stack.forward(data.X[:, :2])
+        out = stack.forward(data.rows(data.train_idx[:, :2]))
         out.sum().backward()
         for p in stack.parameters():
             p.grad = None
@@ -117,6 +146,8 @@ def _stacks(
 ) -> tuple[list[FoldStack], list[FoldData], str]:
     """The fold stacks to train, the fold data of each, and the path's name (vectorized or sequential)."""
     if model_fn is None:
+        if model_for(hp.model, len(data.sample_shape)) == "mlp":
+            data = data.flattened()
         path = "vectorized" if vectorize and data.n_folds > 1 else "sequential"
         datas = [data] if vectorize else [data.subset([f]) for f in range(data.n_folds)]
         return list(_builtin_stacks(data, hp, seed, vectorize)), datas, path
@@ -140,6 +171,7 @@ def fit_folds(
     on_epoch: OnEpoch | None = None,
     measurer: Measurer | None = None,
     report_to: int | None = None,
+    watch: Watch | None = None,
 ) -> FitResult:
     """Train ``hp`` on every fold of ``data`` for up to ``epochs`` epochs.
 
@@ -152,23 +184,14 @@ def fit_folds(
     (built-in MLP with folds in lockstep; see ``_pipeline``). The results are the same.
     ``report_to``: the study trial id whose intermediate values the measuring process
     writes itself (then ``on_epoch`` is told ``stored=True``).
+    ``watch(epoch, curves)``: after ``on_epoch``, a reason to stop as pruned, or ``None``.
     """
     with _random_streams(data, seed, user_model=model_fn is not None) as generator:
         stacks, datas, path = _stacks(data, hp, seed=seed, model_fn=model_fn, vectorize=vectorize)
-        trainers = [
-            FoldTrainer(
-                s,
-                d,
-                hp,
-                loss=loss,
-                metric=metric,
-                epochs=epochs,
-                shuffle_seeds=[fold_seed(seed, f, stream=1) for f in d.folds],
-                generator=generator,
-            )
-            for s, d in zip(stacks, datas)
-        ]
-        tracker = FitTracker(data.n_folds, hp, on_epoch)
+        trainers = [FoldTrainer(s, d, hp, loss=loss, metric=metric, epochs=epochs, generator=generator,
+                                shuffle_seeds=[fold_seed(seed, f, stream=1) for f in d.folds])
+                    for s, d in zip(stacks, datas)]
+        tracker = FitTracker(data.n_folds, hp, on_epoch, watch=watch)
         t0 = time.perf_counter()
 
         def judge(epoch: int, lr: float, stats: np.ndarray, stored: bool, trained_at: float) -> bool:
@@ -176,7 +199,8 @@ def fit_folds(
 
         if len(trainers) == 1:
             trainer = trainers[0]
-            pipeline = EpochPipeline(trainer.evaluate, judge, mlp=trainer.mlp, measurer=measurer, report_to=report_to)
+            pipeline = EpochPipeline(trainer.evaluate, judge, model=trainer.snapshot_model, measurer=measurer,
+                                     report_to=report_to)
         else:  # the sequential path: every fold's trainer, measured together in place
             pipeline = EpochPipeline(lambda _: torch.cat([t.evaluate() for t in trainers], dim=1), judge)
         _train(trainers, pipeline, epochs)
@@ -198,9 +222,9 @@ def _random_streams(data: FoldData, seed: int, *, user_model: bool) -> Iterator[
     ``nn.Dropout``): it is seeded for the trial and the caller's state put back afterwards.
     """
     if not user_model:
-        yield torch.Generator(device=data.X.device).manual_seed(fold_seed(seed, 0, stream=2))
+        yield torch.Generator(device=data.device).manual_seed(fold_seed(seed, 0, stream=2))
         return
-    devices = [data.X.device.index or 0] if data.X.device.type == "cuda" else []
+    devices = [data.device.index or 0] if data.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(fold_seed(seed, 0, stream=2))
         yield None
@@ -227,10 +251,12 @@ class FitTracker:
     improvement; the scores are then those of the best epoch).
     """
 
-    def __init__(self, k: int, hp: TrialParams, on_epoch: OnEpoch | None = None) -> None:
+    def __init__(self, k: int, hp: TrialParams, on_epoch: OnEpoch | None = None, *,
+                 watch: Watch | None = None) -> None:
         self.k = k
         self.hp = hp
         self.on_epoch = on_epoch
+        self.watch = watch
         self.curves: list[list[EpochRecord]] = [[] for _ in range(k)]
         self.history: list[np.ndarray] = []  # per epoch: (STAT_ROWS, k)
         self.status: str = "complete"
@@ -263,6 +289,9 @@ class FitTracker:
             self.best_epoch, self.best_val = epoch, mean_val
         if self.on_epoch is not None and self.on_epoch(epoch, epoch_value(stats), stored):
             self.status, self.reason = "pruned", f"pruned at epoch {epoch}"
+            return True
+        if self.watch is not None and (why := self.watch(epoch, self.curves)) is not None:
+            self.status, self.reason = "pruned", why
             return True
         if self.hp.patience > 0 and epoch - self.best_epoch >= self.hp.patience:
             self.reason = f"early stopping at epoch {epoch} (best epoch {self.best_epoch})"

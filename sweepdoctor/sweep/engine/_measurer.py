@@ -1,4 +1,4 @@
-"""A helper process that measures the built-in MLP's epochs on a second core.
+"""A helper process that measures the built-in model's epochs (MLP or CNN) on a second core.
 
 Why a process: the measurement is a few large kernels, the training step many small
 ones, and in one process the two threads fight over the GIL at every kernel (measured:
@@ -40,9 +40,10 @@ import torch
 
 from sweepdoctor.sweep.data import FoldData
 from sweepdoctor.sweep.engine._backprop import MLPSnapshot, MLPWeights
-from sweepdoctor.sweep.engine._evaluate import EvalRows, diverged_folds, epoch_value, measure_mlp
+from sweepdoctor.sweep.engine._cnn import CNNSnapshot, StackedCNN
+from sweepdoctor.sweep.engine._evaluate import EvalRows, diverged_folds, epoch_value, measure_mlp, measure_stack
 
-__all__ = ["FirstJob", "Measurer", "MeasuringSlot", "Reporter", "ReporterFactory", "start_measurer"]
+__all__ = ["SHARE_LIMIT", "FirstJob", "Measurer", "MeasuringSlot", "Reporter", "ReporterFactory", "start_measurer"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,18 +62,29 @@ class MeasuringSlot:
     (the fold-mean validation metric, when finite), as the pruner's report.
     """
 
-    def __init__(self, owner: Measurer, mlp: MLPWeights, report_to: int | None = None) -> None:
+    def __init__(self, owner: Measurer, model: MLPWeights | StackedCNN, report_to: int | None = None) -> None:
         self._owner = owner
         self.report_to = report_to
-        self.weights = MLPSnapshot(
-            [torch.empty_like(w, requires_grad=False).share_memory_() for w in mlp.weights],
-            [torch.empty_like(b, requires_grad=False).share_memory_() for b in mlp.biases],
-            mlp.activation,
-        )
+        self.weights: MLPSnapshot | CNNSnapshot
+        if isinstance(model, StackedCNN):
+            self.weights = CNNSnapshot(model, shared=True)
+        else:
+            self.weights = MLPSnapshot(
+                [torch.empty_like(w, requires_grad=False).share_memory_() for w in model.weights],
+                [torch.empty_like(b, requires_grad=False).share_memory_() for b in model.biases],
+                model.activation,
+            )
         self.sent = False  # whether the helper knows this slot
 
-    def fill(self, mlp: MLPWeights) -> None:
-        self.weights.copy_from(mlp)
+    def fill(self, model: MLPWeights | StackedCNN) -> None:
+        self.weights.copy_from(model)  # type: ignore[arg-type]
+
+    def message(self) -> tuple[Any, ...]:
+        """What tells the helper of this slot: the shared tensors and how to measure them."""
+        w = self.weights
+        if isinstance(w, CNNSnapshot):
+            return ("cnn", w.spec, w.tensors, self.report_to)
+        return ("trial", w.weights, w.biases, w.activation, self.report_to)
 
     def start(self, epoch: int) -> bool:
         """Ask the helper to measure the slot's weights as ``epoch``; False when it cannot (measure here)."""
@@ -103,6 +115,10 @@ def start_measurer(
         logger.info("measuring epochs in place: a daemonic process cannot start the measuring process")
         return None
     need = sum(t.numel() * t.element_size() for t in _tensors(data))
+    if need > SHARE_LIMIT:  # sharing would copy the samples into shared memory: twice the data in RAM
+        logger.info("measuring epochs in place: the data (%d MB) are too large to share with a measuring process",
+                    need >> 20)
+        return None
     free = _shared_memory_free()
     if free is not None and free < 2 * need + _SHM_MARGIN:
         logger.info("measuring epochs in place: %d MB of shared memory free, the data needs %d MB",
@@ -116,6 +132,7 @@ def start_measurer(
 
 
 _SHM_MARGIN = 16 << 20  # bytes of shared memory left to others (and to the trials' weights)
+SHARE_LIMIT = 256 << 20  # bytes of fold data at most that a measuring process gets a shared copy of
 
 
 def _tensors(data: FoldData) -> list[torch.Tensor]:
@@ -153,8 +170,8 @@ class Measurer:
         self._current: MeasuringSlot | None = None
         self.measured = 0  # epochs the helper has measured
 
-    def slot(self, mlp: MLPWeights, report_to: int | None = None) -> MeasuringSlot:
-        return MeasuringSlot(self, mlp, report_to)
+    def slot(self, model: MLPWeights | StackedCNN, report_to: int | None = None) -> MeasuringSlot:
+        return MeasuringSlot(self, model, report_to)
 
     @property
     def available(self) -> bool:
@@ -198,8 +215,7 @@ class Measurer:
             return False
         try:
             if self._current is not slot or not slot.sent:
-                w = slot.weights
-                self._conn.send(("trial", w.weights, w.biases, w.activation, slot.report_to))
+                self._conn.send(slot.message())
                 self._current, slot.sent = slot, True
             self._conn.send(("measure", epoch))
         except (OSError, ValueError) as e:
@@ -313,8 +329,8 @@ def _serve(
         if first_job is not None:
             conn.send(_run_first_job(first_job, data))
         torch.set_flush_denormal(True)  # as the trainer has it while training
-        rows = EvalRows(data)
-        mlp: MLPSnapshot | None = None
+        rows = _Rows(data)
+        model: MLPSnapshot | StackedCNN | None = None
         report_to: int | None = None
         reporter = make_reporter() if make_reporter is not None else None
         conn.send(_READY)
@@ -322,12 +338,12 @@ def _serve(
             msg: Any = conn.recv()
             if msg[0] == "stop":
                 break
-            if msg[0] == "trial":
-                mlp, report_to = MLPSnapshot(msg[1], msg[2], msg[3]), msg[4]
+            if msg[0] in ("trial", "cnn"):
+                model, report_to = _model(msg)
                 continue
             try:
-                assert mlp is not None, "measure before trial"
-                stats = measure_mlp(mlp, rows, loss=loss, metric=metric).numpy()
+                assert model is not None, "measure before trial"
+                stats = rows.measure(model, loss=loss, metric=metric).numpy()
                 stored = False
                 if report_to is not None and reporter is not None and not diverged_folds(stats):
                     # (the sweep fails a diverged epoch before it would report it)
@@ -340,6 +356,30 @@ def _serve(
         pass  # it measures in place when our answers stop; nothing to print on its terminal
     conn.close()
     os._exit(0)  # nothing to flush; skips a second of interpreter teardown (torch)
+
+
+def _model(msg: tuple[Any, ...]) -> tuple[MLPSnapshot | StackedCNN, int | None]:
+    """The model a slot's message describes, over its shared tensors, and the trial it reports to."""
+    if msg[0] == "cnn":
+        return StackedCNN.shell(msg[1], msg[2]), msg[3]
+    return MLPSnapshot(msg[1], msg[2], msg[3]), msg[4]
+
+
+class _Rows:
+    """The helper's evaluation rows: the samples as rows of features for the MLP, as given for the CNN
+    (each gathered on first use)."""
+
+    def __init__(self, data: FoldData) -> None:
+        self._data = data
+        self._flat: EvalRows | None = None
+        self._shaped: EvalRows | None = None
+
+    def measure(self, model: MLPSnapshot | StackedCNN, *, loss: str, metric: str) -> torch.Tensor:
+        if isinstance(model, StackedCNN):
+            self._shaped = self._shaped or EvalRows(self._data)
+            return measure_stack(model, self._shaped, loss=loss, metric=metric)
+        self._flat = self._flat or EvalRows(self._data.flattened())
+        return measure_mlp(model, self._flat, loss=loss, metric=metric)
 
 
 def _run_first_job(job: FirstJob, data: FoldData) -> tuple[str, bool, Any]:

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from sweepdoctor.sweep.engine._backprop import hidden_dropout
 from sweepdoctor.sweep.engine._kernels import dropout_fn
 
-__all__ = ["ACTIVATION_FNS", "FoldStack", "ModuleStack", "StackedMLP", "VmapStack", "build_mlp"]
+__all__ = ["ACTIVATION_FNS", "FoldStack", "ModuleStack", "StackedMLP", "VmapStack", "activation_module", "build_mlp"]
 
 ACTIVATION_FNS: dict[str, Callable[[Tensor], Tensor]] = {
     "relu": torch.relu,
@@ -49,6 +49,11 @@ _ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
 }
 
 
+def activation_module(name: str) -> nn.Module:
+    """The ``nn`` module of an activation of the search space (``relu``, ``tanh``, ``gelu``, ``sigmoid``)."""
+    return _ACTIVATION_MODULES[name]()
+
+
 class FoldStack(Protocol):
     n_folds: int
     depth: int | None
@@ -69,7 +74,7 @@ def build_mlp(n_in: int, n_out: int, *, depth: int, width: int, activation: str,
     layers: list[nn.Module] = []
     d = n_in
     for _ in range(depth):
-        layers += [nn.Linear(d, width), _ACTIVATION_MODULES[activation](), nn.Dropout(dropout)]
+        layers += [nn.Linear(d, width), activation_module(activation), nn.Dropout(dropout)]
         d = width
     layers.append(nn.Linear(d, n_out))
     return nn.Sequential(*layers)

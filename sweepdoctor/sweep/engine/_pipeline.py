@@ -22,6 +22,7 @@ import numpy as np
 from torch import Tensor
 
 from sweepdoctor.sweep.engine._backprop import MLPWeights
+from sweepdoctor.sweep.engine._cnn import CNNSnapshot, StackedCNN
 from sweepdoctor.sweep.engine._measurer import Measurer
 
 __all__ = ["EpochPipeline", "OVERLAP_ENV", "available_cores", "measure_in_background"]
@@ -65,21 +66,22 @@ class EpochPipeline:
     epoch (this epoch is then not measured and :attr:`behind` is True until
     :meth:`restore`). :meth:`drain` judges the last measurement after the final epoch.
     ``measure(weights)`` measures in this process: the current weights (None) or a copy.
+    ``model``: the built-in model (MLP or CNN) whose weights the measurer is sent.
     """
 
     def __init__(
         self,
-        measure: Callable[[MLPWeights | None], Tensor],
+        measure: Callable[[MLPWeights | CNNSnapshot | None], Tensor],
         judge: Judge,
         *,
-        mlp: MLPWeights | None = None,
+        model: MLPWeights | StackedCNN | None = None,
         measurer: Measurer | None = None,
         report_to: int | None = None,
     ) -> None:
         self._measure = measure
         self._judge = judge
-        self._mlp = mlp
-        self._slot = measurer.slot(mlp, report_to) if measurer is not None and mlp is not None else None
+        self._mlp = model
+        self._slot = measurer.slot(model, report_to) if measurer is not None and model is not None else None
         self._pending: tuple[int, float, float] | None = None
         self.behind = False
 
@@ -106,13 +108,14 @@ class EpochPipeline:
         stats, stored = answer
         return self._judge(epoch, lr, stats, stored, trained_at)
 
-    def _judge_here(self, epoch: int, lr: float, weights: MLPWeights | None, trained_at: float) -> bool:
+    def _judge_here(self, epoch: int, lr: float, weights: MLPWeights | CNNSnapshot | None,
+                    trained_at: float) -> bool:
         return self._judge(epoch, lr, self._measure(weights).cpu().numpy(), False, trained_at)
 
     def restore(self) -> None:
         """Put back the weights of the last epoch measured (training went one epoch past the stop)."""
         if self.behind and self._slot is not None and self._mlp is not None:
-            self._slot.weights.restore(self._mlp)
+            self._slot.weights.restore(self._mlp)  # type: ignore[arg-type]
             self.behind = False
 
     def __enter__(self) -> EpochPipeline:

@@ -20,7 +20,14 @@ from torch import Tensor
 from sweepdoctor.sweep.config import TrialParams
 from sweepdoctor.sweep.data import FoldData
 from sweepdoctor.sweep.engine._backprop import MLPWeights, loss_and_grads
-from sweepdoctor.sweep.engine._evaluate import STAT_ROWS, EvalRows, autograd_chunk, full_batch, measure, measure_mlp
+from sweepdoctor.sweep.engine._cnn import CNNSnapshot, StackedCNN
+from sweepdoctor.sweep.engine._evaluate import (
+    CACHE_ELEMENTS,
+    STAT_ROWS,
+    EvalRows,
+    measure_mlp,
+    measure_stack,
+)
 from sweepdoctor.sweep.engine._kernels import FusedStepper, dropout_fn
 from sweepdoctor.sweep.engine._models import FoldStack, StackedMLP
 from sweepdoctor.sweep.engine._optim import row_loss
@@ -57,16 +64,18 @@ class FoldTrainer:
         self.steps_per_epoch = math.ceil(self.n_max / self.bs)
         self.total_steps = epochs * self.steps_per_epoch
         self.step = 0
-        dev = data.X.device
+        dev = data.device
         self._ar = torch.arange(self.k, device=dev)[:, None]
         self._n = torch.tensor(data.train_n, device=dev)
         self._pos = torch.arange(self.n_max, device=dev)
         self._w_uniform: Tensor | None = None
+        self._gather_epoch = self.k * self.n_max * data.n_features <= CACHE_ELEMENTS
         # The built-in MLP trains with hand-written backward passes (see _backprop).
         self._mlp = stack if isinstance(stack, StackedMLP) else None
+        self._cnn = stack if isinstance(stack, StackedCNN) else None
         self._dropout = dropout_fn(hp.dropout, dev, generator=generator)
-        if self._mlp is not None:
-            self._mlp.generator = generator
+        if hasattr(stack, "generator"):  # a built-in model (MLP, CNN) draws its dropout from the private stream
+            stack.generator = generator
 
     def _epoch_order(self) -> Tensor:
         """Each fold's training rows in a fresh random order (padding at the end)."""
@@ -74,31 +83,35 @@ class FoldTrainer:
         order = torch.zeros((self.k, self.n_max), dtype=torch.long)
         for f, (g, n) in enumerate(zip(self.gens, self.data.train_n)):
             order[f, :n] = idx[f, torch.randperm(n, generator=g)]
-        return order.to(self.data.X.device, non_blocking=True)
+        return order.to(self.data.device, non_blocking=True)
 
     def run_epoch(self) -> float:
         """One pass over every fold's training rows; returns the last learning rate."""
         self.stack.train(True)
         order = self._epoch_order()
-        # The epoch's rows in batch order, gathered once: each step takes a slice (a view).
-        Xe, Ye = self.data.X[self._ar, order], self.data.Y[self._ar, order]
+        d = self.data
+        # The epoch's rows in batch order, gathered and scaled once when they fit the cache
+        # budget (each step takes a slice, a view); for large samples (images), step by step.
+        Xe = d.rows(order) if self._gather_epoch else None
+        Ye = d.Y[self._ar, order]
         bs, base, schedule, total = self.bs, self.hp.lr, self.hp.schedule, self.total_steps
         lr = base
         for s in range(self.steps_per_epoch):
             lr = base * lr_factor(schedule, self.step, total)
             start, end = s * bs, min((s + 1) * bs, self.n_max)
             if end > self.n_min:  # a fold ran out of rows: average over its real rows only
-                mask = (self._pos[start:end][None, :] < self._n[:, None]).to(Xe.dtype)
+                mask = (self._pos[start:end][None, :] < self._n[:, None]).to(torch.float32)
                 w = mask / mask.sum(1, keepdim=True).clamp(min=1)
             else:
                 w = self._uniform_weights(end - start)
-            self._train_step(Xe[:, start:end], Ye[:, start:end], w, lr)
+            x = Xe[:, start:end] if Xe is not None else d.rows(order[:, start:end])
+            self._train_step(x, Ye[:, start:end], w, lr)
             self.step += 1
         return lr
 
     def _uniform_weights(self, b: int) -> Tensor:
         if self._w_uniform is None or self._w_uniform.shape[1] != b:
-            self._w_uniform = torch.full((self.k, b), 1.0 / b, device=self.data.X.device)
+            self._w_uniform = torch.full((self.k, b), 1.0 / b, device=self.data.device)
         return self._w_uniform
 
     def _train_step(self, x: Tensor, y: Tensor, w: Tensor, lr: float) -> None:
@@ -121,19 +134,21 @@ class FoldTrainer:
         """The built-in MLP this trainer trains (None for a user's model)."""
         return self._mlp
 
-    def evaluate(self, weights: MLPWeights | None = None) -> Tensor:
-        """Per-fold statistics of the current weights (or, built-in MLP, of ``weights``), in eval mode.
+    @property
+    def snapshot_model(self) -> StackedMLP | StackedCNN | None:
+        """The built-in model whose weights a measuring process can measure (None: a user's model)."""
+        return self._mlp if self._mlp is not None else self._cnn
+
+    def evaluate(self, weights: MLPWeights | CNNSnapshot | None = None) -> Tensor:
+        """Per-fold statistics of the current weights (or of a snapshot ``weights``), in eval mode.
 
         Shape ``(len(STAT_ROWS), k)``. The training loss is over the whole training fold
-        and its backward pass gives the full-batch gradient, whose L2 norm per fold is
-        ``grad_norm``.
+        (for images and sequences a fixed sample of it, see ``EvalRows``) and its backward
+        pass gives the gradient, whose L2 norm per fold is ``grad_norm``.
         """
+        if isinstance(weights, CNNSnapshot):
+            return measure_stack(weights.stack(), self._rows, loss=self.loss, metric=self.metric)
         mlp = weights if weights is not None else self._mlp
         if mlp is not None:
             return measure_mlp(mlp, self._rows, loss=self.loss, metric=self.metric)
-        self.stack.train(False)
-        chunk = autograd_chunk(self.stack.forward, self.params, task=self.data.task, loss=self.loss)
-        stats = measure(full_batch(self._rows, chunk), self.stack.forward, self._rows, loss=self.loss,
-                        metric=self.metric)
-        self.stack.train(True)
-        return stats
+        return measure_stack(self.stack, self._rows, loss=self.loss, metric=self.metric)

@@ -13,8 +13,9 @@ and ``engine`` rooms. Never a face (``cli``, ``service``).
 
 from __future__ import annotations
 
+from sweepdoctor.sweep.search._doctor_pruner import DoctorPruner
 from sweepdoctor.sweep.search._heartbeat import HeartbeatSettings, fail_stale_in_study
-from sweepdoctor.sweep.search._refit import refit
+from sweepdoctor.sweep.search._refit import LoadedModel, load_model, refit
 from sweepdoctor.sweep.search._result import SweepResult, TrialEvent
 from sweepdoctor.sweep.search._runner import run, run_sweep
 from sweepdoctor.sweep.search._setup import Plugins, resolve_task_settings
@@ -24,11 +25,14 @@ from sweepdoctor.sweep.search._weights import study_hessians, weights_dir
 __all__ = [
     "DATA_SOURCE_ATTR",
     "STUDY_ATTR",
+    "DoctorPruner",
     "HeartbeatSettings",
     "Plugins",
     "SweepResult",
     "TrialEvent",
     "fail_stale_in_study",
+    "LoadedModel",
+    "load_model",
     "refit",
     "resolve_task_settings",
     "run",

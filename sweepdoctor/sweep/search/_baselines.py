@@ -1,9 +1,12 @@
 """Reference models trained on the study's folds (RULES.md §1: start from simple models).
 
 - ``baseline-linear``: logistic / ridge regression from scikit-learn, fit to
-  convergence (easy to optimize); one record with its final losses.
-- ``baseline-shallow`` and ``baseline-wide``: MLPs of 64 and 2x256 units, trained
-  like a candidate (:mod:`sweepdoctor.sweep.engine._references`).
+  convergence (easy to optimize); one record with its final losses. On large data (over
+  :data:`LINEAR_FIT_ELEMENTS` numbers per fold, image sets) it is fit on an evenly spaced
+  sample of each training fold; its scaler is still fit on the whole fold.
+- ``baseline-shallow`` and ``baseline-wide``: MLPs of 64 and 2x256 units (for images and
+  sequences: the shallow MLP and ``baseline-cnn``, a small CNN), trained like a candidate
+  (:mod:`sweepdoctor.sweep.engine._references`).
 
 Their losses are measured exactly as the candidates' (same folds, scaling and loss).
 
@@ -14,7 +17,9 @@ linear model (a fraction of a second) is fit here. Either way the numbers are th
 
 from __future__ import annotations
 
+import functools
 import warnings
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,43 +39,63 @@ def _loss(pred: np.ndarray, y: np.ndarray, task: Task, loss: str) -> float:
     return float(row_loss(out, yt, task, loss).mean())
 
 
+# Numbers the linear model is fit on at most: past that (large image sets), a fixed sample of the training rows.
+LINEAR_FIT_ELEMENTS = 1 << 21
+
+
+def _class_scores(model: Any, n_classes: int, Z: np.ndarray) -> np.ndarray:
+    """A scikit-learn classifier's decision scores as logits, one column per class of the data."""
+    dec = model.decision_function(Z)
+    full = np.zeros((len(Z), n_classes), dtype=np.float32)
+    if dec.ndim == 1:  # binary: one score for the positive class
+        full[:, model.classes_[1]] = dec
+    else:
+        full[:, model.classes_] = dec
+    return full
+
+
+def _ridge_scores(model: Any, Z: np.ndarray) -> np.ndarray:
+    return model.predict(Z).astype(np.float32)[:, None]  # type: ignore[no-any-return]
+
+
+def _fit_rows(train: np.ndarray, n_features: int) -> np.ndarray:
+    """The training rows the linear model is fit on: all, or an evenly spaced sample of them on large data."""
+    keep = max(100, LINEAR_FIT_ELEMENTS // max(1, n_features))
+    return train if len(train) <= keep else train[np.linspace(0, len(train) - 1, keep).astype(np.int64)]
+
+
+def _rows(X: np.ndarray) -> np.ndarray:
+    """Samples as rows of features: the pixels of images, every step of sequences."""
+    return X.reshape(len(X), -1)
+
+
 def linear_baseline(ds: Dataset, splits: list[Split], *, loss: str) -> Scored:
     """A logistic (classification) or ridge (regression) model per fold."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression, Ridge
 
     folds, scores = [], []
+    X, X_test = _rows(ds.X), None if ds.X_test is None else _rows(ds.X_test)
     for s in splits:
-        mu, sd = scaler_stats(ds.X[s.train])
-        Xtr, Xva = (ds.X[s.train] - mu) / sd, (ds.X[s.val] - mu) / sd
-        Xte = None if ds.X_test is None else (ds.X_test - mu) / sd
+        train = _fit_rows(s.train, X.shape[1])
+        mu, sd = scaler_stats(X, rows=s.train)
+        Xtr, Xva = (X[train] - mu) / sd, (X[s.val] - mu) / sd
+        Xte = None if X_test is None else (X_test - mu) / sd
         if ds.task is Task.CLASSIFICATION:
             model = LogisticRegression(max_iter=2000)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                model.fit(Xtr, ds.y[s.train])
-
-            def logits(Z: np.ndarray) -> np.ndarray:
-                dec = model.decision_function(Z)
-                full = np.zeros((len(Z), ds.n_classes), dtype=np.float32)
-                if dec.ndim == 1:  # binary: one score for the positive class
-                    full[:, model.classes_[1]] = dec
-                else:
-                    full[:, model.classes_] = dec
-                return full
-
-            ytr, yva = ds.y[s.train], ds.y[s.val]
+                model.fit(Xtr, ds.y[train])
+            logits = functools.partial(_class_scores, model, ds.n_classes)
+            ytr, yva = ds.y[train], ds.y[s.val]
             yte = ds.y_test
             score = float((logits(Xva).argmax(1) == yva).mean())
         else:
             ymu, ysd = scaler_stats(ds.y[s.train][:, None])
-            ytr = ((ds.y[s.train] - ymu[0]) / ysd[0]).astype(np.float32)
+            ytr = ((ds.y[train] - ymu[0]) / ysd[0]).astype(np.float32)
             yva = ((ds.y[s.val] - ymu[0]) / ysd[0]).astype(np.float32)
             yte = None if ds.y_test is None else ((ds.y_test - ymu[0]) / ysd[0]).astype(np.float32)
-            model = Ridge(alpha=1e-3).fit(Xtr, ytr)
-
-            def logits(Z: np.ndarray) -> np.ndarray:
-                return model.predict(Z).astype(np.float32)[:, None]
+            logits = functools.partial(_ridge_scores, Ridge(alpha=1e-3).fit(Xtr, ytr))
 
             score = float(np.sqrt(np.mean((logits(Xva)[:, 0] - yva) ** 2)) * ysd[0])
         rec = EpochRecord(

@@ -44,7 +44,7 @@ from sweepdoctor.studies import (
     run_stored,
     running_trials,
 )
-from sweepdoctor.sweep.search._study import optuna_storage
+from sweepdoctor.sweep.search._storage import optuna_storage
 
 __all__ = [
     "GRACE_ENV",

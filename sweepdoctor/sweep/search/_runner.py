@@ -33,6 +33,7 @@ from sweepdoctor.sweep.search._setup import (
     fold_tensors,
     needs_baselines,
     open_sweep,
+    resolve_model,
     start_helper,
     torch_threads,
 )
@@ -136,9 +137,9 @@ def run_sweep(
     source: DataConfig | None = None,
 ) -> SweepResult:
     """Run (or resume) the sweep described by ``cfg`` on ``ds`` (see :func:`run`)."""
-    cfg = cfg.validate()
-    t_start = time.perf_counter()
     plugins = plugins or Plugins()
+    cfg = resolve_model(cfg.validate(), ds, plugins.model_fn)
+    t_start = time.perf_counter()
     stage = on_stage or (lambda _msg: None)
     with torch_threads(cfg.train.threads or 1), contextlib.ExitStack() as stack:
         splits, data = fold_tensors(cfg, ds)

@@ -6,6 +6,7 @@ The parent of ``--workers N`` and each worker process open the same sweep the sa
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,9 +16,19 @@ import optuna
 import torch
 
 from sweepdoctor.diagnostics import Task, Thresholds
-from sweepdoctor.errors import SweepdoctorError
+from sweepdoctor.errors import ConfigError, SweepdoctorError
 from sweepdoctor.studies import Store, StudyLock, check_writable, default_storage
-from sweepdoctor.sweep.config import DataConfig, SearchSpace, SweepConfig, data_source
+from sweepdoctor.sweep.config import (
+    Choice,
+    DataConfig,
+    Fixed,
+    Param,
+    SearchSpace,
+    SweepConfig,
+    admits,
+    data_source,
+    model_for,
+)
 from sweepdoctor.sweep.data import Dataset, FoldData, Split, make_splits, pick_device, prepare_folds, splits_hash
 from sweepdoctor.sweep.engine import (
     LOSSES,
@@ -29,13 +40,9 @@ from sweepdoctor.sweep.engine import (
     reference_job,
     start_measurer,
 )
-from sweepdoctor.sweep.search._study import (
-    DATA_SOURCE_ATTR,
-    StudyReporter,
-    check_or_set_fingerprint,
-    open_study,
-    optuna_storage,
-)
+from sweepdoctor.sweep.search._reporter import StudyReporter
+from sweepdoctor.sweep.search._storage import optuna_storage
+from sweepdoctor.sweep.search._study import DATA_SOURCE_ATTR, check_or_set_fingerprint, open_study
 
 __all__ = [
     "Plugins",
@@ -44,6 +51,7 @@ __all__ = [
     "fold_tensors",
     "needs_baselines",
     "open_sweep",
+    "resolve_model",
     "resolve_task_settings",
     "start_helper",
     "torch_threads",
@@ -102,7 +110,31 @@ def resolve_task_settings(cfg: SweepConfig, ds: Dataset) -> tuple[str, str]:
 
 
 def study_name(cfg: SweepConfig, ds: Dataset, model_fn: ModelFn | None) -> str:
-    return cfg.study.name or f"{ds.name}-{'mlp' if model_fn is None else 'custom'}"
+    return cfg.study.name or f"{ds.name}-{_model_label(cfg, model_fn)}"
+
+
+def _model_label(cfg: SweepConfig, model_fn: ModelFn | None) -> str:
+    if model_fn is not None:
+        return "custom"
+    return "cnn" if admits(cfg.space.model, "cnn") else "mlp"
+
+
+def resolve_model(cfg: SweepConfig, ds: Dataset, model_fn: ModelFn | None) -> SweepConfig:
+    """``space.model = "auto"`` made concrete for these data (the CNN for images and sequences), and
+    checked: the built-in CNN needs samples with a channel axis."""
+    p = cfg.space.model
+    ndim = len(ds.sample_shape)
+    values = [p.value] if isinstance(p, Fixed) else list(getattr(p, "values", ()))
+    if model_fn is not None or ndim <= 1:
+        if model_fn is None and "cnn" in values:
+            raise ConfigError(f"space.model: the built-in CNN takes images (n, C, H, W) or sequences (n, C, L), "
+                              f"but X has samples of shape {ds.sample_shape}; use model = \"mlp\" for a table")
+        return cfg  # auto is the MLP for a table (kept as "auto": the space's fingerprint is unchanged)
+    if isinstance(p, Fixed):
+        new: Param = Fixed(model_for(p.value, ndim))
+    else:
+        new = Choice(tuple(dict.fromkeys(model_for(v, ndim) for v in values)))
+    return dataclasses.replace(cfg, space=dataclasses.replace(cfg.space, model=new))
 
 
 def fold_tensors(cfg: SweepConfig, ds: Dataset, splits: list[Split] | None = None) -> tuple[list[Split], FoldData]:
@@ -114,7 +146,7 @@ def fold_tensors(cfg: SweepConfig, ds: Dataset, splits: list[Split] | None = Non
     if splits is None:
         splits = make_splits(ds.y, ds.task, n_splits=cfg.train.folds, n_repeats=cfg.train.repeats,
                              seed=cfg.study.seed)
-    return splits, prepare_folds(ds, splits, pick_device(cfg.train.device))
+    return splits, prepare_folds(ds, splits, pick_device(cfg.train.device), scale=cfg.data.scale)
 
 
 def start_helper(cfg: SweepConfig, ds: Dataset, data: FoldData, plugins: Plugins) -> Measurer | None:
@@ -127,7 +159,7 @@ def start_helper(cfg: SweepConfig, ds: Dataset, data: FoldData, plugins: Plugins
     """
     if plugins.model_fn is not None or not cfg.train.vectorize or cfg.study.workers != 1:
         return None  # those trials measure in place; the parent of workers trains none
-    if not measure_in_background(cfg.train.overlap_eval, device=data.X.device.type, workers=1,
+    if not measure_in_background(cfg.train.overlap_eval, device=data.device.type, workers=1,
                                  threads=torch.get_num_threads()):
         return None
     loss, metric = resolve_task_settings(cfg, ds)
@@ -170,8 +202,10 @@ def open_sweep(
         "repeats": cfg.train.repeats,
         "epochs": cfg.train.epochs,
         "space": cfg.space.fingerprint(),
-        "model": "builtin-mlp" if plugins.model_fn is None else "custom",
+        "model": "custom" if plugins.model_fn is not None else f"builtin-{_model_label(cfg, None)}",
     }
+    if cfg.data.scale != "auto":
+        fingerprint["scale"] = cfg.data.scale
     store = Store(url)
     store.ensure_schema()
     study_id = store.study_id(name)

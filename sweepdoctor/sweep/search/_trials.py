@@ -26,8 +26,10 @@ from sweepdoctor.sweep.engine import FitResult, Measurer, fit_folds
 from sweepdoctor.sweep.guide import GuideLimits, Plan, TrialOutcome, latest_space, plan_round, round_entry
 from sweepdoctor.sweep.search._baselines import Baselines
 from sweepdoctor.sweep.search._coordinator import TrialCoordinator, best_value, trials_counted
+from sweepdoctor.sweep.search._doctor_pruner import CurveWatch, DoctorPruner, class_prior, curve_watch
 from sweepdoctor.sweep.search._heartbeat import HeartbeatSettings
 from sweepdoctor.sweep.search._result import Tally, TrialEvent
+from sweepdoctor.sweep.search._samplers import NarrowedSampler
 from sweepdoctor.sweep.search._setup import (
     Plugins,
     Sweep,
@@ -37,7 +39,7 @@ from sweepdoctor.sweep.search._setup import (
     start_helper,
     torch_threads,
 )
-from sweepdoctor.sweep.search._study import NarrowedSampler, suggest
+from sweepdoctor.sweep.search._suggest import suggest
 from sweepdoctor.sweep.search._weights import save_trial_weights
 
 __all__ = ["OnPlan", "OnTrial", "TrialLoop", "outcomes", "thresholds_of", "work", "work_alone", "work_guided"]
@@ -99,6 +101,7 @@ class TrialLoop:
         self.measurer = measurer
         self.on_trial = on_trial
         self.tally = Tally()
+        self.watch = doctor_watch(sweep)
 
     def run(self) -> Tally:
         while (trial := self.coord.next_trial()) is not None:
@@ -135,6 +138,7 @@ class TrialLoop:
                 on_epoch=self.coord.pruning(trial, prune),
                 measurer=self.measurer,
                 report_to=trial._trial_id if prune else None,
+                watch=self.watch if prune else None,
             )
         except (KeyboardInterrupt, SweepdoctorError):
             raise
@@ -151,6 +155,9 @@ class TrialLoop:
     def _record(self, trial: optuna.Trial, hp: TrialParams, fit: FitResult) -> None:
         """Store a trained trial's curves and attributes, tell Optuna its state, report progress."""
         sw, params = self.sweep, hp.as_dict()
+        pruner = sw.study.pruner
+        if fit.status == "pruned" and isinstance(pruner, DoctorPruner) and pruner.reason(trial.number):
+            fit.reason = pruner.reason(trial.number)  # the diagnosis stopped it from the reported values
         run = candidate_run(trial.number, fit, params)
         attrs = trial_attrs(fit, params)
         if sw.cfg.train.save_weights and fit.status != "failed":
@@ -190,6 +197,20 @@ class TrialLoop:
         total = self.sweep.cfg.study.trials
         event = TrialEvent(number, state, value, reason, best_value(self.sweep.study), self.tally.done, total, findings)
         self.on_trial(event)
+
+
+def doctor_watch(sw: Sweep) -> CurveWatch | None:
+    """With a :class:`DoctorPruner`, what judges every fold's curves after each epoch (``None`` without)."""
+    pruner = sw.study.pruner
+    if not isinstance(pruner, DoctorPruner):
+        return None
+    prior = class_prior(sw.ds.y, sw.ds.n_classes) if sw.ds.task.value == "classification" else None
+    return curve_watch(
+        loss=sw.loss,
+        prior_loss=prior[0] if prior is not None and sw.loss == "cross_entropy" else None,
+        chance=prior[1] if prior is not None and sw.metric == "accuracy" else None,
+        rules=pruner.rules,
+    )
 
 
 def work(

@@ -23,8 +23,9 @@ from sweepdoctor.diagnostics import HessianReport, Task
 from sweepdoctor.errors import ConfigError, StorageError
 from sweepdoctor.sweep.config import DataConfig, TrialParams
 from sweepdoctor.sweep.data import Dataset, FoldData, Split, load_dataset, make_splits, prepare_folds, splits_hash
-from sweepdoctor.sweep.engine import FitResult, build_mlp, row_loss
-from sweepdoctor.sweep.search._study import DATA_SOURCE_ATTR, STUDY_ATTR, optuna_storage
+from sweepdoctor.sweep.engine import FitResult, build_builtin, model_inputs, row_loss
+from sweepdoctor.sweep.search._storage import optuna_storage
+from sweepdoctor.sweep.search._study import DATA_SOURCE_ATTR, STUDY_ATTR
 
 __all__ = ["WEIGHTS_DIR", "save_trial_weights", "study_hessians", "weights_dir"]
 
@@ -54,7 +55,7 @@ def save_trial_weights(
 
     The file loads with ``torch.load(path, weights_only=True)``: a dict with
     ``state_dict``, ``hyperparameters``, ``fold``, ``n_inputs``, ``n_outputs``,
-    ``task`` and ``builtin`` (True when it is :func:`build_mlp`'s module).
+    ``task`` and ``builtin`` (True when it is the built-in MLP's or CNN's module, ``engine.build_builtin``).
     """
     scores = np.asarray(fit.fold_scores, dtype=float)
     sign = 1.0 if maximize else -1.0
@@ -67,7 +68,7 @@ def save_trial_weights(
             "state_dict": fit.fold_state_dicts()[best],
             "hyperparameters": hp.as_dict(),
             "fold": best,
-            "n_inputs": int(data.X.shape[-1]),
+            "n_inputs": model_inputs(data),
             "n_outputs": data.n_outputs,
             "task": data.task.value,
             "builtin": fit.depth is not None,
@@ -162,17 +163,19 @@ def _rebuild(path: Path, ds: Dataset, splits: list[Split], fp: dict[str, Any]) -
             "sweepdoctor.diagnostics.hessian_analysis(model, loss_fn, X, y)"
         )
     hp = saved["hyperparameters"]
-    model = build_mlp(int(saved["n_inputs"]), int(saved["n_outputs"]), depth=int(hp["depth"]),
-                      width=int(hp["width"]), activation=str(hp["activation"]), dropout=float(hp["dropout"]))
+    model = build_builtin(hp, saved["n_inputs"], int(saved["n_outputs"]))
     model.load_state_dict(saved["state_dict"])
-    data = prepare_folds(ds, [splits[int(saved["fold"])]], torch.device("cpu"))
+    data = prepare_folds(ds, [splits[int(saved["fold"])]], torch.device("cpu"), scale=str(fp.get("scale", "auto")))
     rows = data.train_idx[0, : data.train_n[0]]
     task, loss = Task(str(fp["task"])), str(fp["loss"])
 
     def loss_fn(out: Tensor, y: Tensor) -> Tensor:
         return row_loss(out.unsqueeze(0), y.unsqueeze(0), task, loss).mean()
 
-    return _Rebuilt(model, loss_fn, data.X[0, rows], data.Y[0, rows])
+    X = data.rows(rows[None])[0]
+    if hp.get("model") != "cnn":  # the MLP takes each sample as one row of features
+        X = X.reshape(len(X), -1)
+    return _Rebuilt(model, loss_fn, X, data.Y[0, rows])
 
 
 def _full(r: _Rebuilt) -> HessianReport:

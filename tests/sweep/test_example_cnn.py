@@ -1,0 +1,17 @@
+"""examples/cnn_sweep.py runs as documented (with --quick: tiny budgets)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cnn_sweep.py"
+
+
+def test_the_cnn_example_runs() -> None:
+    r = subprocess.run([sys.executable, str(EXAMPLE), "--quick"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = r.stdout
+    assert "built-in CNN: best CV accuracy" in out and "vectorized folds" in out
+    assert "1-D conv net: best CV accuracy" in out and "refit model in" in out
