@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from sweepdoctor.errors import ConfigError
-from sweepdoctor.sweep.config import BUILTIN_DATASETS, IMAGE_MODES, SCALES, DataConfig, SweepConfig
+from sweepdoctor.sweep.config import BUILTIN_DATASETS, CHANNELS, IMAGE_MODES, SCALES, DataConfig, SweepConfig
 
 __all__ = ["data_options", "data_overrides"]
 
@@ -35,6 +35,8 @@ _OPTIONS = [
     click.option("--scale", type=click.Choice(SCALES),
                  help="Standardize the inputs, fit on each fold's training rows: per feature, per channel "
                       "(images, sequences) or not. [auto: feature for a table, channel otherwise]"),
+    click.option("--channels", type=click.Choice(CHANNELS),
+                 help="A sequence's channel axis: first (n, C, L), last (n, L, C). [auto: the shorter axis]"),
     click.option("--task", type=click.Choice(["classification", "regression"]), help="Override the inferred task."),
     click.option("--n-samples", type=int, help="Rows of a generated dataset (classification/regression)."),
     click.option("--n-features", type=int, help="Features of a generated dataset."),
@@ -77,6 +79,7 @@ def data_overrides(cfg: SweepConfig, o: dict[str, Any]) -> SweepConfig:
         image_size=o["image_size"],
         image_mode=o["image_mode"],
         scale=o["scale"],
+        channels=o["channels"],
         task=o["task"],
         n_samples=o["n_samples"],
         n_features=o["n_features"],

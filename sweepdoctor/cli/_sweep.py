@@ -117,7 +117,7 @@ def sweep(**opts: Any) -> None:
         echo_json(result.to_dict())
     else:
         _print_summary(out, result, trials=cfg.study.trials)
-        for line in _failed_lines(events):
+        for line in [*_failed_lines(events), *_diagnosis_stops(events)]:
             out.print(line, highlight=False, markup=False)
     if result.interrupted:
         sys.exit(130)
@@ -192,6 +192,17 @@ def _failed_lines(events: list[TrialEvent], limit: int = 5) -> list[str]:
     return lines
 
 
+def _diagnosis_stops(events: list[TrialEvent], limit: int = 5) -> list[str]:
+    """One line per trial the diagnosis pruner stopped (``--pruner doctor``): why."""
+    stopped = [e for e in events if e.state == "pruned" and (e.reason or "").startswith("pruned by the diagnosis")]
+    lines = [f"stopped by the diagnosis ({len(stopped)}):"] if stopped else []
+    lines += [f"  trial {e.number}: {(e.reason or '').removeprefix('pruned by the diagnosis ')[:110]}"
+              for e in stopped[:limit]]
+    if len(stopped) > limit:
+        lines.append(f"  … {len(stopped) - limit} more: each trial's user attribute stop_reason")
+    return lines
+
+
 class _NoProgress:
     def __enter__(self) -> _NoProgress:
         return self
@@ -228,7 +239,7 @@ def _refit(cfg: SweepConfig, result: SweepResult, target: str) -> Path:
     loss, metric = lib.resolve_task_settings(cfg, ds)
     out = Path("refit") / result.study_name if target == "refit" else Path(target)
     return lib.refit(ds, result.best_params, epochs=cfg.train.epochs, loss=loss, metric=metric, out_dir=out,
-                     seed=cfg.study.seed, scale=cfg.data.scale)
+                     seed=cfg.study.seed, scale=cfg.data.scale, channels=cfg.data.channels)
 
 
 def _plan_lines(index: int, plan: Any) -> list[str]:

@@ -8,6 +8,7 @@ VALUE``, parsed by :func:`sweepdoctor.studies.parse_where` and bound as paramete
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -33,6 +34,54 @@ StateName = Literal["complete", "pruned", "fail", "running", "waiting"]
 assert set(StateName.__args__) == set(STATES)  # type: ignore[attr-defined]
 
 
+@dataclass
+class StudyLine:
+    """One study of ``GET /api/studies``."""
+
+    study_id: int
+    name: str
+    directions: list[str]
+    direction: str | None = field(metadata={"description": "the first objective's: minimize or maximize"})
+    n_trials: int
+    states: dict[str, int] = field(metadata={"description": "trials by state (complete, pruned, fail, running, "
+                                                          "waiting)"})
+    best_value: float | None
+    last_activity: str | None = field(metadata={"description": "ISO time of the latest start or finish"})
+    task: str | None
+    metric: str | None
+    n_runs: int | None = field(metadata={"description": "runs with our curves; null without sweepdoctor's tables"})
+    sweep_state: str | None = field(metadata={"description": "the submitted sweep's state, if any"})
+
+
+@dataclass
+class TrialLine:
+    """One trial of a trials page."""
+
+    number: int
+    state: str
+    value: float | None
+    datetime_start: str | None
+    datetime_complete: str | None
+    duration_s: float | None
+    params: dict[str, Any]
+    user_attrs: dict[str, Any]
+    findings: list[str]
+
+
+@dataclass
+class TrialsPage:
+    """``GET /api/studies/{name}/trials``: one page, and how many trials match in all."""
+
+    study: str
+    matched: int = field(metadata={"description": "every trial that matches the filters, on all pages"})
+    trials: list[TrialLine]
+    offset: int
+    limit: int
+    after: int | None
+    next_after: int | None = field(metadata={"description": "pass as after for the next page (keyset paging); "
+                                                          "null when this page is the last or the sort has none"})
+
+
 def _study_dict(s: Any, sweep: Any) -> dict[str, Any]:
     d = s.to_dict()
     d["direction"] = s.directions[0] if s.directions else None
@@ -41,10 +90,10 @@ def _study_dict(s: Any, sweep: Any) -> dict[str, Any]:
 
 
 @router.get("/studies", summary="Every study: trials by state, best value, direction, last activity")
-def list_studies(request: Request) -> list[dict[str, Any]]:
+def list_studies(request: Request) -> list[StudyLine]:
     state = state_of(request)
     sweeps = state.sweeps()
-    return [jsonable(_study_dict(s, sweeps.get(s.name))) for s in state.db.list_studies()]
+    return [jsonable(_study_dict(s, sweeps.get(s.name))) for s in state.db.list_studies()]  # type: ignore[misc]
 
 
 
@@ -65,10 +114,15 @@ def list_trials(
     sort: Annotated[str | None, Query(description="value (best first), number or a parameter; -NAME reverses")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> dict[str, Any]:
-    q = TrialQuery(where=tuple(where), states=tuple(state), finding=finding, sort=sort, limit=limit, offset=offset)
+    after: Annotated[int | None, Query(description="keyset paging (sort=value or number): the trials after this "
+                                       "trial number; pass the previous answer's next_after")] = None,
+) -> TrialsPage:
+    q = TrialQuery(where=tuple(where), states=tuple(state), finding=finding, sort=sort, limit=limit, offset=offset,
+                   after=after)
     page = trial_page(state_of(request), name, q)
-    return jsonable({**page.to_dict(), "offset": offset, "limit": limit})
+    more = len(page.trials) == limit and (sort or "number").lstrip("-") in ("value", "number")
+    return jsonable({**page.to_dict(), "offset": offset, "limit": limit, "after": after,  # type: ignore[no-any-return]
+                     "next_after": page.trials[-1].number if more else None})
 
 
 @router.get("/studies/{name:path}/diagnosis", summary="Findings by kind, where in the space, the worst runs")

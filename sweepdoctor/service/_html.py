@@ -101,10 +101,10 @@ def _json_island(obj: Any) -> str:
 def plot(plot_id: str, data: Sequence[Mapping[str, Any]], layout: Mapping[str, Any], *, wide: bool = False) -> str:
     """A slot drawn by plotly once the page loads (the figure travels as JSON, never as markup)."""
     base = {"margin": {"l": 50, "r": 10, "t": 45, "b": 45}, "hovermode": "closest"}
-    fig = {"data": list(data), "layout": {**base, **layout}}
-    title = fig["layout"].get("title")
-    if isinstance(title, dict):  # left, clear of plotly's toolbar (top right)
-        fig["layout"]["title"] = {"x": 0.01, "xanchor": "left", **title}
+    full: dict[str, Any] = {**base, **layout}
+    if isinstance(full.get("title"), dict):  # left, clear of plotly's toolbar (top right)
+        full["title"] = {"x": 0.01, "xanchor": "left", **full["title"]}
+    fig = {"data": list(data), "layout": full}
     cls = "plot wide" if wide else "plot"
     return (f'<div class="{cls}" id="{esc(plot_id)}"></div>'
             f'<script type="application/json" id="{esc(plot_id)}-fig">{_json_island(fig)}</script>')

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from sweepdoctor.diagnostics import Finding
 from sweepdoctor.service._html import esc, fmt, study_url, table, trial_url
-from sweepdoctor.service._plots import param_plots, trial_plots, value_plot, varying_params
+from sweepdoctor.service._plots import param_plots, trial_plots, value_label, value_plot, varying_params
 from sweepdoctor.service._views import StudyView, TrialView
 from sweepdoctor.studies import StudySummary, SubmittedSweep, TrialRecord
 
@@ -150,12 +150,14 @@ def _best(view: StudyView, *, links: bool) -> str:
 def _param_section(view: StudyView, direction: str) -> str:
     """The value against each varying hyper-parameter, saying how many trials; the fixed ones listed."""
     trials = [t for t in view.scatter.trials if t.value is not None]
-    _varying, fixed = varying_params(trials)
+    varying, fixed = varying_params(trials)
     total = view.series.n_complete
     used = (f"the latest {len(trials):,} of {total:,} complete trials" if len(trials) < total
             else f"all {total:,} complete trials")
+    if not varying:
+        used += "; no parameter takes more than one value"
     if fixed:
-        used += "; fixed: " + ", ".join(f"{esc(k)}={fmt(v)}" for k, v in fixed.items())
+        used += "; fixed (not plotted): " + ", ".join(f"{esc(k)}={fmt(v)}" for k, v in fixed.items())
     body = param_plots(trials, metric=view.detail.summary.metric, direction=direction)
     return f'<h2>Value against each hyper-parameter</h2><p class="muted">{used}</p><div class="plots">{body}</div>'
 
@@ -166,7 +168,7 @@ def study_body(view: StudyView, *, links: bool = True) -> str:
     metric = s.metric
     direction = s.directions[0] if s.directions else "minimize"
     head = (
-        f"<h1>{esc(s.name)}</h1><p class=\"muted\">{esc(s.task or '')} · {esc(metric or 'value')} · {esc(direction)} "
+        f"<h1>{esc(s.name)}</h1><p class=\"muted\">{esc(s.task or '')} · {esc(value_label(metric, direction))} "
         f"· last activity {fmt(s.last_activity)}{' · sweep ' + esc(view.sweep.state) if view.sweep else ''}</p>"
         f"<p>{_progress(s.states, view.sweep)} — {_states(s.states)}</p>{_best(view, links=links)}"
     )
@@ -211,11 +213,16 @@ def _schema_type(schema: Mapping[str, Any]) -> str:
 def _operation(path: str, method: str, op: Mapping[str, Any]) -> str:
     params = [[esc(p["name"]), esc(p["in"]), "yes" if p.get("required") else "", esc(_schema_type(p.get("schema", {}))),
                esc(p.get("description", ""))] for p in op.get("parameters", [])]
-    answers = []
+    answers, errors = [], []
     for code, r in op.get("responses", {}).items():
         schema = r.get("content", {}).get("application/json", {}).get("schema")
+        if str(code).startswith(("4", "5")):
+            errors.append(esc(code))
+            continue
         answers.append(f"{esc(code)} {esc(r.get('description', ''))}"
                        + (f" → <code>{esc(_schema_type(schema))}</code>" if schema else ""))
+    if errors:
+        answers.append(f"{', '.join(errors)} → <code>Error</code>")
     out = f"<h3><code>{esc(method.upper())} {esc(path)}</code></h3><p>{esc(op.get('summary', ''))}</p>"
     if op.get("description"):
         out += f'<p class="muted">{esc(op["description"])}</p>'

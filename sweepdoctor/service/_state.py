@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,11 +34,12 @@ from sweepdoctor.studies import (
     sqlite_write_ahead,
 )
 
-__all__ = ["LIVE_DIAGNOSIS_RUNS", "Diagnosis", "ServiceState"]
+__all__ = ["KEPT_ANSWERS", "LIVE_DIAGNOSIS_RUNS", "Diagnosis", "ServiceState"]
 
 logger = logging.getLogger(__name__)
 
 LIVE_DIAGNOSIS_RUNS = 500  # a live diagnosis costs ~10-25 ms per run on a busy core
+KEPT_ANSWERS = 2000  # diagnoses, value series and trial counts kept until their study changes
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,8 @@ class ServiceState:
 
     def _keep(self, what: str, summary: StudySummary, result: Any) -> None:
         with self._lock:
+            if len(self._cache) >= KEPT_ANSWERS:  # many filters asked: start again rather than grow
+                self._cache.clear()
             self._cache[(what, summary.name)] = (_changes(summary), result)
 
     def value_series(self, summary: StudySummary) -> ValueSeries:
@@ -147,6 +150,21 @@ class ServiceState:
             hit = self.db.value_series(summary.name)
             self._keep("series", summary, hit)
         return hit  # type: ignore[no-any-return]
+
+    def matched(
+        self, summary: StudySummary, *, where: Sequence[str] = (), states: Sequence[str] = (),
+        finding: str | None = None,
+    ) -> int:
+        """How many trials match: from the summary when only states filter, else counted once per change."""
+        if not where and not finding:
+            wanted = {st.lower() for st in states}
+            return sum(n for st, n in summary.states.items() if not wanted or st in wanted)
+        what = f"count {tuple(where)!r} {tuple(sorted(states))!r} {finding!r}"
+        hit = self._cached(what, summary)
+        if hit is None:
+            hit = self.db.count(summary.name, where=where, states=states, finding=finding)
+            self._keep(what, summary, hit)
+        return int(hit)
 
     def diagnosis(self, summary: StudySummary, *, stored: Mapping[str, int] | None = None) -> Diagnosis:
         """The study's diagnosis, recomputed only when the study changed since the last one.

@@ -14,7 +14,15 @@ from typing import Any
 from sweepdoctor.diagnostics import Finding, Role, RunHistory
 from sweepdoctor.errors import ConfigError, StorageError
 from sweepdoctor.service._state import Diagnosis, ServiceState
-from sweepdoctor.studies import StudyDetail, SubmittedSweep, TrialPage, TrialRecord, ValueSeries, jsonable
+from sweepdoctor.studies import (
+    StudyDetail,
+    StudySummary,
+    SubmittedSweep,
+    TrialPage,
+    TrialRecord,
+    ValueSeries,
+    jsonable,
+)
 
 __all__ = ["MAX_LIMIT", "MAX_OFFSET", "SCATTER_TRIALS", "StudyView", "TrialQuery", "TrialView", "diagnosis_dict",
            "study_dict", "study_view", "trial_page", "trial_view"]
@@ -34,17 +42,24 @@ class TrialQuery:
     sort: str | None = None
     limit: int = 50
     offset: int = 0
+    after: int | None = None  # keyset paging: the trials after this trial number in the sort order
 
 
-def trial_page(state: ServiceState, name: str, q: TrialQuery) -> TrialPage:
-    """One page of a study's trials, filtered and sorted in the database (bound parameters only)."""
+def trial_page(state: ServiceState, name: str, q: TrialQuery, summary: StudySummary | None = None) -> TrialPage:
+    """One page of a study's trials, filtered and sorted in the database (bound parameters only).
+
+    ``matched`` comes from the study's summary (no filter, or states only) or from a count kept
+    until the study changes: a page does not count every matching trial each time."""
     if not 1 <= q.limit <= MAX_LIMIT:
         raise ConfigError(f"limit must be between 1 and {MAX_LIMIT}, got {q.limit}")
     if not 0 <= q.offset <= MAX_OFFSET:
         raise ConfigError(f"offset must be between 0 and {MAX_OFFSET}, got {q.offset}")
+    if q.after is not None and q.offset:
+        raise ConfigError(f"after and offset are two ways to page: pass one, got after={q.after}, offset={q.offset}")
     page = state.db.trials(name, where=q.where, states=q.states, finding=q.finding or None, sort=q.sort or None,
-                           limit=q.offset + q.limit)
-    return TrialPage(study=page.study, trials=page.trials[q.offset:], matched=page.matched)
+                           limit=q.offset + q.limit, after=q.after, count=False)
+    matched = state.matched(summary or state.db.summary(name), where=q.where, states=q.states, finding=q.finding)
+    return TrialPage(study=page.study, trials=page.trials[q.offset:], matched=matched)
 
 
 @dataclass(frozen=True)
@@ -109,7 +124,7 @@ def study_view(state: ServiceState, name: str, q: TrialQuery = TrialQuery()) -> 
         detail=detail,
         sweep=state.sweep_of(name),
         query=q,
-        page=trial_page(state, name, q),
+        page=trial_page(state, name, q, detail.summary),
         scatter=scatter,
         diagnosis=state.diagnosis(detail.summary, stored=detail.findings),
         series=state.value_series(detail.summary),

@@ -174,10 +174,11 @@ def test_the_pruner_names_and_the_export() -> None:
         replace(small_config("sqlite://", pruner="doc")).validate()
 
 
-def test_a_sweep_stores_the_diagnosis_as_the_reason_of_its_stops(sqlite_url: str) -> None:
-    cfg = small_config(sqlite_url, "doc", trials=3, epochs=10)
+@pytest.mark.parametrize("pruner", ["doctor", "doctor+median", "instance"])
+def test_a_sweep_stores_the_diagnosis_as_the_reason_of_its_stops(sqlite_url: str, pruner: str) -> None:
+    cfg = small_config(sqlite_url, "doc", trials=3, epochs=10, pruner="median")  # an instance replaces the median
     cfg = replace(cfg, space=replace(cfg.space, lr=FloatRange(1e-7, 1e-6, log=True)))  # every trial crawls
-    res = sweep.run(cfg, load_builtin("wine"), pruner="doctor")
+    res = sweep.run(cfg, load_builtin("wine"), pruner=DoctorPruner() if pruner == "instance" else pruner)
     assert res.n_pruned == 3
     study = optuna.load_study(study_name="doc", storage=sqlite_url)
     for t in study.trials:
@@ -194,3 +195,18 @@ def test_toml_names_the_pruner(tmp_path: Path) -> None:
     path.write_text('[data]\ndataset = "wine"\n[study]\npruner = "doctor+hyperband"\n')
     with pytest.raises(ConfigError, match="study.pruner"):
         sweep.load_config(path)
+
+
+def test_the_cli_names_the_pruner_and_says_why_it_stopped(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sweepdoctor.cli import main
+
+    toml = tmp_path / "crawl.toml"
+    toml.write_text('[data]\ndataset = "wine"\n[train]\nfolds = 3\nepochs = 8\nbaselines = false\nthreads = 1\n'
+                    '[space]\nlr = {low = 1e-7, high = 1e-6, log = true}\n')
+    r = CliRunner().invoke(main, ["sweep", "--config", str(toml), "--trials", "2", "--pruner", "doctor",
+                                  "--storage", f"sqlite:///{tmp_path}/c.db", "--study", "c"])
+    assert r.exit_code == 0, r.output
+    assert "stopped by the diagnosis (2):" in r.output
+    assert "trial 0: at epoch 1: stuck at the class-prior loss" in r.output

@@ -124,6 +124,21 @@ def test_cnn_folds_in_lockstep_train_as_they_would_one_by_one(digits_images) -> 
     assert together.score > 0.6  # far above chance (0.1) after 3 short epochs
 
 
+def test_the_cnn_trains_in_lockstep_where_that_is_faster(digits_images) -> None:
+    from sweepdoctor.sweep.engine import lockstep_pays
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert lockstep_pays((1, 8, 8), 16, cpu) and lockstep_pays((1, 8, 8), 64, cpu)
+    assert not lockstep_pays((1, 28, 28), 16, cpu) and not lockstep_pays((3, 32, 32), 128, cpu)
+    assert lockstep_pays((3, 32, 32), 128, gpu)  # launch-bound small kernels: lockstep pays on a GPU
+    assert lockstep_pays((32, 2), 64, cpu) and not lockstep_pays((2, 256), 64, cpu)  # (L, C) and (C, L)
+    X, y = digits_images
+    big = np.repeat(np.repeat(X, 2, axis=2), 2, axis=3)  # 1x16x16
+    data = _folds(big, y)
+    assert fit_folds(data, _hp(batch_size=16), epochs=1, loss="cross_entropy", metric="accuracy").path == "vectorized"
+    assert fit_folds(data, _hp(batch_size=64), epochs=1, loss="cross_entropy", metric="accuracy").path == "sequential"
+
+
 def test_a_diverging_cnn_fails_and_a_healthy_one_learns(digits_images) -> None:
     X, y = digits_images
     data = _folds(X, y)
@@ -140,7 +155,8 @@ def test_a_diverging_cnn_fails_and_a_healthy_one_learns(digits_images) -> None:
 def test_a_sweep_of_images_uses_the_builtin_cnn(tmp_path, digits_images) -> None:
     X, y = digits_images
     url = f"sqlite:///{tmp_path / 's.db'}"
-    r = sweep.run(X=X, y=y, n_trials=2, epochs=2, folds=3, storage=url, seed=0)
+    r = sweep.run(X=X, y=y, n_trials=2, epochs=2, folds=3, storage=url, seed=0,
+                  space=sweep.SearchSpace(batch_size=sweep.Choice((16, 32))))
     assert r.study_name == "arrays-cnn" and r.training_path == "vectorized"
     assert r.best_params is not None and r.best_params.as_dict()["model"] == "cnn"
     assert r.n_complete + r.n_pruned == 2
@@ -280,3 +296,53 @@ def test_images_sweep_on_a_gpu(tmp_path, digits_images) -> None:  # pragma: no c
     cfg = sweep.SweepConfig(train=sweep.TrainConfig(device="cuda", folds=3, epochs=2))
     r = sweep.run(cfg, X=X, y=y, n_trials=2, storage=f"sqlite:///{tmp_path}/g.db")
     assert r.training_path == "vectorized" and r.best_value > 0.3
+
+
+@pytest.mark.parametrize("y", [np.array([0.0, 1.0, np.nan] * 10), np.array([0, 1, None] * 10, dtype=object),
+                               np.array([0.0, 1.0, np.inf] * 10)], ids=["nan", "none", "inf"])
+def test_missing_labels_are_refused_not_made_a_class(y: np.ndarray) -> None:
+    with pytest.raises(DataError, match="y contains NaN, None or infinite values .10 of them, first in row 2"):
+        sweep.from_arrays(np.zeros((30, 1, 2, 2)), y, task="classification")
+
+
+def _returns_a_function(hp, n_in, n_out):  # noqa: ANN001, ANN202
+    return lambda x: x
+
+
+def _wrong_head(hp, n_in, n_out):  # noqa: ANN001, ANN202
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+
+
+def _wrong_input(hp, n_in, n_out):  # noqa: ANN001, ANN202
+    return nn.Sequential(nn.Linear(10, n_out))
+
+
+@pytest.mark.parametrize(("model_fn", "match"), [
+    (_returns_a_function, "model_fn must return a torch.nn.Module, got function"),
+    (_wrong_head, r"output for 2 samples is \(2, 3\), expected \(2, 10\)"),
+    (_wrong_input, r"fails on a batch of shape \(2, 1, 8, 8\)"),
+])
+def test_a_model_fn_that_cannot_work_is_refused_before_anything_is_written(tmp_path, digits_images, model_fn,
+                                                                           match) -> None:
+    X, y = digits_images
+    with pytest.raises(ConfigError, match=match):
+        sweep.run(model_fn=model_fn, X=X, y=y, n_trials=1, epochs=1, storage=f"sqlite:///{tmp_path}/m.db")
+    assert not (tmp_path / "m.db").exists()
+
+
+def test_a_sequences_channel_axis_can_be_given() -> None:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(90, 4, 16)).astype(np.float32) * np.linspace(1, 5, 16, dtype=np.float32)
+    y = (X[:, :, 0].mean(1) > 0).astype(np.int64)
+    ds = sweep.from_arrays(X, y)
+    splits = sweep.make_splits(ds.y, ds.task, n_splits=3)
+    auto = sweep.prepare_folds(ds, splits, torch.device("cpu"))
+    last = sweep.prepare_folds(ds, splits, torch.device("cpu"), channels="last")
+    assert tuple(auto.mu.shape) == (3, 4, 1) and not auto.channels_last  # the shorter axis: 4 channels
+    assert tuple(last.mu.shape) == (3, 1, 16) and last.channels_last  # (L=4 steps, C=16 channels)
+    fit = fit_folds(last, _hp(conv_blocks=1), epochs=1, loss="cross_entropy", metric="accuracy")
+    net = build_cnn((4, 16), 2, **{**ARCH, "conv_blocks": 1}, channels_last=True)
+    assert type(net[0]).__name__ == "ChannelsFirst" and net[1].in_channels == 16
+    net.load_state_dict(fit.fold_state_dicts()[0])
+    with pytest.raises(ConfigError, match="data.channels"):
+        sweep.SweepConfig(data=sweep.DataConfig(channels="middle")).validate()

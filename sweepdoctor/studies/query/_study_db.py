@@ -50,8 +50,8 @@ from sweepdoctor.studies.query._records import (
     ValueStats,
 )
 from sweepdoctor.studies.query._series import MAX_POINTS, ValueSeries, value_series
-from sweepdoctor.studies.query._summary import SummaryCache
-from sweepdoctor.studies.query._trials import TrialQuery, add_query_indexes, load_trials
+from sweepdoctor.studies.query._summary import SummaryCache, add_query_indexes
+from sweepdoctor.studies.query._trials import TrialQuery, load_trials
 from sweepdoctor.studies.query._where import Condition, parse_sort, parse_where
 
 __all__ = ["StudyDB"]
@@ -156,6 +156,7 @@ class StudyDB:
         sort: str | None = None,
         limit: int | None = None,
         count: bool = True,
+        after: int | None = None,
     ) -> TrialPage:
         """Trials filtered, sorted and limited in the database.
 
@@ -164,25 +165,50 @@ class StudyDB:
         ``sort`` is ``value`` (best first), ``number`` or a parameter, ``-`` for reverse.
         ``count=False`` skips counting every matching trial (``matched`` is then the number
         returned): the latest trials by number come from an index, whatever the study's size.
+        ``after``: the trials after trial number ``after`` in the sort order (keyset paging; sort
+        by ``value`` or ``number``); ``matched`` still counts every matching trial.
         """
         if limit is not None and limit < 1:
             raise ConfigError(f"--limit must be at least 1, got {limit}")
-        conds = [c if isinstance(c, Condition) else parse_where(c) for c in where]
         with self._session() as (s, tables):
-            ref = self._find(s, tables, study)
-            q = TrialQuery(s, ref, ours=tables.ours)
-            for c in conds:
-                q.where(c)
-            q.states(states)
-            if finding is not None:
-                self._need_ours(tables, study, "--finding")
-                q.finding(finding)
-            q.sort(None if sort is None else parse_sort(sort))
-            stmt = q.select(func.count().over().label("matched")) if count else q.select()
+            ref, q = self._filtered(s, tables, study, where=where, states=states, finding=finding)
+            key = None if sort is None else parse_sort(sort)
+            q.sort(key)
+            every: int | None = None
+            if after is not None:  # every matching trial counted, then only those after the mark read
+                if count:
+                    every = s.execute(select(func.count()).select_from(q.select().order_by(None).subquery())).scalar()
+                q.after(after, key)
+            stmt = q.select(func.count().over().label("matched")) if count and after is None else q.select()
             rows = list(s.execute(stmt if limit is None else stmt.limit(limit)))
             records = load_trials(s, rows, study_id=ref.study_id, ours=tables.ours)
-            matched = (int(rows[0][-1]) if rows else 0) if count else len(rows)
-            return TrialPage(study=study, trials=tuple(records), matched=matched)
+            if every is None:
+                every = (int(rows[0][-1]) if rows else 0) if count else len(rows)
+            return TrialPage(study=study, trials=tuple(records), matched=int(every))
+
+    def count(
+        self, study: str, *, where: Sequence[str | Condition] = (), states: Sequence[str] = (),
+        finding: str | None = None,
+    ) -> int:
+        """How many trials :meth:`trials` would match with these filters."""
+        with self._session() as (s, tables):
+            _ref, q = self._filtered(s, tables, study, where=where, states=states, finding=finding)
+            return int(s.execute(select(func.count()).select_from(q.select().order_by(None).subquery())).scalar_one())
+
+    def _filtered(
+        self, s: Session, tables: _Tables, study: str, *, where: Sequence[str | Condition], states: Sequence[str],
+        finding: str | None,
+    ) -> tuple[StudyRef, TrialQuery]:
+        conds = [c if isinstance(c, Condition) else parse_where(c) for c in where]
+        ref = self._find(s, tables, study)
+        q = TrialQuery(s, ref, ours=tables.ours)
+        for c in conds:
+            q.where(c)
+        q.states(states)
+        if finding is not None:
+            self._need_ours(tables, study, "--finding")
+            q.finding(finding)
+        return ref, q
 
     def value_series(self, study: str, *, max_points: int = MAX_POINTS) -> ValueSeries:
         """Every complete trial's value by number, thinned to about ``max_points`` points in the

@@ -14,24 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from optuna.distributions import CategoricalDistribution
-from sqlalchemy import (
-    Column,
-    ColumnElement,
-    Engine,
-    Float,
-    FromClause,
-    Index,
-    Integer,
-    MetaData,
-    Select,
-    String,
-    Table,
-    and_,
-    case,
-    exists,
-    inspect,
-    select,
-)
+from sqlalchemy import ColumnElement, FromClause, Select, and_, case, exists, or_, select
 from sqlalchemy.orm import Session
 
 from sweepdoctor.diagnostics import FindingCode
@@ -56,44 +39,13 @@ from sweepdoctor.studies.query._catalog import (
 from sweepdoctor.studies.query._records import TrialRecord
 from sweepdoctor.studies.query._where import Condition, SortKey, choice_indices, numeric_value
 
-__all__ = ["QUERY_INDEXES", "STATES", "TrialQuery", "add_query_indexes", "load_trials"]
+__all__ = ["STATES", "TrialQuery", "load_trials"]
 
 STATES = tuple(s.lower() for s in OPTUNA_STATES)
 # Attributes of a trial (not parameters) that --where and --sort accept.
 _TRIAL_ATTRS = ("value", "number")
 _RUN_ATTRS = ("n_params", "depth")  # from our sd_runs
 _IN_CHUNK = 900  # ids per IN (...) list; under SQLite's oldest bound-parameter limit
-
-
-# Indexes of ours on Optuna's tables, matching the filters and sorts offered (Optuna makes
-# none of them; it neither needs nor minds them). Added by a writable service or on request.
-_INDEX_META = MetaData()
-QUERY_INDEXES = (
-    # the latest trials, pages by number (and keyset pages after a number)
-    Index("ix_sd_trials_study_number", Table("trials", _INDEX_META, Column("study_id", Integer),
-                                             Column("number", Integer)).c.study_id, "number"),
-    # --where on a parameter; whether a parameter exists at all
-    Index("ix_sd_trial_params_name_value", Table("trial_params", _INDEX_META, Column("param_name", String),
-                                                 Column("param_value", Float), Column("trial_id", Integer))
-          .c.param_name, "param_value", "trial_id"),
-    # --where on the value
-    Index("ix_sd_trial_values_objective_value", Table("trial_values", _INDEX_META, Column("objective", Integer),
-                                                      Column("value", Float), Column("trial_id", Integer))
-          .c.objective, "value", "trial_id"),
-)
-
-
-def add_query_indexes(engine: Engine) -> list[str]:
-    """Create the :data:`QUERY_INDEXES` that are missing (Optuna's tables must exist); their names."""
-    made = []
-    with engine.begin() as c:
-        existing = {t: {ix["name"] for ix in inspect(c).get_indexes(t)} for t in ("trials", "trial_params",
-                                                                             "trial_values")}
-        for ix in QUERY_INDEXES:
-            if ix.name not in existing[ix.table.name]:  # type: ignore[union-attr]
-                ix.create(c)
-                made.append(str(ix.name))
-    return made
 
 
 class TrialQuery:
@@ -162,6 +114,28 @@ class TrialQuery:
         if key.descending:
             ascending = not ascending
         self._order += [col.is_(None), col.asc() if ascending else col.desc(), o_trials.c.number.asc()]
+        return self
+
+    def after(self, number: int, key: SortKey | None) -> TrialQuery:
+        """Keyset paging: only the trials that come after trial ``number`` in the ``key`` order
+        (``number`` or ``value``; ties on the value go by number, and trials without one last)."""
+        t, v = o_trials, o_trial_values
+        if key is None or key.name == "number":
+            self._conds.append(t.c.number < number if key is not None and key.descending else t.c.number > number)
+            return self
+        if key.name != "value":
+            raise ConfigError(f"after: pages after a trial follow sort=value or sort=number, not sort={key.name!r}; "
+                              "use offset for other sorts")
+        ascending = (not self._study.maximize) != key.descending
+        mark = (select(v.c.value).select_from(t.join(v, and_(v.c.trial_id == t.c.trial_id, v.c.objective == 0)))
+                .where(t.c.study_id == self._study.study_id, t.c.number == number).scalar_subquery())
+        later = v.c.value > mark if ascending else v.c.value < mark
+        self._conds.append(
+            case(
+                (mark.is_(None), and_(v.c.value.is_(None), t.c.number > number)),
+                else_=or_(v.c.value.is_(None), later, and_(v.c.value == mark, t.c.number > number)),
+            )
+        )
         return self
 
     # ---- the statement ----------------------------------------------------------

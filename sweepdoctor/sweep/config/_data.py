@@ -10,11 +10,13 @@ from typing import Any
 
 from sweepdoctor.errors import ConfigError
 
-__all__ = ["IMAGE_MODES", "SCALES", "DataConfig", "data_source"]
+__all__ = ["CHANNELS", "IMAGE_MODES", "SCALES", "DataConfig", "data_source"]
 
 IMAGE_MODES = ("auto", "grey", "rgb")  # auto: rgb when any image has colour, else grey
 # feature: per column of a table; channel: per channel of an image or sequence; auto: by the shape of X.
 SCALES = ("auto", "feature", "channel", "none")
+# Where a sequence (n, A, B) keeps its channels: axis 1 (first), axis 2 (last), or auto (the shorter axis).
+CHANNELS = ("auto", "first", "last")
 
 _SOURCES = (("csv", "--csv"), ("npz", "--npz"), ("images", "--images"))
 _NPZ_KEYS = ("npz_x", "npz_y", "npz_x_test", "npz_y_test")
@@ -42,6 +44,7 @@ class DataConfig:
     image_size: int | str | None = None  # N or "HxW": resize every image (needed when their sizes differ)
     image_mode: str = "auto"  # grey (1 channel) | rgb (3) | auto (rgb when any image has colour)
     scale: str = "auto"  # feature | channel | none | auto (feature for a table, channel for images and sequences)
+    channels: str = "auto"  # a sequence's channel axis: first (n, C, L) | last (n, L, C) | auto (the shorter one)
 
     def image_hw(self) -> tuple[int, int] | None:
         """``image_size`` as (height, width), or None to keep the images' own size."""
@@ -52,6 +55,7 @@ class DataConfig:
         _one_of("data.task", self.task, ("classification", "regression"), allow_none=True)
         _one_of("data.image_mode", self.image_mode, IMAGE_MODES)
         _one_of("data.scale", self.scale, SCALES)
+        _one_of("data.channels", self.channels, CHANNELS)
         given = [(key, flag) for key, flag in _SOURCES if getattr(self, key) is not None]
         if len(given) > 1:
             raise ConfigError(f"data: give one data file, got {' and '.join(k for k, _ in given)} "

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
-from sweepdoctor.sweep.config._space import CNN_PARAMS, optimizer_params
+from sweepdoctor.sweep.config._space import CNN_PARAMS, Choice, Fixed, Param, SearchSpace, optimizer_params
 
 __all__ = ["TrialParams"]
 
@@ -38,16 +38,32 @@ class TrialParams:
 
     def as_dict(self) -> dict[str, Any]:
         """The parameters as a plain dict, without those the optimizer or the model does not use
-        (the model and the CNN's parameters appear for the built-in CNN only)."""
+        (the model when it is not ``auto``; the CNN's parameters for the built-in CNN only)."""
         d = asdict(self)
         d.pop("extra")
         for name in {"momentum", "beta1", "beta2"} - set(optimizer_params(self.optimizer)):
             d.pop(name)
         if self.model != "cnn":
-            for name in ("model", *CNN_PARAMS):
+            for name in CNN_PARAMS:
                 d.pop(name)
+        if self.model == "auto":
+            d.pop("model")
         d.update(self.extra)
         return d
+
+    @classmethod
+    def example(cls, space: SearchSpace) -> TrialParams:
+        """One point of ``space`` (each fixed value, first choice, or low end of a range): what a model
+        factory is tried with before a sweep starts."""
+        def first(p: Param) -> Any:
+            if isinstance(p, Fixed):
+                return p.value
+            if isinstance(p, Choice):
+                return p.values[0]
+            return p.low
+
+        names = [f.name for f in fields(cls) if f.name != "extra"]
+        return cls(**{n: first(getattr(space, n)) for n in names})
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TrialParams:

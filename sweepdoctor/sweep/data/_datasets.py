@@ -77,7 +77,9 @@ def from_arrays(
         raise DataError(f"data: X has {len(Xa)} rows but y has {len(ya)}")
     if Xa.size == 0 or 0 in Xa.shape[1:]:
         raise DataError(f"data: X has no features (shape {Xa.shape}); give at least one feature per sample")
-    t = _task(task) if task is not None else _infer_task(ya)
+    t = _task(task) if task is not None else None
+    _check_labels(ya, "y")
+    t = t or _infer_task(ya)
     classes: tuple[Any, ...] = ()
     n_classes = 0
     Xt = yt = None
@@ -91,8 +93,6 @@ def from_arrays(
     else:
         if ya.dtype.kind not in "iuf":
             raise DataError("data: a regression target must be numeric; use task='classification' for labels")
-        if not np.all(np.isfinite(ya)):
-            raise DataError("data: y contains NaN or infinite values; drop those rows")
         y_out = ya.astype(np.float32)
     if X_test is not None or y_test is not None:
         if X_test is None or y_test is None:
@@ -101,6 +101,7 @@ def from_arrays(
         if Xt.shape[1:] != Xa.shape[1:]:
             raise DataError(f"data: X_test's samples have shape {Xt.shape[1:]}, X's {Xa.shape[1:]}; they must match")
         yt_raw = _as_1d(y_test, "y_test")
+        _check_labels(yt_raw, "y_test")
         if t is Task.CLASSIFICATION:
             lookup = {c: i for i, c in enumerate(classes)}
             unknown = sorted({v.item() if hasattr(v, "item") else v for v in yt_raw} - set(lookup), key=str)
@@ -112,6 +113,19 @@ def from_arrays(
     if len(Xa) < 10:
         raise DataError(f"data: need at least 10 rows, got {len(Xa)}")
     return Dataset(name, Xa, y_out, t, n_classes, Xt, yt, classes)
+
+
+def _check_labels(y: np.ndarray, what: str) -> None:
+    """Refuse missing labels (NaN, None): they would become a class of their own, or fail later."""
+    if y.dtype.kind == "f":
+        missing = ~np.isfinite(y)
+    elif y.dtype.kind == "O":
+        missing = np.array([v is None or (isinstance(v, float) and not np.isfinite(v)) for v in y], dtype=bool)
+    else:
+        return
+    if missing.any():
+        raise DataError(f"data: {what} contains NaN, None or infinite values ({int(missing.sum())} of them, first "
+                        f"in row {int(np.flatnonzero(missing)[0])}); drop those rows or give them a label")
 
 
 def _task(task: Task | str) -> Task:

@@ -17,6 +17,7 @@ What a scaler computes (``scale``):
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -44,13 +45,14 @@ def pick_device(name: str) -> torch.device:
 
 
 def scaler_stats(
-    X: np.ndarray, scale: str = "feature", *, rows: np.ndarray | None = None
+    X: np.ndarray, scale: str = "feature", *, rows: np.ndarray | None = None, channels: str = "auto"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and scale as ``StandardScaler`` computes them (scale 1 where constant), shaped as one sample
     with 1 on the axes a statistic spans: ``(d,)`` per feature, ``(C, 1, 1)`` per channel of images.
 
-    ``rows``: the rows to fit on (all when None). Large data are read in chunks of rows, two passes
-    in float64 (the mean, then the squared deviations): no copy of the rows is made.
+    ``rows``: the rows to fit on (all when None); ``channels``: a sequence's channel axis
+    (:func:`channel_axis`). Large data are read in chunks of rows, two passes in float64 (the
+    mean, then the squared deviations): no copy of the rows is made.
     """
     shape = X.shape[1:]
     if scale == "none":
@@ -58,7 +60,7 @@ def scaler_stats(
         return np.zeros(ones, dtype=np.float32), np.ones(ones, dtype=np.float32)
     axes: tuple[int, ...] = (0,)
     if _resolved(scale, X.ndim) == "channel" and X.ndim > 2:
-        c = channel_axis(shape)
+        c = channel_axis(shape, channels)
         axes = (0, *(1 + a for a in range(len(shape)) if a != c))
     idx = np.arange(len(X)) if rows is None else rows
     if len(idx) * int(np.prod(shape)) <= _CHUNK_ELEMENTS:  # small: at once, as scikit-learn
@@ -83,11 +85,14 @@ def _chunked_stats(X: np.ndarray, idx: np.ndarray, axes: tuple[int, ...]) -> tup
     return mu[0], np.sqrt(sq / count)[0]
 
 
-def channel_axis(sample_shape: tuple[int, ...]) -> int:
-    """The channel axis of one sample: 0 for ``(C, H, W)``; of a sequence, the shorter axis (0 on a tie)."""
-    if len(sample_shape) == 2 and sample_shape[1] < sample_shape[0]:
+def channel_axis(sample_shape: tuple[int, ...], channels: str = "auto") -> int:
+    """The channel axis of one sample: 0 for ``(C, H, W)``; of a sequence, 0 for ``channels = "first"``
+    ``(C, L)``, 1 for ``"last"`` ``(L, C)``, and for ``"auto"`` the shorter axis (0 on a tie)."""
+    if len(sample_shape) != 2 or channels == "first":
+        return 0
+    if channels == "last":
         return 1
-    return 0
+    return 1 if sample_shape[1] < sample_shape[0] else 0
 
 
 def _resolved(scale: str, ndim: int) -> str:
@@ -130,6 +135,7 @@ class FoldData:
     X_test: Tensor | None  # (n_test, *sample_shape), unscaled
     Y_test: Tensor | None  # (k, n_test)
     folds: tuple[int, ...]  # which global folds these are
+    channels_last: bool = False  # sequences (n, L, C): the channels are the last axis
 
     @property
     def n_folds(self) -> int:
@@ -198,11 +204,13 @@ def _replace(data: FoldData, **changes: object) -> FoldData:
     return replace(data, **changes)  # type: ignore[arg-type]
 
 
-def prepare_folds(ds: Dataset, splits: list[Split], device: torch.device, *, scale: str = "auto") -> FoldData:
+def prepare_folds(
+    ds: Dataset, splits: list[Split], device: torch.device, *, scale: str = "auto", channels: str = "auto"
+) -> FoldData:
     """The fold data of ``ds``: the samples once, each fold's rows and scaler (fit on its training rows only)."""
     mus, sds, Ys, Yts, scales = [], [], [], [], []
     for s in splits:
-        mu, sd = scaler_stats(ds.X, scale, rows=s.train)
+        mu, sd = scaler_stats(ds.X, scale, rows=s.train, channels=channels)
         mus.append(mu)
         sds.append(sd)
         if ds.task is Task.REGRESSION:
@@ -224,7 +232,9 @@ def prepare_folds(ds: Dataset, splits: list[Split], device: torch.device, *, sca
         return torch.from_numpy(np.stack(a)).to(device=device, dtype=dtype)
 
     def samples(a: np.ndarray) -> Tensor:
-        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
+        with warnings.catch_warnings():  # a read-only array (np.load with mmap_mode) is shared, never written
+            warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
+            return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
 
     return FoldData(
         task=ds.task,
@@ -241,4 +251,5 @@ def prepare_folds(ds: Dataset, splits: list[Split], device: torch.device, *, sca
         X_test=samples(ds.X_test) if ds.X_test is not None else None,
         Y_test=t(Yts, y_dtype) if Yts else None,
         folds=tuple(range(len(splits))),
+        channels_last=channel_axis(ds.sample_shape, channels) == 1,
     )

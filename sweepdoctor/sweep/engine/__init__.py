@@ -12,11 +12,12 @@ the measuring helper writes to a study it does through a reporter the caller pas
 
 from __future__ import annotations
 
-from sweepdoctor.sweep.engine._cnn import StackedCNN, build_builtin, build_cnn
+from sweepdoctor.sweep.engine._cnn import StackedCNN, build_builtin, build_cnn, lockstep_pays
 from sweepdoctor.sweep.engine._fit import (
     FitResult,
     ModelFn,
     OnEpoch,
+    check_model_fn,
     cnn_arch,
     fit_folds,
     fold_seed,
@@ -46,9 +47,11 @@ __all__ = [
     "build_builtin",
     "build_cnn",
     "build_mlp",
+    "check_model_fn",
     "cnn_arch",
     "fit_folds",
     "fold_seed",
+    "lockstep_pays",
     "measure_in_background",
     "metric_direction",
     "model_inputs",

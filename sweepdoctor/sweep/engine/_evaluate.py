@@ -45,6 +45,10 @@ STAT_ROWS = ("train_loss", "grad_norm", "val_loss", "val_metric", "test_loss")
 EVAL_ROWS = 2560
 # Gathered training rows are kept between epochs up to this many elements (64 MiB of float32).
 CACHE_ELEMENTS = 1 << 24
+# Bytes of activations one evaluation chunk of images or sequences may take, and the activations per
+# input number assumed (the built-in CNN's first blocks: 16-32 channels, four tensors each, per input channel).
+EVAL_BYTES = 128 << 20
+_ACTIVATION_FACTOR = 32
 # Training rows per fold that measure the training loss and gradient norm of images and sequences.
 TRAIN_SAMPLE = 512
 
@@ -53,8 +57,9 @@ class EvalRows:
     """The folds' training rows (gathered once when small enough) and validation rows.
 
     For images and sequences the training loss and its gradient are measured on a fixed
-    subset of at most :data:`TRAIN_SAMPLE` rows per fold (the same rows every epoch): an
-    unbiased estimate that costs a fraction of an epoch instead of a second one.
+    subset of at most :data:`TRAIN_SAMPLE` rows per fold (the same rows every epoch), at a
+    fraction of an epoch's cost instead of a second one: the loss is an unbiased estimate;
+    the gradient's norm reads somewhat high near a minimum (the sample's noise, tr(Σ)/m).
     """
 
     def __init__(self, data: FoldData) -> None:
@@ -63,7 +68,7 @@ class EvalRows:
         dev = data.device
         idx, n = data.train_idx, list(data.train_n)
         if data.X.ndim > 2 and max(n) > TRAIN_SAMPLE:
-            idx, n = _row_sample(idx, n, TRAIN_SAMPLE)
+            idx, n = _row_sample(idx, n, TRAIN_SAMPLE, folds=data.folds)
         self.idx = idx
         self.n_max = int(idx.shape[1])
         self.n = torch.tensor(n, device=dev)
@@ -78,8 +83,14 @@ class EvalRows:
         self.val_mask = data.val_mask
 
     def chunk_rows(self, models: int) -> int:
-        """Rows per fold in one chunk when ``models`` models are evaluated together."""
-        return max(64, EVAL_ROWS // models)
+        """Rows per fold in one chunk when ``models`` models are evaluated together: :data:`EVAL_ROWS` in all
+        for a table; for images and sequences fewer, so that a chunk's activations stay near
+        :data:`EVAL_BYTES` (a conv net's activations are tens of times its input)."""
+        rows = max(64, EVAL_ROWS // models)
+        if self.data.X.ndim > 2:
+            per_row = self.data.n_features * 4 * _ACTIVATION_FACTOR
+            rows = min(rows, max(8, EVAL_BYTES // (models * per_row)))
+        return rows
 
     def train(self, start: int, end: int) -> tuple[Tensor, Tensor, Tensor]:
         """Rows ``start:end`` of each training fold: features, targets and 1/0 for real rows (not padding)."""
@@ -96,21 +107,23 @@ class EvalRows:
 
     def val_outputs(self, outputs: Callable[[Tensor], Tensor]) -> Tensor:
         """``outputs`` of every fold's validation rows, ``(k, n_val_max, out)``, in chunks when large."""
-        if self._val_x is not None:
-            return outputs(self._val_x)
         idx = self.data.val_idx
         step = self.chunk_rows(self.data.n_folds)
-        return torch.cat([outputs(self.data.rows(idx[:, i:i + step])) for i in range(0, idx.shape[1], step)], dim=1)
+        if self._val_x is not None and (step >= idx.shape[1] or self.data.X.ndim == 2):  # a table: at once
+            return outputs(self._val_x)
+        cached = self._val_x
+        return torch.cat([outputs(cached[:, i:i + step] if cached is not None else self.data.rows(idx[:, i:i + step]))
+                          for i in range(0, idx.shape[1], step)], dim=1)
 
     def test_outputs(self, outputs: Callable[[Tensor], Tensor]) -> Tensor | None:
         """``outputs`` of the test set as each fold sees it, ``(k, n_test, out)`` (None without a test set)."""
         d = self.data
         if d.X_test is None:
             return None
-        if d.n_folds * d.X_test.shape[0] * d.n_features <= CACHE_ELEMENTS:
-            return outputs(d.test_rows())  # type: ignore[arg-type]
         step = self.chunk_rows(d.n_folds)
         n = d.X_test.shape[0]
+        if step >= n or (d.X.ndim == 2 and d.n_folds * n * d.n_features <= CACHE_ELEMENTS):  # a table: at once
+            return outputs(d.test_rows())  # type: ignore[arg-type]
         chunks = []
         for i in range(0, n, step):
             x = d.X_test[i:i + step].unsqueeze(0)
@@ -118,14 +131,15 @@ class EvalRows:
         return torch.cat(chunks, dim=1)
 
 
-def _row_sample(idx: Tensor, n: list[int], m: int) -> tuple[Tensor, list[int]]:
-    """At most ``m`` of each fold's training rows, the same every epoch (a seeded draw), padded."""
-    gen = torch.Generator().manual_seed(0)
+def _row_sample(idx: Tensor, n: list[int], m: int, *, folds: tuple[int, ...]) -> tuple[Tensor, list[int]]:
+    """At most ``m`` of each fold's training rows, the same every epoch and whether the fold is measured
+    with others or alone (a draw seeded by the global fold number), padded."""
     out = torch.zeros((len(n), min(m, max(n))), dtype=idx.dtype)
     cpu = idx.cpu()
     kept = []
     for f, nf in enumerate(n):
         take = min(m, nf)
+        gen = torch.Generator().manual_seed(7_919 * (folds[f] + 1))
         pick = torch.randperm(nf, generator=gen)[:take].sort().values
         out[f, :take] = cpu[f, pick]
         kept.append(take)
@@ -217,10 +231,11 @@ def measure_stack(stack: Any, rows: EvalRows, *, loss: str, metric: str) -> Tens
     (the stack's mode put back afterwards)."""
     was = getattr(stack, "training", True)
     stack.train(False)
-    chunk = autograd_chunk(stack.forward, stack.parameters(), task=rows.data.task, loss=loss)
-    stats = measure(full_batch(rows, chunk), stack.forward, rows, loss=loss, metric=metric)
-    stack.train(was)
-    return stats
+    try:
+        chunk = autograd_chunk(stack.forward, stack.parameters(), task=rows.data.task, loss=loss)
+        return measure(full_batch(rows, chunk), stack.forward, rows, loss=loss, metric=metric)
+    finally:
+        stack.train(was)
 
 
 def measure_mlp(mlp: MLPWeights, rows: EvalRows, *, loss: str, metric: str) -> Tensor:

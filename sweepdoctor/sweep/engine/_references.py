@@ -36,8 +36,9 @@ def mlp_baselines(
 ) -> list[tuple[RunHistory, FitResult]]:
     """The references, trained like a candidate: shallow and wide MLPs for a table; for images and
     sequences the shallow MLP (on the flattened samples) and a small CNN."""
+    mlp = "mlp" if data.X.ndim > 2 else "auto"  # a table's references are stored as they always were
     plans: list[tuple[str, dict[str, object]]] = [
-        (name, dict(model="mlp", depth=depth, width=width)) for name, (depth, width) in BASELINE_MLPS.items()
+        (name, dict(model=mlp, depth=depth, width=width)) for name, (depth, width) in BASELINE_MLPS.items()
     ]
     if data.X.ndim > 2:
         plans = [plans[0], BASELINE_CNN]

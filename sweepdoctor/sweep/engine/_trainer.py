@@ -78,11 +78,14 @@ class FoldTrainer:
             stack.generator = generator
 
     def _epoch_order(self) -> Tensor:
-        """Each fold's training rows in a fresh random order (padding at the end)."""
+        """Each fold's training rows in a fresh random order, padded at the end with the fold's own first
+        rows again (weight 0 in the loss; a batch norm's statistics then see only the fold's training rows)."""
         idx = self.data.train_idx.cpu()
         order = torch.zeros((self.k, self.n_max), dtype=torch.long)
         for f, (g, n) in enumerate(zip(self.gens, self.data.train_n)):
             order[f, :n] = idx[f, torch.randperm(n, generator=g)]
+            if n < self.n_max:
+                order[f, n:] = order[f, : self.n_max - n]
         return order.to(self.data.device, non_blocking=True)
 
     def run_epoch(self) -> float:

@@ -69,18 +69,18 @@ def _rows(X: np.ndarray) -> np.ndarray:
     return X.reshape(len(X), -1)
 
 
-def linear_baseline(ds: Dataset, splits: list[Split], *, loss: str) -> Scored:
+def linear_baseline(ds: Dataset, splits: list[Split], *, loss: str, scale: str = "auto",
+                    channels: str = "auto") -> Scored:
     """A logistic (classification) or ridge (regression) model per fold."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression, Ridge
 
     folds, scores = [], []
-    X, X_test = _rows(ds.X), None if ds.X_test is None else _rows(ds.X_test)
     for s in splits:
-        train = _fit_rows(s.train, X.shape[1])
-        mu, sd = scaler_stats(X, rows=s.train)
-        Xtr, Xva = (X[train] - mu) / sd, (X[s.val] - mu) / sd
-        Xte = None if X_test is None else (X_test - mu) / sd
+        train = _fit_rows(s.train, ds.n_features) if ds.X.ndim > 2 else s.train
+        mu, sd = scaler_stats(ds.X, scale, rows=s.train, channels=channels)  # the candidates' scaling
+        Xtr, Xva = _rows((ds.X[train] - mu) / sd), _rows((ds.X[s.val] - mu) / sd)
+        Xte = None if ds.X_test is None else _rows((ds.X_test - mu) / sd)
         if ds.task is Task.CLASSIFICATION:
             model = LogisticRegression(max_iter=2000)
             with warnings.catch_warnings():
@@ -148,7 +148,9 @@ class Baselines:
         if not done:
             mlps = scored_mlp_baselines(sw.data, epochs=sw.cfg.train.epochs, loss=sw.loss, metric=sw.metric,
                                         seed=sw.cfg.study.seed)
-        runs: list[Scored] = [linear_baseline(sw.ds, sw.splits, loss=sw.loss), *mlps]
+        linear = linear_baseline(sw.ds, sw.splits, loss=sw.loss, scale=sw.cfg.data.scale,
+                                 channels=sw.cfg.data.channels)
+        runs: list[Scored] = [linear, *mlps]
         with StudyLock(sw.store.engine, sw.study_id):  # workers starting together store one set
             stored = sw.store.load_runs(sw.study_id, role=Role.BASELINE)
             if stored:

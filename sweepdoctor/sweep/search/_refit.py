@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ def refit(
     model_fn: ModelFn | None = None,
     device: torch.device | None = None,
     scale: str = "auto",
+    channels: str = "auto",
 ) -> Path:
     """Train ``hp`` on every row of ``ds``; write ``model.pt`` and ``model.json``.
 
@@ -39,19 +40,22 @@ def refit(
     labels and the task. :func:`load_model` reads both back into a model that predicts.
     With early stopping the number of epochs is the best epoch found in the sweep.
     """
+    if model_fn is None:  # the built-in model these data get (auto: the MLP for a table, the CNN otherwise)
+        hp = replace(hp, model=model_for(hp.model, len(ds.sample_shape)))
     everything = np.arange(len(ds.y))
-    data = prepare_folds(ds, [Split(everything, everything)], device or torch.device("cpu"), scale=scale)
+    data = prepare_folds(ds, [Split(everything, everything)], device or torch.device("cpu"), scale=scale,
+                         channels=channels)
     fit = fit_folds(data, hp, epochs=epochs, loss=loss, metric=metric, seed=seed, model_fn=model_fn, vectorize=False)
     if fit.status == "failed":
         raise SweepdoctorError(f"refit: training on all the data failed ({fit.reason})")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.save(fit.fold_state_dicts()[0], out / "model.pt")
-    mu, sd = scaler_stats(ds.X, scale)
-    model = model_for(hp.model, len(ds.sample_shape))
+    mu, sd = scaler_stats(ds.X, scale, channels=channels)
+    model = hp.model
     meta: dict[str, Any] = {
         "task": ds.task.value,
-        "hyperparameters": {**hp.as_dict(), "model": model},
+        "hyperparameters": hp.as_dict(),
         "architecture": None if model_fn is not None else {  # build_mlp(**architecture) for the MLP
             "n_in": ds.n_features,
             "n_out": data.n_outputs,
@@ -59,7 +63,7 @@ def refit(
             "width": hp.width,
             "activation": hp.activation,
             "dropout": hp.dropout,
-            **({"model": "cnn", **cnn_arch(hp)} if model == "cnn" else {}),
+            **({"model": "cnn", **cnn_arch(hp), "channels_last": data.channels_last} if model == "cnn" else {}),
         },
         "sample_shape": list(ds.sample_shape),
         "n_inputs": model_inputs(data) if isinstance(model_inputs(data), int) else list(ds.sample_shape),
@@ -129,8 +133,9 @@ def load_model(path: str | Path, *, model_fn: ModelFn | None = None) -> LoadedMo
     arch, hp = meta.get("architecture"), meta["hyperparameters"]
     n_inputs = meta.get("n_inputs", arch["n_in"] if arch else None)
     n_in = tuple(n_inputs) if isinstance(n_inputs, list) else n_inputs
-    if arch is not None:
-        module: nn.Module = build_builtin(hp, n_in, int(meta.get("n_outputs", arch["n_out"])))
+    if arch is not None:  # the architecture decides (the MLP's has no "model" key: refits before the CNN)
+        spec = {**hp, **arch, "model": arch.get("model", "mlp")}
+        module: nn.Module = build_builtin(spec, n_in, int(meta.get("n_outputs", arch["n_out"])))
     elif model_fn is None:
         raise ConfigError(f"load_model: {str(folder)!r} holds a custom model; pass the factory that made it "
                           "(load_model(path, model_fn=...))")

@@ -146,7 +146,8 @@ def fold_tensors(cfg: SweepConfig, ds: Dataset, splits: list[Split] | None = Non
     if splits is None:
         splits = make_splits(ds.y, ds.task, n_splits=cfg.train.folds, n_repeats=cfg.train.repeats,
                              seed=cfg.study.seed)
-    return splits, prepare_folds(ds, splits, pick_device(cfg.train.device), scale=cfg.data.scale)
+    return splits, prepare_folds(ds, splits, pick_device(cfg.train.device), scale=cfg.data.scale,
+                                 channels=cfg.data.channels)
 
 
 def start_helper(cfg: SweepConfig, ds: Dataset, data: FoldData, plugins: Plugins) -> Measurer | None:
@@ -204,8 +205,9 @@ def open_sweep(
         "space": cfg.space.fingerprint(),
         "model": "custom" if plugins.model_fn is not None else f"builtin-{_model_label(cfg, None)}",
     }
-    if cfg.data.scale != "auto":
-        fingerprint["scale"] = cfg.data.scale
+    for key in ("scale", "channels"):  # in the fingerprint when set (studies made before them resume)
+        if getattr(cfg.data, key) != "auto":
+            fingerprint[key] = getattr(cfg.data, key)
     store = Store(url)
     store.ensure_schema()
     study_id = store.study_id(name)

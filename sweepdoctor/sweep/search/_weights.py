@@ -69,6 +69,7 @@ def save_trial_weights(
             "hyperparameters": hp.as_dict(),
             "fold": best,
             "n_inputs": model_inputs(data),
+            "channels_last": data.channels_last,
             "n_outputs": data.n_outputs,
             "task": data.task.value,
             "builtin": fit.depth is not None,
@@ -163,9 +164,11 @@ def _rebuild(path: Path, ds: Dataset, splits: list[Split], fp: dict[str, Any]) -
             "sweepdoctor.diagnostics.hessian_analysis(model, loss_fn, X, y)"
         )
     hp = saved["hyperparameters"]
-    model = build_builtin(hp, saved["n_inputs"], int(saved["n_outputs"]))
+    model = build_builtin({**hp, "channels_last": saved.get("channels_last")}, saved["n_inputs"],
+                          int(saved["n_outputs"]))
     model.load_state_dict(saved["state_dict"])
-    data = prepare_folds(ds, [splits[int(saved["fold"])]], torch.device("cpu"), scale=str(fp.get("scale", "auto")))
+    data = prepare_folds(ds, [splits[int(saved["fold"])]], torch.device("cpu"), scale=str(fp.get("scale", "auto")),
+                         channels=str(fp.get("channels", "auto")))
     rows = data.train_idx[0, : data.train_n[0]]
     task, loss = Task(str(fp["task"])), str(fp["loss"])
 
