@@ -168,7 +168,8 @@ def study_body(view: StudyView, *, links: bool = True) -> str:
     metric = s.metric
     direction = s.directions[0] if s.directions else "minimize"
     head = (
-        f"<h1>{esc(s.name)}</h1><p class=\"muted\">{esc(s.task or '')} · {esc(value_label(metric, direction))} "
+        f"<h1>{esc(s.name)}</h1><p class=\"muted\">{esc(s.task + ' · ' if s.task else '')}"
+        f"{esc(value_label(metric, direction))} "
         f"· last activity {fmt(s.last_activity)}{' · sweep ' + esc(view.sweep.state) if view.sweep else ''}</p>"
         f"<p>{_progress(s.states, view.sweep)} — {_states(s.states)}</p>{_best(view, links=links)}"
     )

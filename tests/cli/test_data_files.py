@@ -165,7 +165,7 @@ def test_sweep_from_an_npz_named_in_toml(tmp_path: Path) -> None:
 
 def _opts(**given: Any) -> dict[str, Any]:
     keys = ("dataset", "csv_path", "target", "test_csv", "npz_path", "npz_keys", "images_dir", "test_images",
-            "image_size", "image_mode", "scale", "task", "n_samples", "n_features")
+            "image_size", "image_mode", "scale", "channels", "task", "n_samples", "n_features")
     return {k: given.get(k) for k in keys}
 
 
@@ -185,5 +185,6 @@ def test_a_source_flag_replaces_the_files_other_sources() -> None:
 def test_help_lists_the_data_flags() -> None:
     r = CliRunner().invoke(main, ["sweep", "--help"])
     assert r.exit_code == 0
-    for flag in ("--npz ", "--npz-keys", "--images", "--test-images", "--image-size", "--image-mode", "--scale"):
+    for flag in ("--npz ", "--npz-keys", "--images", "--test-images", "--image-size", "--image-mode", "--scale",
+                 "--channels"):
         assert flag in r.output, flag

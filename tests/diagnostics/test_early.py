@@ -11,6 +11,7 @@ from sklearn.datasets import load_diabetes, load_wine
 
 from sweepdoctor.diagnostics import FindingCode, RunHistory
 from sweepdoctor.diagnostics.early import FinishedRun, Stop, StopRules, judge_curves, judge_values
+from sweepdoctor.diagnostics.early._value_rules import projected_gain
 from sweepdoctor.errors import ConfigError
 from tests.diagnostics._training import Config, Data, train_run
 from tests.diagnostics.scenarios import _cls, _std, digits
@@ -92,6 +93,15 @@ def test_values_slowness_compares_at_the_same_epoch_not_with_final_values() -> N
     assert judge_values({0: 0.1, 1: 0.2, 2: 0.31}, good, maximize=True) is None
     stop = judge_values({0: 0.1, 1: 0.1, 2: 0.1}, good, maximize=True)
     assert stop is not None and stop.code is FindingCode.SLOW_CONVERGENCE
+
+
+def test_the_projection_keeps_a_steady_pace_and_lets_a_shrinking_one_shrink() -> None:
+    assert projected_gain([0.1, 0.2, 0.3, 0.4], 5, 3) == pytest.approx(0.5)  # linear: 0.1 per epoch
+    assert projected_gain([0.1, 0.2, 0.4, 0.8], 5, 3) == pytest.approx(5 * 0.7 / 3)  # faster: still linear
+    # increments 0.08, 0.04, 0.02, 0.01: the pace halves each epoch, the rest sums to ~0.01
+    curve = [0.1, 0.18, 0.22, 0.24, 0.25]
+    assert projected_gain(curve, 10, 2) == pytest.approx(0.015 * 0.5 * (1 - 0.5 ** 10) / 0.5, rel=1e-6)
+    assert projected_gain([0.5, 0.4, 0.3], 5, 3) == 0.0  # falling: no gain
 
 
 def test_stop_rules_refuse_nonsense() -> None:

@@ -11,7 +11,7 @@ from sweepdoctor.errors import ConfigError, StorageError
 from sweepdoctor.studies import StudyDB
 from sweepdoctor.studies.db._optuna_tables import o_trials
 from sweepdoctor.studies.db._schema import EpochRow, FindingRow, RunRow
-from tests.studies._build import EVIL, build_all, build_plain
+from tests.studies._build import EVIL, build_all, build_plain, full_study
 
 
 def test_query_layer(any_url: str) -> None:
@@ -278,6 +278,7 @@ def test_kept_summaries_answer_as_the_full_count_does(any_url: str) -> None:
     from tests.service._big import big_study
 
     big_study(any_url, "big", 1200)
+    full_study(any_url, "digits-mlp")  # our runs: their count is kept too
     with StudyDB(any_url, keep_summaries=True) as kept, StudyDB(any_url) as fresh:
         _same_summaries(kept, fresh)
         sid = fresh.summary("big").study_id
@@ -294,6 +295,11 @@ def test_kept_summaries_answer_as_the_full_count_does(any_url: str) -> None:
         fresh.delete("big")
         big_study(any_url, "big", 300, seed=1)
         _same_summaries(kept, fresh)
+        fresh.delete("digits-mlp")
+        full_study(any_url, "digits-mlp")
+        full_study(any_url, "another")
+        _same_summaries(kept, fresh)
+        assert fresh.summary("another").n_runs == kept.summary("another").n_runs > 0
 
 
 def test_keyset_pages_walk_the_same_order_as_one_query(any_url: str) -> None:
@@ -317,3 +323,15 @@ def test_keyset_pages_walk_the_same_order_as_one_query(any_url: str) -> None:
             assert walked == _numbers(whole), sort
         narrowed = db.trials("big", sort="-number", after=250, where=["value>0"], states=["complete"], limit=5)
         assert all(t.number < 250 and t.value > 0 and t.state == "complete" for t in narrowed.trials)
+
+
+def test_kept_summaries_read_many_studies_in_chunks(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sweepdoctor.studies.query import _summary
+    from tests.service._big import big_study
+
+    monkeypatch.setattr(_summary, "_STUDIES_PER_QUERY", 2)
+    for i in range(5):
+        big_study(sqlite_url, f"s{i}", 50 + i, seed=i)
+    with StudyDB(sqlite_url, keep_summaries=True) as kept, StudyDB(sqlite_url) as fresh:
+        _same_summaries(kept, fresh)
+        _same_summaries(kept, fresh)

@@ -305,31 +305,6 @@ def test_missing_labels_are_refused_not_made_a_class(y: np.ndarray) -> None:
         sweep.from_arrays(np.zeros((30, 1, 2, 2)), y, task="classification")
 
 
-def _returns_a_function(hp, n_in, n_out):  # noqa: ANN001, ANN202
-    return lambda x: x
-
-
-def _wrong_head(hp, n_in, n_out):  # noqa: ANN001, ANN202
-    return nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
-
-
-def _wrong_input(hp, n_in, n_out):  # noqa: ANN001, ANN202
-    return nn.Sequential(nn.Linear(10, n_out))
-
-
-@pytest.mark.parametrize(("model_fn", "match"), [
-    (_returns_a_function, "model_fn must return a torch.nn.Module, got function"),
-    (_wrong_head, r"output for 2 samples is \(2, 3\), expected \(2, 10\)"),
-    (_wrong_input, r"fails on a batch of shape \(2, 1, 8, 8\)"),
-])
-def test_a_model_fn_that_cannot_work_is_refused_before_anything_is_written(tmp_path, digits_images, model_fn,
-                                                                           match) -> None:
-    X, y = digits_images
-    with pytest.raises(ConfigError, match=match):
-        sweep.run(model_fn=model_fn, X=X, y=y, n_trials=1, epochs=1, storage=f"sqlite:///{tmp_path}/m.db")
-    assert not (tmp_path / "m.db").exists()
-
-
 def test_a_sequences_channel_axis_can_be_given() -> None:
     rng = np.random.default_rng(3)
     X = rng.normal(size=(90, 4, 16)).astype(np.float32) * np.linspace(1, 5, 16, dtype=np.float32)

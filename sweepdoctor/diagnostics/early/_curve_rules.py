@@ -76,7 +76,7 @@ def _diverging(folds: list[list[EpochRecord]], epoch: int, loss: str, r: StopRul
         return None
     ratio = statistics.median(ratios)
     conf = stop_confidence(ratio / needed, len(ratios), len(folds))
-    grown = "non-finite or exploded" if ratio == float("inf") else f"x{ratio:.3g} in {w} epochs"
+    grown = "non-finite or exploded" if ratio == float("inf") else f"x{ratio:.3g} in {w} epoch{'s' * (w > 1)}"
     return Stop(FindingCode.DIVERGENCE, epoch, conf, f"divergence (train loss {grown}, {len(ratios)} of "
                                                     f"{len(folds)} folds)")
 

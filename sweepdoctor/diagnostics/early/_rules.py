@@ -72,14 +72,16 @@ class StopRules:
     collapse_kept: float = 0.25
     # Hopeless slowness: with `slow_startup` complete trials, a trial worse at this
     # epoch than every one of the study's good trials (the best `good_fraction` of the
-    # complete ones, at least two) and than the median complete trial, whose own pace --
-    # the faster of its pace so far and over the window, kept up to the last epoch -- does
-    # not come within the noise (the largest move of a good trial's value over its last
-    # `window` epochs) of the weakest good trial's final score, nor did its best epoch so
-    # far (early stopping scores a trial at its best epoch). A linear pace overestimates
-    # a curve that levels off. (Without the median's bar and the noise, wine's trials near
-    # the top -- 0.966 against 0.967 at the same epoch -- were stopped and would have ended
-    # at 0.983.)
+    # complete ones, at least two) and than the median complete trial, whose own pace over
+    # the window -- kept up to the last epoch, shrinking each epoch by the ratio it shrank
+    # by from the window before (not at all when it did not shrink) -- does not come within
+    # the noise (the largest move of a good trial's value over its last `window` epochs)
+    # of the weakest good trial's final score, nor did its best epoch so far (early
+    # stopping scores a trial at its best epoch). A linear pace overestimated curves that
+    # level off: on the digits command's replay it stopped at epoch 9 a trial that ended at
+    # 0.655; the shrinking pace stops it at epoch 6, with no more false stops. (Without the
+    # median's bar and the noise, wine's trials near the top -- 0.966 against 0.967 at the
+    # same epoch -- were stopped and would have ended at 0.983.)
     slow_startup: int = 5
     good_fraction: float = 0.25
 

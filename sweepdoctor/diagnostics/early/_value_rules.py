@@ -73,7 +73,7 @@ def _diverging(curve: list[float], epoch: int, maximize: bool, r: StopRules) -> 
     if ratio < needed:
         return None
     return Stop(FindingCode.DIVERGENCE, epoch, stop_confidence(ratio / needed, 1, 1),
-                f"divergence (value x{ratio:.3g} in {w} epochs)")
+                f"divergence (value x{ratio:.3g} in {w} epoch{'s' * (w > 1)})")
 
 
 def _collapsed(curve: list[float], epoch: int, done: list[FinishedRun], chance: float | None, sign: float,
@@ -93,6 +93,21 @@ def _collapsed(curve: list[float], epoch: int, done: list[FinishedRun], chance: 
     conf = stop_confidence(r.collapse_kept * progress / kept if kept > 0 else float("inf"), 1, 1)
     return Stop(FindingCode.DIVERGENCE, epoch, conf,
                 f"collapse to chance (value {sign * now:.4g} after {sign * best:.4g}; chance {sign * base:.4g})")
+
+
+def projected_gain(curve: Sequence[float], remaining: int, window: int) -> float:
+    """What the curve would still gain in ``remaining`` epochs at its pace over the last ``window``
+    epochs, the pace shrinking each epoch by the ratio it shrank by from the window before
+    (no shrinking when it did not, or when the curve is too short to tell)."""
+    w = min(window, len(curve) - 1)
+    pace = max((curve[-1] - curve[-w - 1]) / w, 0.0) if w > 0 else 0.0
+    ratio = 1.0
+    if len(curve) > 2 * w and pace > 0:
+        before = (curve[-w - 1] - curve[-2 * w - 1]) / w
+        ratio = min(1.0, (pace / before) ** (1 / w)) if before > 0 else 1.0
+    if ratio >= 1.0:
+        return pace * remaining
+    return pace * ratio * (1 - ratio ** remaining) / (1 - ratio)
 
 
 def _value_at(f: FinishedRun, index: int) -> float | None:
@@ -127,9 +142,7 @@ def _hopeless(curve: list[float], epoch: int, done: list[FinishedRun], sign: flo
     if now >= peers[len(peers) // 2]:
         return None  # not worse than the study's median trial at this epoch: near the top, the noise decides
     horizon = max(len(f.values) for f in good) - 1  # the study's last epoch
-    w = min(r.window, at)
-    pace = max((now - curve[-w - 1]) / w, 0.0)
-    reach = now + pace * (horizon - at)
+    reach = now + projected_gain(curve, horizon - at, r.window)
     target = min(f.final for f in good)
     need = target - now
     noise = _noise(good, r.window)

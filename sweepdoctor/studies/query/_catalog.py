@@ -158,7 +158,7 @@ def list_studies(
     named = [(int(sid), name) for sid, name in s.execute(studies)]
     stats = _trial_stats(s, only) if cache is None else cache.stats(s, [sid for sid, _name in named])
     attrs = _task_and_metric(s, only)
-    runs = _candidate_runs(s, only) if ours else {}
+    runs = ({} if not ours else _candidate_runs(s, only) if cache is None else cache.runs(s, stats))
     directions = _directions(s, None if only is None else [only])
     out = []
     for sid, name in named:

@@ -7,7 +7,9 @@ ids only grow. :class:`SummaryCache` keeps, per study, the totals of its *settle
 the trials up to some id that were all finished, and finished a while before the newest
 activity seen. Each call reads only the trials after that id (an index range on
 ``(study_id, trial_id)``), folds the newly settled ones into the prefix, and adds the rest.
-A finished study costs a few primary-key lookups whatever its size.
+A finished study costs a few primary-key lookups whatever its size. The count of a study's
+runs with curves is kept until its newest run id or its trials change (a run is rewritten,
+never edited in place).
 
 The margin (``SETTLE``) covers a trial born finished (``study.add_trial``) in a transaction
 that committed after a later id: it is still after the prefix when it appears. A study
@@ -29,16 +31,17 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Column, Engine, Float, Index, Integer, MetaData, String, Table, and_, inspect, or_, select
+from sqlalchemy import Column, Engine, Float, Index, Integer, MetaData, String, Table, and_, func, inspect, or_, select
 from sqlalchemy.orm import Session
 
-from sweepdoctor.studies.db import o_trial_values, o_trials
+from sweepdoctor.diagnostics import Role
+from sweepdoctor.studies.db import RunRow, o_studies, o_trial_values, o_trials
 
 __all__ = ["QUERY_INDEXES", "SETTLE", "StudyTotals", "SummaryCache", "TrialStats", "add_query_indexes"]
 
 SETTLE = timedelta(seconds=30)
 _FINISHED = frozenset({"COMPLETE", "PRUNED", "FAIL"})
-_MANY_STUDIES = 200  # past this, one pass over every trial instead of a range per study
+_STUDIES_PER_QUERY = 100  # studies whose new trials one SELECT reads (an OR of index ranges)
 
 
 class TrialStats(NamedTuple):
@@ -109,6 +112,7 @@ class SummaryCache:
         self._lock = threading.Lock()
         self._prefix: dict[int, _Totals] = {}
         self._latest: dict[int, StudyTotals] = {}
+        self._runs: dict[int, tuple[Any, int]] = {}
 
     def latest(self, study_id: int) -> StudyTotals | None:
         """The best trials and value statistics the latest :meth:`stats` found for the study."""
@@ -138,6 +142,26 @@ class SummaryCache:
             self._latest.update(latest)
         return out
 
+    def runs(self, s: Session, stats: TrialStats) -> dict[int, int]:
+        """Candidate runs with curves per study (of ``stats``, the latest :meth:`stats`), counted again
+        only when the study's newest run or its trials changed (runs are rewritten, never edited)."""
+        r = RunRow.__table__
+        newest = select(func.max(r.c.id)).where(r.c.study_id == o_studies.c.study_id).scalar_subquery()
+        ids = list(stats.states)
+        marks = {int(sid): (top, tuple(sorted(stats.states[sid].items())), stats.last.get(sid)) for sid, top in
+                 s.execute(select(o_studies.c.study_id, newest).where(o_studies.c.study_id.in_(ids)))}
+        with self._lock:
+            kept = {sid: self._runs[sid] for sid in ids if sid in self._runs and self._runs[sid][0] == marks.get(sid)}
+        stale = [sid for sid in ids if sid not in kept]
+        counted = dict.fromkeys(stale, 0)
+        if stale:
+            q = (select(r.c.study_id, func.count(r.c.id))
+                 .where(r.c.role == Role.CANDIDATE.value, r.c.study_id.in_(stale)).group_by(r.c.study_id))
+            counted |= {int(sid): int(n) for sid, n in s.execute(q)}
+        with self._lock:
+            self._runs.update({sid: (marks.get(sid), n) for sid, n in counted.items()})
+        return {sid: n for sid, (_mark, n) in kept.items()} | counted
+
     @staticmethod
     def _still_there(s: Session, prefix: dict[int, _Totals]) -> dict[int, _Totals]:
         """Prefixes whose last trial is still the one they counted (else counted again from the start)."""
@@ -151,20 +175,20 @@ class SummaryCache:
 
 
 def _tails(s: Session, prefix: dict[int, _Totals]) -> dict[int, list[Any]]:
-    """Each study's trials after its prefix, by trial id: (trial_id, STATE, value, start, complete)."""
-    if not prefix:
-        return {}
+    """Each study's trials after its prefix, by trial id: (trial_id, STATE, value, start, complete).
+
+    One SELECT per ``_STUDIES_PER_QUERY`` studies, each study a range of its index."""
     t, v = o_trials, o_trial_values
     q = (
         select(t.c.study_id, t.c.trial_id, t.c.state, v.c.value, t.c.datetime_start, t.c.datetime_complete)
         .select_from(t.outerjoin(v, and_(v.c.trial_id == t.c.trial_id, v.c.objective == 0)))
         .order_by(t.c.trial_id)
     )
-    if len(prefix) <= _MANY_STUDIES:
-        q = q.where(or_(*(and_(t.c.study_id == sid, t.c.trial_id > p.upto) for sid, p in prefix.items())))
+    items = list(prefix.items())
     out: dict[int, list[Any]] = {}
-    for sid, tid, state, value, start, complete in s.execute(q):
-        if sid in prefix and tid > prefix[sid].upto:
+    for i in range(0, len(items), _STUDIES_PER_QUERY):
+        ranges = [and_(t.c.study_id == sid, t.c.trial_id > p.upto) for sid, p in items[i : i + _STUDIES_PER_QUERY]]
+        for sid, tid, state, value, start, complete in s.execute(q.where(or_(*ranges))):
             out.setdefault(int(sid), []).append((int(tid), str(state).upper(), value, start, complete))
     return out
 

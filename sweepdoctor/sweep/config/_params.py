@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
-from sweepdoctor.sweep.config._space import CNN_PARAMS, Choice, Fixed, Param, SearchSpace, optimizer_params
+from sweepdoctor.sweep.config._space import CNN_PARAMS, optimizer_params
 
 __all__ = ["TrialParams"]
 
@@ -50,20 +50,6 @@ class TrialParams:
             d.pop("model")
         d.update(self.extra)
         return d
-
-    @classmethod
-    def example(cls, space: SearchSpace) -> TrialParams:
-        """One point of ``space`` (each fixed value, first choice, or low end of a range): what a model
-        factory is tried with before a sweep starts."""
-        def first(p: Param) -> Any:
-            if isinstance(p, Fixed):
-                return p.value
-            if isinstance(p, Choice):
-                return p.values[0]
-            return p.low
-
-        names = [f.name for f in fields(cls) if f.name != "extra"]
-        return cls(**{n: first(getattr(space, n)) for n in names})
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TrialParams:

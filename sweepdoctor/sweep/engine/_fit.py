@@ -15,7 +15,6 @@ import torch
 from torch import Tensor, nn
 
 from sweepdoctor.diagnostics import EpochRecord, finite_or_none
-from sweepdoctor.errors import ConfigError
 from sweepdoctor.sweep.config import TrialParams, model_for
 from sweepdoctor.sweep.data import FoldData
 from sweepdoctor.sweep.engine._cnn import StackedCNN, lockstep_pays
@@ -27,8 +26,7 @@ from sweepdoctor.sweep.engine._optim import MAXIMIZED_METRICS
 from sweepdoctor.sweep.engine._pipeline import EpochPipeline
 from sweepdoctor.sweep.engine._trainer import STAT_ROWS, FoldTrainer
 
-__all__ = ["FitResult", "FitTracker", "ModelFn", "check_model_fn", "cnn_arch", "fit_folds", "fold_seed",
-           "model_inputs"]
+__all__ = ["FitResult", "FitTracker", "ModelFn", "cnn_arch", "fit_folds", "fold_seed", "model_inputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -114,33 +112,6 @@ def _user_modules(model_fn: ModelFn, data: FoldData, hp: TrialParams, seed: int)
             _materialize(m, probe)
         mods.append(m)
     return mods
-
-
-def check_model_fn(model_fn: ModelFn, data: FoldData, hp: TrialParams) -> None:
-    """Build one model and run it on two samples, before a sweep writes anything: a ``ConfigError`` when
-    ``model_fn`` does not return an ``nn.Module`` or the outputs are not ``(batch, n_outputs)``."""
-    probe = data.rows(data.train_idx[:1, :2])[0]
-    with torch.random.fork_rng(devices=[]):
-        try:
-            module = model_fn(hp, model_inputs(data), data.n_outputs)
-        except Exception as e:  # noqa: BLE001 - any error of the user's factory, named for them
-            raise ConfigError(f"model_fn: building the model raised {type(e).__name__}: {e}") from e
-        if not isinstance(module, nn.Module):
-            raise ConfigError(f"model_fn must return a torch.nn.Module, got {type(module).__name__}; "
-                              "return the network (e.g. nn.Sequential(...))")
-        module = module.to(data.device)
-        try:
-            module.train(False)
-            with torch.no_grad():
-                out = module(probe)
-        except Exception as e:  # noqa: BLE001 - any error of the user's forward pass, named for them
-            raise ConfigError(f"model_fn: the model fails on a batch of shape {tuple(probe.shape)}: "
-                              f"{type(e).__name__}: {e}") from e
-    want = (2, data.n_outputs)
-    if not isinstance(out, Tensor) or tuple(out.shape) != want:
-        got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-        raise ConfigError(f"model_fn: the model's output for 2 samples is {got}, expected {want} "
-                          f"({data.n_outputs} = the number of outputs passed to model_fn); fix the last layer")
 
 
 def _materialize(module: nn.Module, probe: Tensor) -> None:

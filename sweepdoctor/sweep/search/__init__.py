@@ -4,7 +4,10 @@
 (``_setup``), trains the reference baselines (``_baselines``), claims trials within the
 budget and keeps them alive (``_coordinator``, ``_heartbeat``), trains each through the
 engine (``_trials``), in worker processes when asked (``_workers``), and returns a
-frozen :class:`SweepResult` (``_result``).
+frozen :class:`SweepResult` (``_result``). The study's parts have a module each: storage
+(``_storage``), samplers (``_samplers``), pruners (``_pruners``; the diagnosis pruner,
+:class:`DoctorPruner`, in ``_doctor_pruner``), the measuring helper's reporter
+(``_reporter``) and asking for a trial's parameters (``_suggest``).
 
 May import: Optuna, SQLAlchemy, torch, numpy, scikit-learn, :mod:`sweepdoctor.studies`,
 :mod:`sweepdoctor.diagnostics`, :mod:`sweepdoctor.errors` and the ``config``, ``data``

@@ -21,9 +21,9 @@ from sqlalchemy import Engine
 from sweepdoctor.diagnostics import Finding
 from sweepdoctor.errors import ConfigError
 from sweepdoctor.studies import GUIDED_PLAN, diagnose_study
-from sweepdoctor.sweep.config import DataConfig, SearchSpace, SweepConfig, TrialParams
+from sweepdoctor.sweep.config import DataConfig, SearchSpace, SweepConfig
 from sweepdoctor.sweep.data import Dataset, from_arrays, load_dataset
-from sweepdoctor.sweep.engine import ModelFn, check_model_fn
+from sweepdoctor.sweep.engine import ModelFn
 from sweepdoctor.sweep.search._baselines import Baselines
 from sweepdoctor.sweep.search._result import SweepResult, Tally, best_of
 from sweepdoctor.sweep.search._setup import (
@@ -143,8 +143,6 @@ def run_sweep(
     stage = on_stage or (lambda _msg: None)
     with torch_threads(cfg.train.threads or 1), contextlib.ExitStack() as stack:
         splits, data = fold_tensors(cfg, ds)
-        if plugins.model_fn is not None:  # a factory that cannot work is refused before anything is written
-            check_model_fn(plugins.model_fn, data, TrialParams.example(cfg.space))
         measurer = start_helper(cfg, ds, data, plugins)
         if measurer is not None:
             stack.callback(measurer.close)
