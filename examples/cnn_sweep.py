@@ -46,6 +46,7 @@ def my_conv1d(hp: sweep.TrialParams, shape: tuple[int, ...], n_out: int) -> nn.M
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny budgets, for CI")
+    parser.add_argument("--out", type=Path, help="folder for the study database and the model [a new temporary one]")
     args = parser.parse_args()
     trials, epochs, folds = (2, 2, 3) if args.quick else (20, 10, 5)
 
@@ -54,7 +55,8 @@ def main() -> None:
         X, y = X[::4], y[::4]
     images = (X / 16.0).reshape(-1, 1, 8, 8)  # (n, C, H, W)
     sequences = (X / 16.0).reshape(-1, 8, 8)  # (n, C, L)
-    work = Path(tempfile.mkdtemp(prefix="sweepdoctor-cnn-"))
+    work = args.out or Path(tempfile.mkdtemp(prefix="sweepdoctor-cnn-"))
+    work.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{work / 'cnn.db'}"
 
     builtin = sweep.run(

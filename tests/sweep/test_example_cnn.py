@@ -9,8 +9,9 @@ from pathlib import Path
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cnn_sweep.py"
 
 
-def test_the_cnn_example_runs() -> None:
-    r = subprocess.run([sys.executable, str(EXAMPLE), "--quick"], capture_output=True, text=True, timeout=300)
+def test_the_cnn_example_runs(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, str(EXAMPLE), "--quick", "--out", str(tmp_path)], capture_output=True,
+                       text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     out = r.stdout
     assert "built-in CNN: best CV accuracy" in out and "my CNN:" in out
