@@ -10,7 +10,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 from sweepdoctor import sweep
-from sweepdoctor.errors import ConfigError, DataError
+from sweepdoctor.errors import ConfigError, DataError, SweepdoctorError
 from sweepdoctor.sweep.engine import StackedCNN, build_cnn, fit_folds
 
 ARCH = dict(conv_blocks=2, channels=4, kernel_size=3, pooling="max", batch_norm=True, depth=1, width=16,
@@ -321,3 +321,27 @@ def test_a_sequences_channel_axis_can_be_given() -> None:
     net.load_state_dict(fit.fold_state_dicts()[0])
     with pytest.raises(ConfigError, match="data.channels"):
         sweep.SweepConfig(data=sweep.DataConfig(channels="middle")).validate()
+
+
+def _returns_a_function(hp, n_in, n_out):  # noqa: ANN001, ANN202
+    return lambda x: x
+
+
+def _wrong_head(hp, n_in, n_out):  # noqa: ANN001, ANN202
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 12))
+
+
+@pytest.mark.parametrize(("model_fn", "says"), [
+    (_returns_a_function, "model_fn must return a torch.nn.Module, got function"),
+    (_wrong_head, "model's output for 2 samples is (2, 12), expected (2, 10)"),
+])
+def test_a_model_fn_that_cannot_work_fails_its_trials_saying_why(tmp_path, digits_images, model_fn, says) -> None:
+    import optuna
+
+    X, y = digits_images
+    url = f"sqlite:///{tmp_path}/m.db"
+    with pytest.raises(SweepdoctorError, match="every trial failed"):
+        sweep.run(model_fn=model_fn, X=X, y=y, n_trials=2, epochs=1, folds=3, storage=url, study_name="m")
+    trials = optuna.load_study(study_name="m", storage=url).trials
+    assert trials and all(t.state.name == "FAIL" for t in trials)
+    assert all(says in str(t.user_attrs.get("fail_reason")) for t in trials), trials[0].user_attrs

@@ -107,20 +107,38 @@ def _user_modules(model_fn: ModelFn, data: FoldData, hp: TrialParams, seed: int)
     probe = data.rows(data.train_idx[:1, :2])[0]
     for f in range(data.n_folds):
         torch.manual_seed(fold_seed(seed, data.folds[f]))
-        m = model_fn(hp, model_inputs(data), data.n_outputs).to(data.device)
-        if any(isinstance(p, nn.parameter.UninitializedParameter) for p in m.parameters()):
-            _materialize(m, probe)
+        m = model_fn(hp, model_inputs(data), data.n_outputs)
+        if not isinstance(m, nn.Module):  # the user's error: it fails the trial, as any error of model_fn
+            raise TypeError(f"model_fn must return a torch.nn.Module, got {type(m).__name__}; "
+                              "return the network (e.g. nn.Sequential(...))")
+        m = m.to(data.device)
+        if f == 0 or any(isinstance(p, nn.parameter.UninitializedParameter) for p in m.parameters()):
+            out = _materialize(m, probe)  # lazy layers get their shapes; the first model's outputs are checked
+            if f == 0:
+                _check_outputs(out, data.n_outputs)
         mods.append(m)
     return mods
 
 
-def _materialize(module: nn.Module, probe: Tensor) -> None:
-    """Give a module with lazy layers (``nn.LazyLinear``...) its shapes: one forward pass in eval mode."""
+def _check_outputs(out: object, n_outputs: int) -> None:
+    """A model's outputs for 2 samples must be ``(2, n_outputs)``: a wrong head fails the trial with this
+    reason instead of an indexing error deep in the loss, or of training extra outputs silently."""
+    if not isinstance(out, Tensor) or tuple(out.shape) != (2, n_outputs):
+        got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ValueError(f"model_fn: the model's output for 2 samples is {got}, expected (2, {n_outputs}) "
+                          f"({n_outputs} = the n_outputs passed to model_fn); fix the last layer")
+
+
+def _materialize(module: nn.Module, probe: Tensor) -> Tensor:
+    """One forward pass in eval mode, without gradients (lazy layers such as ``nn.LazyLinear`` get their
+    shapes); returns the outputs."""
     was = module.training
     module.train(False)
-    with torch.no_grad():
-        module(probe)
-    module.train(was)
+    try:
+        with torch.no_grad():
+            return module(probe)  # type: ignore[no-any-return]
+    finally:
+        module.train(was)
 
 
 def _try_vmap(mods: list[nn.Module], data: FoldData) -> VmapStack | None:
