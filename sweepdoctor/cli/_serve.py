@@ -32,6 +32,7 @@ def serve(storage: str | None, host: str, port: int, token: str | None, max_csv_
       sweepdoctor serve --storage sqlite:///sweepdoctor.db
       SWEEPDOCTOR_TOKEN=secret sweepdoctor serve --storage postgresql://u@db/sweeps --host 0.0.0.0
     """
+    _need_service_extra("serve")
     import uvicorn
 
     from sweepdoctor.service import Limits, create_app
@@ -64,6 +65,7 @@ def agent(storage: str | None, sweep_name: str | None, workers: int | None, poll
       sweepdoctor agent --storage postgresql://u@db/sweeps
       sweepdoctor agent --storage sqlite:///sweepdoctor.db --sweep my-sweep --workers 2
     """
+    _need_service_extra("agent")
     from sweepdoctor.service import AgentOptions, run_agent
 
     logging.getLogger("sweepdoctor").setLevel(logging.ERROR)
@@ -82,9 +84,12 @@ def agent(storage: str | None, sweep_name: str | None, workers: int | None, poll
               help="Write the study page here, as one self-contained HTML file.")
 def report(study_name: str, storage: str | None, html_path: str) -> None:
     """Write a study's page as one self-contained HTML file (readable offline: CI artifacts, e-mail)."""
+    _need_service_extra("report --html")
     from sweepdoctor.service import Limits, ServiceState, render_report
 
     out = Path(html_path)
+    if not html_path.strip() or out.is_dir():
+        raise ConfigError(f"--html: {html_path!r} is not a file name; give the HTML file to write, e.g. report.html")
     if not out.parent.exists():
         raise ConfigError(f"--html: folder {str(out.parent)!r} does not exist; create it or pick another path")
     state = ServiceState(storage or default_storage(), token=None, limits=Limits())
@@ -92,5 +97,21 @@ def report(study_name: str, storage: str | None, html_path: str) -> None:
         text = render_report(state, study_name)
     finally:
         state.close()
-    out.write_text(text, encoding="utf-8")
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"--html: cannot write {str(out)!r} ({e.strerror}); pick a writable path") from None
     make_console(stderr=True).print(f"wrote {out} ({len(text.encode()) / 2**20:.1f} MiB)", highlight=False)
+
+
+_SERVICE_MODULES = ("fastapi", "uvicorn", "plotly")
+
+
+def _need_service_extra(command: str) -> None:
+    """One line, not a traceback, when the web extra is not installed (``pip install 'sweepdoctor[service]'``)."""
+    import importlib.util
+
+    missing = [m for m in _SERVICE_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(f"{command} needs the service extra ({', '.join(missing)} not installed); "
+                          "pip install 'sweepdoctor[service]'")
