@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 from sweepdoctor.diagnostics._findings import FindingCode
+from sweepdoctor.diagnostics._thresholds import Thresholds
 from sweepdoctor.errors import ConfigError
 
 __all__ = ["Stop", "StopRules", "stop_confidence"]
@@ -62,7 +63,7 @@ class StopRules:
     # chance to perfect (a dead network, or steps too small to move it).
     stuck_move: float = 0.01
     prior_band: float = 0.05
-    grad_loss_ratio: float = 0.02
+    grad_loss_ratio: float = Thresholds.grad_loss_ratio  # the diagnosis's own, one definition
     chance_band: float = 0.1
     # Collapse after progress: the score got `collapse_progress` of the way from chance
     # to the best (perfect accuracy; the study's best for reported values), then kept at

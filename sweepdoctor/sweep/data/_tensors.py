@@ -161,11 +161,11 @@ class FoldData:
         """Rows ``idx`` (``(k, b)``, one row of indices per fold) scaled per fold: ``(k, b, *sample_shape)``."""
         return (self.X[idx] - self.mu.unsqueeze(1)) / self.sd.unsqueeze(1)
 
-    def test_rows(self) -> Tensor | None:
-        """The test set as each fold's model sees it: ``(k, n_test, *sample_shape)``."""
+    def test_rows(self, start: int = 0, end: int | None = None) -> Tensor | None:
+        """The test set (rows ``start:end``) as each fold's model sees it: ``(k, n_test, *sample_shape)``."""
         if self.X_test is None:
             return None
-        return (self.X_test.unsqueeze(0) - self.mu.unsqueeze(1)) / self.sd.unsqueeze(1)
+        return (self.X_test[start:end].unsqueeze(0) - self.mu.unsqueeze(1)) / self.sd.unsqueeze(1)
 
     def flattened(self) -> FoldData:
         """The same data with every sample as one row of features (for a model of tables, the MLP)."""
@@ -176,7 +176,7 @@ class FoldData:
         def flat(t: Tensor) -> Tensor:
             return t.expand(k, *self.sample_shape).reshape(k, -1).contiguous()
 
-        return _replace(self, X=self.X.reshape(len(self.X), -1), mu=flat(self.mu), sd=flat(self.sd),
+        return replace(self, X=self.X.reshape(len(self.X), -1), mu=flat(self.mu), sd=flat(self.sd),
                         X_test=None if self.X_test is None else self.X_test.reshape(len(self.X_test), -1))
 
     def subset(self, folds: list[int]) -> FoldData:
@@ -185,7 +185,7 @@ class FoldData:
         n_max = max(self.train_n[f] for f in folds)
         vm = self.val_mask[i]
         v_max = int(vm.sum(1).max().item())
-        return _replace(
+        return replace(
             self,
             mu=self.mu[i],
             sd=self.sd[i],
@@ -198,10 +198,6 @@ class FoldData:
             Y_test=None if self.Y_test is None else self.Y_test[i],
             folds=tuple(self.folds[f] for f in folds),
         )
-
-
-def _replace(data: FoldData, **changes: object) -> FoldData:
-    return replace(data, **changes)  # type: ignore[arg-type]
 
 
 def prepare_folds(

@@ -124,11 +124,8 @@ class EvalRows:
         n = d.X_test.shape[0]
         if step >= n or (d.X.ndim == 2 and d.n_folds * n * d.n_features <= CACHE_ELEMENTS):  # a table: at once
             return outputs(d.test_rows())  # type: ignore[arg-type]
-        chunks = []
-        for i in range(0, n, step):
-            x = d.X_test[i:i + step].unsqueeze(0)
-            chunks.append(outputs((x - d.mu.unsqueeze(1)) / d.sd.unsqueeze(1)))
-        return torch.cat(chunks, dim=1)
+        return torch.cat([outputs(d.test_rows(i, i + step)) for i in range(0, n, step)],  # type: ignore[arg-type]
+                         dim=1)
 
 
 def _row_sample(idx: Tensor, n: list[int], m: int, *, folds: tuple[int, ...]) -> tuple[Tensor, list[int]]:
