@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run serve test test-all bench lint clean
+.PHONY: install run serve test test-all bench lint docs mutate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,14 +16,24 @@ install: $(STAMP)
 
 # A demo sweep on the default SQLite database (./sweepdoctor.db), then its diagnosis.
 run: $(STAMP)
-	$(BIN)/sweepdoctor sweep --dataset digits --trials 30 --folds 5 --epochs 20 --study demo-digits --diagnose
-	$(BIN)/sweepdoctor diagnose --study demo-digits --worst 3
+	$(BIN)/sweepdoctor sweep --dataset digits --trials 30 --folds 5 --epochs 20 --study digits-mlp --diagnose
+	$(BIN)/sweepdoctor diagnose --study digits-mlp --worst 3
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m ''
+
+# The manual (docs/, MkDocs Material + mkdocstrings) into site/; --strict: a broken link or docstring fails.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site
+
+# Mutation testing (mutmut) of diagnostics/, sweep/guide/, studies/query/_where.py and the service's auth and
+# pages, in scratch copies under build/mutate/ (never the tree): the kill rate and survivors of each group.
+# Some groups: make mutate GROUPS="where guide".
+mutate: $(STAMP)
+	$(BIN)/python tools/mutate.py $(GROUPS)
 
 # The web pages and JSON API over the default database, read-only (docs/service.md), on http://127.0.0.1:8080/.
 serve: $(STAMP)
@@ -38,4 +48,4 @@ lint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -73,7 +73,8 @@ def _one_line(e: click.ClickException) -> NoReturn:
     },
     summaries={  # `sweepdoctor --help` lists them without importing torch (tests/cli/test_startup.py)
         "agent": "Run submitted sweeps (POST /api/sweeps) on this host, beside agents on other hosts.",
-        "diagnose": "Diagnose training: overfitting, optimization failure, divergence, ... (RULES.md).",
+        "diagnose": "Diagnose training: overfitting, optimization failure, divergence, ... "
+                    "(the rules: sweepdoctor rules).",
         "report": "Write a study's page as one self-contained HTML file (readable offline: CI artifacts, e-mail).",
         "rules": "The diagnosis rules: what a finding means, its thresholds, the evidence it reads.",
         "serve": "Serve the JSON API (/api, /openapi.json) and web pages over a study database.",

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from sweepdoctor.errors import ConfigError
-from sweepdoctor.sweep.config import BUILTIN_DATASETS, CHANNELS, IMAGE_MODES, SCALES, DataConfig, SweepConfig
+from sweepdoctor.sweep.config import BUILTIN_DATASETS, CHANNELS, IMAGE_MODES, SCALES, STREAM, DataConfig, SweepConfig
 
 __all__ = ["data_options", "data_overrides"]
 
@@ -32,6 +32,9 @@ _OPTIONS = [
                  help="Resize every image to N x N (or H x W) pixels; needed when the images differ in size."),
     click.option("--image-mode", type=click.Choice(IMAGE_MODES),
                  help="Grey (1 channel) or RGB (3 channels). [auto: rgb when any image has colour]"),
+    click.option("--stream", type=click.Choice(STREAM),
+                 help="Read the --images on demand, batch by batch in worker processes, instead of decoding them "
+                      "all up front. [auto: when decoded they would take over a quarter of the free memory]"),
     click.option("--scale", type=click.Choice(SCALES),
                  help="Standardize the inputs, fit on each fold's training rows: per feature, per channel "
                       "(images, sequences) or not. [auto: feature for a table, channel otherwise]"),
@@ -47,7 +50,7 @@ _SOURCE_FIELDS = {
     "dataset": ("dataset",),
     "csv": ("csv", "target", "test_csv"),
     "npz": ("npz", "npz_x", "npz_y", "npz_x_test", "npz_y_test"),
-    "images": ("images", "test_images", "image_size", "image_mode"),
+    "images": ("images", "test_images", "image_size", "image_mode", "stream"),
 }
 
 
@@ -78,6 +81,7 @@ def data_overrides(cfg: SweepConfig, o: dict[str, Any]) -> SweepConfig:
         test_images=o["test_images"],
         image_size=o["image_size"],
         image_mode=o["image_mode"],
+        stream=o["stream"],
         scale=o["scale"],
         channels=o["channels"],
         task=o["task"],

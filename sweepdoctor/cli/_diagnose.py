@@ -116,7 +116,7 @@ def _print_report(console: Console, report: Report, o: dict[str, Any]) -> None:
 def _check_study(url: str, name: str, trial: int | None) -> None:
     """The database, the study, its curves and the trial exist: checked by reading, before
     diagnosing writes anything (a SQLite path that does not exist is not a new database)."""
-    from sweepdoctor.errors import StorageError
+    from sweepdoctor.errors import TrialNotFoundError
     from sweepdoctor.studies import StudyDB
 
     with StudyDB(url) as db:
@@ -125,11 +125,10 @@ def _check_study(url: str, name: str, trial: int | None) -> None:
         if trial is not None:
             try:
                 db.curves(name, trial=trial)
-            except StorageError as e:  # "... no stored curves for trial N; M trials have curves (numbers a..b)"
-                if "no stored curves" not in str(e):
-                    raise  # no such study, or no curves at all: said as it is
-                which = str(e).partition("; ")[2]
-                raise StorageError(f"storage: study {name!r} has no stored trial {trial}; {which}") from None
+            except TrialNotFoundError as e:  # no such study, or no curves at all: said as it is
+                which = f"; {e.available}" if e.available else ""
+                raise TrialNotFoundError(f"storage: study {name!r} has no stored trial {trial}{which}",
+                                         available=e.available) from None
 
 
 def _from_study(o: dict[str, Any], th: Thresholds | None) -> tuple[Report, dict[str, HessianReport]]:
@@ -149,7 +148,9 @@ def _from_study(o: dict[str, Any], th: Thresholds | None) -> tuple[Report, dict[
 @click.option("--history", type=click.Path(dir_okay=False), help="A sweepdoctor.history/1 JSON file instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (and nothing else) on stdout.")
 @click.option("--fail-on", help="Exit 1 when any of these comma-separated finding codes is found.")
-@click.option("--worst", type=int, help="Show only the N worst candidate runs.")
+@click.option("--worst", type=int, metavar="N",
+              help="Show only the N worst candidate runs, ranked by severity (their worst finding: error, then "
+                   "warning, then note; divergence first among equals, then the most problems), not by score.")
 @click.option("--all", "everything", is_flag=True, help="Every trial's row and every finding in full.")
 @click.option("--png", type=click.Path(dir_okay=False), help="--trial: its curves beside the references', as a PNG.")
 @click.option("--hessian", is_flag=True, help="Hessian analysis of saved weights (sweep --save-weights).")
@@ -162,7 +163,7 @@ def _from_study(o: dict[str, Any], th: Thresholds | None) -> tuple[Report, dict[
 @click.option("--suggest", is_flag=True,
               help="The next configuration to try after each run, as a TOML [space]/[train] snippet with the reasons.")
 def diagnose(**o: Any) -> None:
-    """Diagnose training: overfitting, optimization failure, divergence, ... (RULES.md).
+    """Diagnose training: overfitting, optimization failure, divergence, ... (the rules: sweepdoctor rules).
 
     \b
     Examples:
@@ -183,7 +184,7 @@ def diagnose(**o: Any) -> None:
         report, hessians = diagnostics.diagnose(history, thresholds=th), {}
     report = replace(report, worst=o["worst"])
     if o["suggest"] and not o["as_json"]:
-        print_suggestions(_console(), suggestions(history, report))
+        print_suggestions(history, suggestions(history, report))
     elif o["as_json"]:
         doc = report.to_dict()
         if hessians:

@@ -6,11 +6,11 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from sweepdoctor.cli._render import context_console, echo_json
 from sweepdoctor.diagnostics import RuleDoc, rule_doc, rule_docs
+from sweepdoctor.diagnostics.view import FittedTable
 
 COMMANDS: list[click.Command] = []
 
@@ -19,23 +19,16 @@ def _print_one(console: Console, doc: RuleDoc) -> None:
     console.print(Text.assemble((doc.code.value, "bold"), f"  ({doc.citation}: {doc.section_title})"))
     console.print(doc.text)
     if doc.thresholds:
-        table = Table(title="thresholds (live values; override with diagnose --threshold KEY=VALUE)",
-                      title_justify="left")
-        table.add_column("threshold")
-        table.add_column("value", justify="right")
-        for name, value in doc.thresholds.items():
-            table.add_row(name, f"{value:g}")
-        console.print(table)
+        rows = [[name, f"{value:g}"] for name, value in doc.thresholds.items()]
+        console.print(FittedTable(["threshold", "value"], rows, justify=["left", "right"],
+                                  title="thresholds (live values; override with diagnose --threshold KEY=VALUE)"))
     console.print(Text.assemble(("evidence read: ", "bold"), doc.evidence or "-"))
 
 
 def _print_all(console: Console, docs: list[RuleDoc]) -> None:
-    table = Table(title="diagnosis rules (sweepdoctor rules CODE for one)", title_justify="left")
-    for col in ("code", "rule", "thresholds"):
-        table.add_column(col)
-    for d in docs:
-        table.add_row(d.code.value, d.citation, ", ".join(d.thresholds) or "-")
-    console.print(table)
+    rows = [[d.code.value, d.citation, ", ".join(d.thresholds) or "-"] for d in docs]  # names wrap whole, never cut
+    console.print(FittedTable(["code", "rule", "thresholds"], rows,
+                              title="diagnosis rules (sweepdoctor rules CODE for one)"))
 
 
 @click.command()

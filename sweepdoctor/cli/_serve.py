@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import socket
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -24,27 +27,90 @@ _STORAGE_HELP = "SQLAlchemy URL [env SWEEPDOCTOR_STORAGE, else sqlite:///sweepdo
               "without it the server is read-only.")
 @click.option("--max-csv-mb", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True,
               help="Largest CSV a submitted sweep may carry.")
-def serve(storage: str | None, host: str, port: int, token: str | None, max_csv_mb: float) -> None:
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="Server processes sharing the port (uvicorn workers): more clients served at once.")
+def serve(storage: str | None, host: str, port: int, token: str | None, max_csv_mb: float, workers: int) -> None:
     """Serve the JSON API (/api, /openapi.json) and web pages over a study database.
 
     \b
     Examples:
       sweepdoctor serve --storage sqlite:///sweepdoctor.db
       SWEEPDOCTOR_TOKEN=secret sweepdoctor serve --storage postgresql://u@db/sweeps --host 0.0.0.0
+      sweepdoctor serve --storage postgresql://u@db/sweeps --workers 4
     """
     _need_service_extra("serve")
     import uvicorn
 
-    from sweepdoctor.service import Limits, create_app
+    from sweepdoctor.service import create_app
 
+    if workers < 1:
+        raise ConfigError(f"--workers: must be at least 1 server process, got {workers}; e.g. --workers 2")
     url = storage or default_storage()
+    sock = _listen(host, port)  # before the database and its tables are made
+    try:
+        app = create_app(url, token=token or None, limits=_limits(max_csv_mb))
+        err = make_console(stderr=True)
+        mode = "read-write (bearer token)" if token else "read-only (no --token)"
+        shown = f"[{host}]" if ":" in host else host
+        err.print(f"serving {mask_url(url)} on http://{shown}:{sock.getsockname()[1]}/ — {mode}; API at /openapi.json"
+                  + (f"; {workers} workers" if workers > 1 else ""))
+        if workers == 1:
+            uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+            return
+        app.state.sweepdoctor.close()  # it checked the database and made the tables; each worker opens its own
+        _serve_workers(workers, sock, url=url, token=token, max_csv_mb=max_csv_mb)
+    finally:
+        sock.close()
+
+
+_WORKER_ENV = "SWEEPDOCTOR_SERVE_SETTINGS"
+
+
+def _limits(max_csv_mb: float) -> Any:
+    from sweepdoctor.service import Limits
+
     csv_bytes = int(max_csv_mb * 2**20)
-    limits = Limits(csv=csv_bytes, body=max(Limits().body, csv_bytes + 2**20))
-    app = create_app(url, token=token or None, limits=limits)
-    err = make_console(stderr=True)
-    mode = "read-write (bearer token)" if token else "read-only (no --token)"
-    err.print(f"serving {mask_url(url)} on http://{host}:{port}/ — {mode}; API at /openapi.json")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    return Limits(csv=csv_bytes, body=max(Limits().body, csv_bytes + 2**20))
+
+
+def _serve_workers(workers: int, sock: socket.socket, *, url: str, token: str | None, max_csv_mb: float) -> None:
+    """``workers`` uvicorn processes on the socket bound here; each builds the app with :func:`worker_app`."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ[_WORKER_ENV] = json.dumps({"url": url, "max_csv_mb": max_csv_mb})  # the token: TOKEN_ENV
+    os.environ[TOKEN_ENV] = token or ""
+    config = uvicorn.Config(f"{__name__}:worker_app", factory=True, workers=workers, log_level="warning")
+    Multiprocess(config, sockets=[sock]).run()
+
+
+def worker_app() -> Any:
+    """The application of one ``serve --workers N`` process (uvicorn imports it by name in each)."""
+    from sweepdoctor.service import create_app
+
+    settings = json.loads(os.environ[_WORKER_ENV])
+    return create_app(settings["url"], token=os.environ.get(TOKEN_ENV) or None, limits=_limits(settings["max_csv_mb"]))
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound now: a port in use or a host not of this machine is one line."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as e:
+        reason = getattr(e, "strerror", None) or type(e).__name__
+        raise ConfigError(f"--host: cannot resolve {host!r} ({reason}); give an address of this machine, "
+                          "e.g. 127.0.0.1 or 0.0.0.0") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart reuses the port
+    try:
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"--port: cannot listen on {host}:{port} ({e.strerror}); another server may hold it, "
+                          "pick another --port") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 @click.command()
@@ -65,14 +131,12 @@ def agent(storage: str | None, sweep_name: str | None, workers: int | None, poll
       sweepdoctor agent --storage postgresql://u@db/sweeps
       sweepdoctor agent --storage sqlite:///sweepdoctor.db --sweep my-sweep --workers 2
     """
-    _need_service_extra("agent")
-    from sweepdoctor.service import AgentOptions, run_agent
+    from sweepdoctor.sweep import AgentOptions, run_agent  # no web extra: a training host runs this
 
     logging.getLogger("sweepdoctor").setLevel(logging.ERROR)
     err = make_console(stderr=True)
     opts = AgentOptions(storage=storage or default_storage(), sweep=sweep_name, workers=workers, poll_s=poll,
                         max_idle_s=max_idle)
-    err.print(f"agent {os.getpid()} on {mask_url(opts.storage)}" + (f", sweep {sweep_name!r}" if sweep_name else ""))
     n = run_agent(opts, say=lambda m: err.print(m, markup=False, highlight=False))
     err.print(f"agent {os.getpid()}: done ({n} sweep{'s' if n != 1 else ''} worked on)")
 

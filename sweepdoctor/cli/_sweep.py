@@ -17,6 +17,7 @@ from rich.table import Table
 from sweepdoctor import sweep as lib
 from sweepdoctor.cli._data_flags import data_options, data_overrides
 from sweepdoctor.cli._render import echo_json, fmt, make_console
+from sweepdoctor.diagnostics import RunState
 from sweepdoctor.errors import ConfigError
 from sweepdoctor.studies import mask_url, probe_text
 from sweepdoctor.sweep.config import SweepConfig, load_config
@@ -41,12 +42,13 @@ COMMANDS: list[click.Command] = []
 @click.option("--sampler", type=click.Choice(["tpe", "random", "gp", "cmaes"]), help="Optuna sampler. [tpe]")
 @click.option("--pruner", type=click.Choice(["median", "doctor", "doctor+median", "hyperband", "none"]),
               help="Epoch-level pruner; doctor: stop trials the diagnosis says will not recover "
-                   "(docs/guided.md). [median]")
+                   "(the manual's page Guided search). [median]")
 @click.option("--no-prune", is_flag=True, help="Same as --pruner none.")
 @click.option("--seed", type=int, help="Seed of the folds, the sampler and training. [0]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train. [auto]")
 @click.option("--threads", type=int, help="Torch threads per worker. [1; cores // N with --workers N]")
-@click.option("--workers", type=int, help="Worker processes on this machine, one study (docs/distributed.md). [1]")
+@click.option("--workers", type=int,
+              help="Worker processes on this machine, one study (the manual's page Many workers). [1]")
 @click.option("--heartbeat-interval", type=float, metavar="SECONDS",
               help="Seconds between a worker's heartbeats [env SWEEPDOCTOR_HEARTBEAT_INTERVAL, else 5].")
 @click.option("--heartbeat-grace", type=float, metavar="SECONDS",
@@ -61,7 +63,8 @@ COMMANDS: list[click.Command] = []
 @click.option("--save-weights", is_flag=True, help="Keep each trial's best-fold weights (for diagnose --hessian).")
 @click.option("--diagnose", is_flag=True, help="Diagnose each trial as it finishes, and the study at the end.")
 @click.option("--guided/--no-guided", default=None,
-              help="Re-plan the search space from the diagnosis every N trials (--guide-every; docs/guided.md).")
+              help="Re-plan the search space from the diagnosis every N trials (--guide-every; "
+                   "the manual's page Guided search).")
 @click.option("--guide-every", type=click.IntRange(min=2), help="Trials per round of a guided sweep. [8]")
 @click.option("--refit", "refit_dir", is_flag=False, flag_value="refit", default=None,
               help="Train the best configuration on all data; save to DIR (default ./refit/<study>).")
@@ -181,7 +184,7 @@ def _verdict(e: TrialEvent) -> str:
 
 def _failed_lines(events: list[TrialEvent], limit: int = 5) -> list[str]:
     """One line per failed trial: its reason, and its main finding when diagnosed."""
-    failed = [e for e in events if e.state == "failed"]
+    failed = [e for e in events if e.state == RunState.FAIL]
     lines = [f"failed trials ({len(failed)}):"] if failed else []
     for e in failed[:limit]:
         reason = " ".join((e.reason or "no reason recorded").split())
@@ -196,7 +199,7 @@ def _diagnosis_stops(events: list[TrialEvent], limit: int = 5) -> list[str]:
     """One line per trial the diagnosis pruner stopped (``--pruner doctor``): why."""
     stopped = [e for e in events if e.state == "pruned" and (e.reason or "").startswith("pruned by the diagnosis")]
     lines = [f"stopped by the diagnosis ({len(stopped)}):"] if stopped else []
-    lines += [f"  trial {e.number}: {(e.reason or '').removeprefix('pruned by the diagnosis ')[:110]}"
+    lines += [f"  trial {e.number}: {(e.reason or '').removeprefix('pruned by the diagnosis ')}"
               for e in stopped[:limit]]
     if len(stopped) > limit:
         lines.append(f"  … {len(stopped) - limit} more: each trial's user attribute stop_reason")

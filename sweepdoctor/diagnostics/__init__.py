@@ -28,6 +28,7 @@ from sweepdoctor.diagnostics._history import (
     History,
     Role,
     RunHistory,
+    RunState,
     Task,
     finite_or_none,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "Role",
     "RuleDoc",
     "RunHistory",
+    "RunState",
     "RunReport",
     "Severity",
     "StudySummary",

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from sweepdoctor.diagnostics._evidence import RunEvidence, gather
 from sweepdoctor.diagnostics._findings import Finding, FindingCode, Severity
-from sweepdoctor.diagnostics._grading import main_first
+from sweepdoctor.diagnostics._grading import by_confidence, main_first
 from sweepdoctor.diagnostics._history import History, Role, RunHistory
 from sweepdoctor.diagnostics._report import Report, RunReport
 from sweepdoctor.diagnostics._rules import Mismatch, ModelBias, OptimizationFailure, Overfitting, Rule, healthy
@@ -60,6 +60,12 @@ def _weigh_causes(found: list[Finding]) -> list[Finding]:
         else f
         for f in found
     ]
+
+
+def _graded(found: Sequence[Finding], th: Thresholds) -> tuple[Finding, ...]:
+    """Severity follows confidence: weak evidence is never an error (a note when very weak)."""
+    out = [replace(f, severity=by_confidence(f.severity, f.confidence, th_conf=th.error_confidence)) for f in found]
+    return main_first(out)
 
 
 def _pruned_note(run: RunHistory, found: Sequence[Finding]) -> tuple[Finding, ...]:
@@ -116,11 +122,11 @@ def diagnose(
     reports = []
     for run in history.runs:
         if not has_train_curve(run):  # a plain Optuna trial: its validation curve alone (valcurve/)
-            reports.append(RunReport(run, _pruned_note(run, val_findings(run, th))))
+            reports.append(RunReport(run, _graded(_pruned_note(run, val_findings(run, th)), th)))
             continue
         ev = gather(run, history, th)
         rules = CANDIDATE_RULES if run.role is Role.CANDIDATE else BASELINE_RULES
-        reports.append(RunReport(run, _run_findings(ev, rules, hessians.get(run.name))))
+        reports.append(RunReport(run, _graded(_run_findings(ev, rules, hessians.get(run.name)), th)))
     candidates = [r for r in reports if r.run.role is Role.CANDIDATE]
     study: list[Finding] = []
     sharp = sharp_minimum(

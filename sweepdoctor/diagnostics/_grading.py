@@ -15,7 +15,10 @@ from collections.abc import Iterable
 
 from sweepdoctor.diagnostics._findings import Finding, FindingCode, Severity
 
-__all__ = ["PRIORITY", "confidence", "grade", "main_first", "margin_part"]
+__all__ = ["NOTE_BELOW", "PRIORITY", "by_confidence", "confidence", "grade", "main_first", "margin_part"]
+
+# Evidence weaker than this is a note (info), whatever it is evidence of.
+NOTE_BELOW = 0.25
 
 # Which finding leads: what blew up, then the loss choice, then why the training got
 # stuck (the cause to act on), then what the comparison with the references shows,
@@ -58,11 +61,21 @@ def grade(*, conf: float, impact: float | None, pruned: bool, th_conf: float, th
     when nothing measures it). A pruned run never weighs on the study's best score: a
     warning at most.
     """
-    if conf < 0.25:
+    if conf < NOTE_BELOW:
         return Severity.INFO
     if pruned or impact is None or conf < th_conf or impact < th_impact:
         return Severity.WARNING
     return Severity.ERROR
+
+
+def by_confidence(severity: Severity, conf: float, *, th_conf: float) -> Severity:
+    """``severity``, capped by the strength of its evidence: an error needs ``th_conf``, a
+    warning :data:`NOTE_BELOW`; weaker evidence is a note, whatever the rule said."""
+    if conf < NOTE_BELOW:
+        return Severity.INFO
+    if severity is Severity.ERROR and conf < th_conf:
+        return Severity.WARNING
+    return severity
 
 
 def main_first(findings: Iterable[Finding]) -> tuple[Finding, ...]:

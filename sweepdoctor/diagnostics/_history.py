@@ -27,6 +27,7 @@ __all__ = [
     "History",
     "Role",
     "RunHistory",
+    "RunState",
     "Task",
 ]
 
@@ -70,10 +71,40 @@ class EpochRecord:
 
 @dataclass(frozen=True)
 class FoldHistory:
-    """The curve of one fold; ``test_loss`` is the loss on a deployment test set."""
+    """The curve of one fold; ``test_loss`` is the loss on a deployment test set, ``score``
+    the fold's validation score as the sweep stored it (``None`` when not known)."""
 
     epochs: tuple[EpochRecord, ...]
     test_loss: float | None = None
+    score: float | None = None
+
+
+class RunState(str, Enum):
+    """A trial's state, one word for it everywhere (engine, search, guide, studies, service, CLI): Optuna's
+    ``TrialState`` names in lower case. A ``str``: ``RunState.FAIL == "fail"``."""
+
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAIL = "fail"
+    RUNNING = "running"
+    WAITING = "waiting"
+
+    def __str__(self) -> str:  # the word itself in text and f-strings, not "RunState.FAIL"
+        return self.value
+
+    @classmethod
+    def of(cls, text: object) -> RunState | None:
+        """The state a text names (``"failed"`` as older records and files wrote it, Optuna's ``"FAIL"``),
+        or None for None or a word that names no state."""
+        if isinstance(text, Enum):
+            text = text.name if not isinstance(text, str) else text.value
+        if not isinstance(text, str):
+            return None
+        word = text.strip().lower()
+        try:
+            return cls("fail" if word == "failed" else word)
+        except ValueError:
+            return None
 
 
 @dataclass(frozen=True)
@@ -86,11 +117,17 @@ class RunHistory:
     depth: int | None = None
     n_params: int | None = None
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
-    # "complete", "pruned", "failed" or None when unknown. Informational only.
+    # A RunState value ("complete", "pruned", "fail", ...) or None when unknown. Informational only.
     state: str | None = None
     # The run's cross-validation score (mean of the folds' scores) where the store
-    # knows it; informational (reports show it), not part of the history file format.
+    # knows it; informational (reports show it). The history file carries it (and each
+    # fold's score) so that a diagnosis of an exported study shows the study's numbers.
     score: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.state is not None:  # one word per state, whatever the record or file wrote ("failed": "fail")
+            known = RunState.of(self.state)
+            object.__setattr__(self, "state", known.value if known is not None else self.state)
 
 
 @dataclass(frozen=True)
@@ -178,9 +215,11 @@ def _run_to_dict(run: RunHistory) -> dict[str, Any]:
         "n_params": run.n_params,
         "state": run.state,
         "hyperparameters": dict(run.hyperparameters),
+        **({"score": finite_or_none(run.score)} if run.score is not None else {}),
         "folds": [
             {
                 "test_loss": f.test_loss,
+                **({"score": finite_or_none(f.score)} if f.score is not None else {}),
                 "epochs": [
                     {
                         "epoch": e.epoch,
@@ -265,6 +304,7 @@ def _run_from_dict(doc: Any, i: int) -> RunHistory:
         n_params=_int(doc, "n_params", where),
         hyperparameters=dict(hp),
         state=state if isinstance(state, str) else None,
+        score=_number(doc, "score", where),
     )
 
 
@@ -301,4 +341,5 @@ def _fold_from_dict(doc: Any, where: str) -> FoldHistory:
                 wall_time=_number(e, "wall_time", ew),
             )
         )
-    return FoldHistory(epochs=tuple(records), test_loss=_number(doc, "test_loss", where))
+    return FoldHistory(epochs=tuple(records), test_loss=_number(doc, "test_loss", where),
+                       score=_number(doc, "score", where))

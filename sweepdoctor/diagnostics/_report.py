@@ -16,18 +16,36 @@ from typing import Any
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 from sweepdoctor.diagnostics import _curves as c
 from sweepdoctor.diagnostics._findings import Finding, FindingCode, Severity
-from sweepdoctor.diagnostics._history import History, Role, RunHistory
+from sweepdoctor.diagnostics._history import History, Role, RunHistory, RunState
 from sweepdoctor.diagnostics._study import Pattern
 from sweepdoctor.diagnostics._thresholds import Thresholds
 
-__all__ = ["Report", "RunReport", "render", "sparkline"]
+__all__ = ["Report", "RunReport", "fold_scores", "render", "run_score", "sparkline"]
 
 _RANK = {Severity.ERROR: 3, Severity.WARNING: 2, Severity.INFO: 1}
+
+
+def fold_scores(run: RunHistory) -> list[float | None]:
+    """Each fold's score: as stored, else the fold's last finite validation metric."""
+    out = []
+    for f in run.folds:
+        metric = c.finite(c.fold_curve(f, "val_metric"))
+        out.append(f.score if f.score is not None else (metric[-1] if metric else None))
+    return out
+
+
+def run_score(run: RunHistory) -> float | None:
+    """The run's cross-validation score: as stored, else the mean of :func:`fold_scores`;
+    ``None`` for a failed run (whatever it stored is no score)."""
+    if run.state == RunState.FAIL:
+        return None
+    if run.score is not None:
+        return run.score
+    return c.mean(fold_scores(run))
 
 
 @dataclass(frozen=True)
@@ -53,6 +71,8 @@ class RunReport:
             "name": self.run.name,
             "role": self.run.role.value,
             "state": self.run.state,
+            "score": run_score(self.run),
+            "fold_scores": fold_scores(self.run),
             "hyperparameters": dict(self.run.hyperparameters),
             "findings": [_finding_dict(f) for f in self.findings],
         }
@@ -90,8 +110,13 @@ class Report:
         return ranked if n is None else ranked[:n]
 
     def counts(self) -> dict[str, int]:
-        """How many candidates carry each finding code."""
+        """How many candidates carry each finding code (as their main finding or not)."""
         counter: Counter[str] = Counter(code.value for r in self.candidates for code in r.codes)
+        return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def main_counts(self) -> dict[str, int]:
+        """How many candidates have each finding code as their main finding (the first, the one to act on)."""
+        counter: Counter[str] = Counter(r.findings[0].code.value for r in self.candidates if r.findings)
         return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def has_any(self, codes: Iterable[FindingCode]) -> bool:
@@ -105,6 +130,7 @@ class Report:
             "runs": [r.to_dict() for r in self.runs],
             "findings": [_finding_dict(f) for f in self.study_findings],
             "counts": self.counts(),
+            "main_counts": self.main_counts(),
             "patterns": [p.to_dict() for p in self.patterns],
             "thresholds": self.thresholds.as_dict(),
         }
@@ -168,7 +194,7 @@ def curve_picture(run: RunHistory, width: int = 40) -> Text:
             continue
         text.append(f"{label} ", style="bold")
         text.append(sparkline(curve, lo=lo, hi=hi, width=width, log=log), style=style)
-        text.append(f"  {finite[0]:.3g} → {finite[-1]:.3g}  (min {min(finite):.3g})\n", style="dim")
+        text.append(f"  {finite[0]:.4g} → {finite[-1]:.4g}  (min {min(finite):.4g})\n", style="dim")
     text.append(f"{len(train)} epochs, {len(run.folds)} folds, {'log' if log else 'linear'} scale", style="dim")
     return text
 
@@ -187,7 +213,7 @@ def _finding_text(f: Finding) -> Text:
 
 def _hp_line(run: RunHistory) -> str:
     hp = run.hyperparameters
-    parts = [f"{k}={hp[k]:.3g}" if isinstance(hp[k], float) else f"{k}={hp[k]}" for k in _HP_SHOWN if k in hp]
+    parts = [f"{k}={hp[k]:.4g}" if isinstance(hp[k], float) else f"{k}={hp[k]}" for k in _HP_SHOWN if k in hp]
     return ", ".join(parts)
 
 
@@ -195,34 +221,32 @@ def _run_panel(r: RunReport) -> Panel:
     worst = max((f.severity for f in r.findings), key=lambda s: ["info", "warning", "error"].index(s.value))
     body: list[RenderableType] = [_finding_text(f) for f in r.findings]
     body.append(curve_picture(r.run))
+    if _hp_line(r.run):  # in the body, where it wraps (a subtitle is cut at the border)
+        body.append(Text(_hp_line(r.run), style="dim"))
     title = f"[bold]{r.run.name}[/bold]" + (f" ({r.run.state})" if r.run.state not in (None, "complete") else "")
-    return Panel(Group(*body), title=title, subtitle=_hp_line(r.run) or None, border_style=_STYLE[worst],
-                 title_align="left", subtitle_align="left")
+    return Panel(Group(*body), title=title, border_style=_STYLE[worst], title_align="left")
 
 
-def _counts_table(report: Report) -> Table:
+def _counts_lines(report: Report) -> Iterator[Text]:
+    """How many candidates have each finding: as their main finding, and in all (lines that wrap whole)."""
     n = len(report.candidates)
-    table = Table(title=f"{n} candidate run(s): findings", title_justify="left")
-    table.add_column("finding")
-    table.add_column("runs", justify="right")
-    table.add_column("share", justify="right")
+    main = report.main_counts()
+    yield Text(f"{n} candidate run(s): how many have each finding (as main finding; in all)", style="bold")
     for code, count in report.counts().items():
-        table.add_row(code, str(count), f"{count / n:.0%}" if n else "-")
-    return table
+        share = f" ({count / n:.0%})" if n else ""
+        yield Text(f"  {code}: main finding of {main.get(code, 0)}; found in {count}{share}")
 
 
-def _baseline_table(report: Report) -> Table:
-    table = Table(title="reference baselines (same folds, same loss)", title_justify="left")
-    for col in ("baseline", "depth", "train loss", "best val loss", "findings"):
-        table.add_column(col)
+def _baseline_lines(report: Report) -> Iterator[Text]:
+    yield Text("reference baselines (same folds, same loss):", style="bold")
     for r in report.runs:
         if r.run in report.history.baselines:
             train = c.mean([c.finite(c.fold_curve(f, "train_loss"))[-1:][0] if c.finite(c.fold_curve(f, "train_loss"))
                             else None for f in r.run.folds])
             val = c.mean([min(c.finite(c.fold_curve(f, "val_loss")), default=None) for f in r.run.folds])
-            table.add_row(r.run.name, str(r.run.depth), f"{train:.3g}" if train is not None else "-",
-                          f"{val:.3g}" if val is not None else "-", ", ".join(sorted(x.value for x in r.codes)))
-    return table
+            yield Text(f"  {r.run.name} (depth {r.run.depth}): train loss "
+                       f"{f'{train:.4g}' if train is not None else '-'}, best val loss "
+                       f"{f'{val:.4g}' if val is not None else '-'}; {', '.join(sorted(x.value for x in r.codes))}")
 
 
 def render(report: Report) -> Iterator[RenderableType]:
@@ -230,7 +254,7 @@ def render(report: Report) -> Iterator[RenderableType]:
     h = report.history
     yield Text(f"sweepdoctor diagnosis: {h.task.value}, loss {h.loss}", style="bold")
     if report.candidates:
-        yield _counts_table(report)
+        yield from _counts_lines(report)
     if report.patterns:
         yield Text("where in the search space:", style="bold")
         for p in report.patterns:
@@ -239,8 +263,9 @@ def render(report: Report) -> Iterator[RenderableType]:
         yield Panel(_finding_text(f), title="[bold]study[/bold]", border_style=_STYLE[f.severity], title_align="left")
     shown = report.worst_runs(report.worst)
     if report.worst is not None and len(shown) < len(report.candidates):
-        yield Text(f"the worst {len(shown)} of {len(report.candidates)} candidate runs:", style="bold")
+        yield Text(f"the worst {len(shown)} of {len(report.candidates)} candidate runs, ranked by their worst "
+                   "finding's severity (then divergence first, then the number of problems):", style="bold")
     for r in shown:
         yield _run_panel(r)
     if h.baselines:
-        yield _baseline_table(report)
+        yield from _baseline_lines(report)

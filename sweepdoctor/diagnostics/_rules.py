@@ -29,8 +29,8 @@ __all__ = [
 
 
 def fmt(x: float | None) -> str:
-    """A number for a sentence: 3 significant digits."""
-    return "n/a" if x is None else f"{x:.3g}"
+    """A number for a sentence: 4 significant digits (as the evidence holds it, :func:`sig`)."""
+    return "n/a" if x is None else f"{x:.4g}"
 
 
 def sig(x: float | None, digits: int = 4) -> float | None:
@@ -41,7 +41,7 @@ def sig(x: float | None, digits: int = 4) -> float | None:
 def hp_note(ev: RunEvidence, *keys: str) -> str:
     """``"lr=0.5, optimizer=sgd"`` for the hyperparameters of this run that exist."""
     hp = ev.hp
-    return ", ".join(f"{k}={hp[k]:.3g}" if isinstance(hp[k], float) else f"{k}={hp[k]}" for k in keys if k in hp)
+    return ", ".join(f"{k}={hp[k]:.4g}" if isinstance(hp[k], float) else f"{k}={hp[k]}" for k in keys if k in hp)
 
 
 _ADAPTIVE = frozenset({"adam", "adamw", "rmsprop", "adagrad"})
@@ -119,10 +119,11 @@ class Overfitting(Rule):
                  if ev.val_best >= th.overfit_vs_reference * r.val_loss and ev.train_final <= r.train_loss]
         if not rising and not worse:
             return None
-        stop = round(ev.val_best_epoch) if ev.val_best_epoch is not None else None
+        # epochs are numbered 1..E in every view (the stored records count from 0)
+        stop = round(ev.val_best_epoch) + 1 if ev.val_best_epoch is not None else None
         summary = f"final train loss {fmt(ev.train_final)}, best val loss {fmt(ev.val_best)}"
         if rising:
-            summary += f" at epoch {stop}, val loss {ev.val_rise:+.0%} since"
+            summary += f" at epoch {stop}, then val loss rose {ev.val_rise:.0%} by the last epoch"
             margin = (ev.val_rise or 0.0) / th.overfit_val_rise
             agree = sum(1 for r in ev.per_fold("val_rise") if r >= th.overfit_val_rise)
         else:

@@ -23,6 +23,12 @@ __all__ = ["CriticalPoint", "Divergence", "MseForClassification", "Oscillation",
 _LOG_LOSSES = frozenset({"cross_entropy", "bce", "nll", "log_loss"})
 
 
+def _exploded_folds(ev: RunEvidence, level: float) -> int:
+    """The folds whose training loss reached ``level`` at some epoch (each one is a fold that agrees)."""
+    return sum(1 for f in ev.run.folds
+               if any(e.train_loss is not None and e.train_loss >= level for e in f.epochs)) or 1
+
+
 class Divergence(Rule):
     """The loss became non-finite, blew up, or ended above where it started."""
 
@@ -49,7 +55,7 @@ class Divergence(Rule):
         else:
             exploded = ev.loss in _LOG_LOSSES and (ev.train_max or 0.0) >= th.exploded_cross_entropy
             margin = (ev.train_max or 0.0) / th.exploded_cross_entropy if exploded else None
-            agree = max(ev.grew_folds, 1 if exploded else 0)
+            agree = max(ev.grew_folds, _exploded_folds(ev, th.exploded_cross_entropy) if exploded else 0)
             # what blew up needs no long curve: the epochs do not weigh here
             conf = confidence(margin=margin, agree=agree, folds=len(ev.run.folds), epochs=1, full_epochs=1)
         # NaN or an explosion is an error at once; a loss that grew in some folds weighs by its folds
@@ -57,7 +63,7 @@ class Divergence(Rule):
             Severity.ERROR if conf >= th.error_confidence else Severity.WARNING)
         return self.finding(
             ev, severity, why, advice, conf=conf,
-            nonfinite_field=nf.field if nf else None, nonfinite_epoch=nf.epoch if nf else None,
+            nonfinite_field=nf.field if nf else None, nonfinite_epoch=nf.epoch + 1 if nf else None,
             nonfinite_fold=nf.fold if nf else None, max_train_loss=ev.train_max,
             final_train_loss=ev.train_final, min_train_loss=ev.train_min, grew_folds=ev.grew_folds,
             growth_threshold=th.divergence_growth,
@@ -68,7 +74,7 @@ class Divergence(Rule):
         th = ev.thresholds
         if ev.nonfinite is not None:
             nf = ev.nonfinite
-            return f"{nf.field} became NaN/inf at epoch {nf.epoch} (fold {nf.fold})"
+            return f"{nf.field} became NaN/inf at epoch {nf.epoch + 1} (fold {nf.fold})"
         if ev.train_max is not None:
             if ev.loss in _LOG_LOSSES and ev.train_max >= th.exploded_cross_entropy:
                 return f"training loss reached {fmt(ev.train_max)} (a trivial predictor scores a few nats)"

@@ -39,7 +39,7 @@ class Pattern:
 
     @property
     def summary(self) -> str:
-        value = f"{self.value:.3g}" if isinstance(self.value, float) else str(self.value)
+        value = f"{self.value:.4g}" if isinstance(self.value, float) else str(self.value)
         verb = _VERBS.get(self.code, f"got {self.code.value}")
         return f"{self.n_code} of {self.n_region} trials with {self.parameter} {self.op} {value} {verb}"
 

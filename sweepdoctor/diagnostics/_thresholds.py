@@ -20,7 +20,7 @@ __all__ = ["Thresholds"]
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Named constants of the diagnosis rules (see ``docs/diagnostics.md``)."""
+    """Named constants of the diagnosis rules (the manual's page "Rules and thresholds" lists each with its reason)."""
 
     # ---- curve shape ---------------------------------------------------------------
     # The "end" of a curve is its last quarter, but at least this many epochs: fewer

@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from sweepdoctor.diagnostics import EpochRecord, FoldHistory, RunHistory, finite_or_none
+from sweepdoctor.diagnostics import EpochRecord, FoldHistory, RunHistory, RunState, finite_or_none
 from sweepdoctor.errors import ConfigError
 
 __all__ = ["fold_scores_of", "grad_norm_of", "number_or_none", "param_count", "reference_run", "trial_attrs"]
@@ -80,9 +80,9 @@ def trial_attrs(run: RunHistory, fold_scores: Sequence[float | None], score: Any
     known = [v for v in (finite_or_none(s) for s in fold_scores) if v is not None]
     single = isinstance(score, (int, float)) and not isinstance(score, bool)
     attrs["mean_score"] = finite_or_none(score) if single else (statistics.fmean(known) if known else None)
-    attrs["std_score"] = statistics.pstdev(known) if known and state != "failed" else None
+    attrs["std_score"] = statistics.pstdev(known) if known and state != RunState.FAIL else None
     attrs["hyperparameters"] = dict(run.hyperparameters)
     attrs["epochs_trained"] = max((len(f.epochs) for f in run.folds), default=0)
     if reason:
-        attrs["fail_reason" if state == "failed" else "stop_reason"] = reason
+        attrs["fail_reason" if state == RunState.FAIL else "stop_reason"] = reason
     return attrs

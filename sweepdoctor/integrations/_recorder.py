@@ -26,7 +26,7 @@ from typing import Any
 
 import optuna
 
-from sweepdoctor.diagnostics import EpochRecord, FoldHistory, History, Role, RunHistory, Task, Thresholds
+from sweepdoctor.diagnostics import EpochRecord, FoldHistory, History, Role, RunHistory, RunState, Task, Thresholds
 from sweepdoctor.errors import ConfigError
 from sweepdoctor.integrations._attrs import (
     fold_scores_of,
@@ -91,7 +91,7 @@ class Recorder:
         self._refs: dict[str, dict[int, FoldHistory]] = {}
         self._ref_depth: dict[str, int | None] = {}
         self._blown: str | None = None  # why the last epoch diverged
-        self.state: str | None = None  # "complete", "pruned" or "failed" once the trial ended
+        self.state: str | None = None  # a RunState ("complete", "pruned" or "fail") once the trial ended
         self.reason: str | None = None
         self._written = False
 
@@ -152,7 +152,7 @@ class Recorder:
 
     def fail(self, reason: str) -> None:
         """End the trial as failed (``reason`` is stored with the run)."""
-        self._end("failed", reason)
+        self._end(RunState.FAIL, reason)
 
     def reference(self, name: str, *, train_loss: float | Sequence[float], val_loss: float | Sequence[float],
                   depth: int | None = None, fold: int = 0) -> None:
@@ -190,7 +190,7 @@ class Recorder:
         if isinstance(exc, optuna.TrialPruned):
             self._end("pruned", str(exc) or "pruned")
         elif exc is not None:
-            self._end("failed", f"{type(exc).__name__}: {exc}")
+            self._end(RunState.FAIL, f"{type(exc).__name__}: {exc}")
         else:
             self._end("complete", None)
 
@@ -245,7 +245,7 @@ class Recorder:
         run = self.run()
         scores = list(fold_scores) if fold_scores is not None else fold_scores_of(run)
         attrs = trial_attrs(run, scores, score, state=state, reason=reason)
-        fail = reason if state == "failed" else None
+        fail = reason if state == RunState.FAIL else None
         stored = self._sink.write_run(run, task=self.task, loss=self.loss, fold_scores=scores, attrs=attrs,
                                       fail_reason=fail, replace=self._written)
         self._written = self._written or stored

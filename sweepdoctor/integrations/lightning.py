@@ -5,7 +5,7 @@
     trainer.fit(module, train_loader, val_loader)
     return cb.result(float(trainer.callback_metrics["val_acc"]))
 
-See ``docs/lightning.md``.
+See the manual's page "Lightning".
 """
 
 from __future__ import annotations

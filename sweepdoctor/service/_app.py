@@ -8,8 +8,8 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from sweepdoctor import __version__
-from sweepdoctor.service import _api, _pages, _write
-from sweepdoctor.service._http import BodyLimit, install_errors
+from sweepdoctor.service import _api, _live, _pages, _write
+from sweepdoctor.service._http import BodyLimit, RefuseNul, install_errors
 from sweepdoctor.service._state import LIVE_DIAGNOSIS_RUNS, ServiceState
 from sweepdoctor.service._submit import Limits
 
@@ -41,9 +41,11 @@ def create_app(
     app.state.sweepdoctor = state
     install_errors(app)
     app.include_router(_write.router)
+    app.include_router(_live.router)  # before _api: its /studies/{name:path} would take ".../events"
     app.include_router(_api.router)
     app.include_router(_pages.router)
     app.add_middleware(BodyLimit, limit=state.limits.body)
+    app.add_middleware(RefuseNul)
     app.openapi_schema = None
     _add_error_schema(app)
     return app

@@ -18,26 +18,24 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sweepdoctor.errors import ConfigError, DataError, HistoryFormatError, StorageError, SweepdoctorError
+from sweepdoctor.errors import DuplicatedSweepError, NotFoundError, StorageError, SweepdoctorError, TooLargeError
 from sweepdoctor.service._state import ServiceState
 
-__all__ = ["ERRORS", "BodyLimit", "install_errors", "require_token", "state_of"]
+__all__ = ["ERRORS", "BodyLimit", "RefuseNul", "install_errors", "require_token", "state_of"]
 
 logger = logging.getLogger(__name__)
 
-_NOT_FOUND = ("no study named", "no submitted sweep", "has no stored", "has no curves", "no stored curves",
-              "has no complete trial", "only Optuna's tables")
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"description": text, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     for code, text in (
-        (400, "Bad request: a malformed query or configuration"),
+        (400, "Bad request: a malformed query (where, sort, paging)"),
         (401, "A write without the right bearer token"),
         (403, "The server is read-only (started without a token)"),
-        (404, "No such study, trial or sweep"),
+        (404, "No such study, trial, curves or sweep"),
         (409, "A sweep of that name was already submitted"),
-        (413, "The body or the CSV is over the size limit"),
+        (413, "The body, the configuration or the CSV is over its size limit"),
         (415, "A body of an unsupported content type"),
-        (422, "A parameter of the wrong type"),
+        (422, "A parameter of the wrong type, or a submitted sweep that cannot run"),
         (503, "The study database cannot be reached"),
     )
 }
@@ -49,14 +47,16 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 
 def _status_of(e: SweepdoctorError) -> int:
-    text = str(e)
-    if isinstance(e, StorageError):
-        return 404 if any(p in text for p in _NOT_FOUND) else 503
-    if isinstance(e, ConfigError) and "already submitted" in text:
+    """The status of one of our errors, by its type (never by its words)."""
+    if isinstance(e, NotFoundError):
+        return 404
+    if isinstance(e, StorageError):  # the database failing, not the client
+        return 503
+    if isinstance(e, DuplicatedSweepError):
         return 409
-    if isinstance(e, (ConfigError, DataError, HistoryFormatError)):
-        return 400
-    return 400
+    if isinstance(e, TooLargeError):
+        return 413
+    return 400  # ConfigError, DataError, HistoryFormatError: a malformed query or body
 
 
 class BodyLimit:
@@ -84,6 +84,25 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+
+class RefuseNul:
+    """Refuses a NUL character in the path or the query (``%00``): no name or filter holds one, and
+    PostgreSQL's driver cannot even send one (a ``ValueError``, once a 500)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query = bytes(scope.get("query_string") or b"").lower()
+            for where, has_nul in (("path", "\x00" in str(scope.get("path", ""))),
+                                   ("query", b"%00" in query or b"\x00" in query)):
+                if has_nul:
+                    message = f"{where}: contains a NUL character (%00); names and filters never do, remove it"
+                    await _error(422, message)(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 def state_of(request: Request) -> ServiceState:

@@ -1,8 +1,9 @@
 """The web pages: ``/`` (studies), ``/studies/{name}`` and ``/studies/{name}/trials/{number}``.
 
-Pages of a study that still moves (trials running, or a submitted sweep that agents
-work on) reload themselves every ``REFRESH_S`` seconds; the trials filter lives in the
-URL, so a reload keeps it.
+The list of studies reloads itself every ``REFRESH_S`` seconds while a study moves
+(trials running, or a submitted sweep that agents work on); a study page and a running
+trial's page listen to the study's event stream instead (``_live``); the trials filter
+lives in the URL, so a reload keeps it.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from sweepdoctor.service._html import PLOTLY_URL, frame
+from sweepdoctor.service._html import PLOTLY_URL, frame, study_url
 from sweepdoctor.service._http import state_of
+from sweepdoctor.service._live import live_script
 from sweepdoctor.service._render import api_docs_body, index_body, study_body, trial_body
 from sweepdoctor.service._state import ServiceState
 from sweepdoctor.service._views import MAX_LIMIT, MAX_OFFSET, TrialQuery, study_view, trial_view
@@ -51,8 +53,10 @@ def index(request: Request) -> HTMLResponse:
 def trial_page(request: Request, name: str, number: int) -> HTMLResponse:
     state = state_of(request)
     view = trial_view(state, name, number)
-    live = view.trial.state == "running"
-    return HTMLResponse(frame(f"{name} · trial {number}", trial_body(view), refresh_s=REFRESH_S if live else None))
+    body = trial_body(view)
+    if view.trial.state == "running":  # the stream draws its epochs, and reloads the page when it ends
+        body += live_script(f"/api{study_url(name)}/events", trial=number)
+    return HTMLResponse(frame(f"{name} · trial {number}", body))
 
 
 @router.get("/studies/{name:path}", response_class=HTMLResponse)
@@ -71,7 +75,8 @@ def study_page(
     q = TrialQuery(where=conds, states=tuple(state), finding=finding or None, sort=sort or None, limit=limit,
                    offset=offset)
     view = study_view(state_of(request), name, q)
-    return HTMLResponse(frame(f"sweepdoctor: {name}", study_body(view), refresh_s=REFRESH_S if view.live else None))
+    body = study_body(view) + (live_script(f"/api{study_url(name)}/events") if view.live else "")
+    return HTMLResponse(frame(f"sweepdoctor: {name}", body))
 
 
 def render_report(state: ServiceState, name: str) -> str:

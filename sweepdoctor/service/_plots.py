@@ -115,7 +115,7 @@ def _mean_curve(run: RunHistory, field: str) -> tuple[list[int], list[float | No
         for e in fold.epochs:
             v = _finite(getattr(e, field))
             if v is not None:
-                by_epoch.setdefault(e.epoch, []).append(v)
+                by_epoch.setdefault(e.epoch + 1, []).append(v)  # epochs 1..E, as every view numbers them
     epochs = sorted(by_epoch)
     return epochs, [sum(by_epoch[e]) / len(by_epoch[e]) for e in epochs]
 
@@ -123,31 +123,38 @@ def _mean_curve(run: RunHistory, field: str) -> tuple[list[int], list[float | No
 def _per_fold(run: RunHistory, field: str, *, color: str, label: str, legend: bool = True) -> list[dict[str, Any]]:
     return [
         {"type": "scatter", "mode": "lines", "name": f"{label} (each fold)", "legendgroup": label,
-         "showlegend": legend and i == 0, "x": [e.epoch for e in fold.epochs],
+         "showlegend": legend and i == 0, "x": [e.epoch + 1 for e in fold.epochs],
          "y": [_finite(getattr(e, field)) for e in fold.epochs], "line": {"color": color, "width": 1.5}}
         for i, fold in enumerate(run.folds)
     ]
 
 
+def _epoch_axis(run: RunHistory) -> dict[str, Any]:
+    """An x axis of epochs 1..E with whole-number ticks (every epoch while there are few)."""
+    n = max((len(f.epochs) for f in run.folds), default=1)
+    return {"title": {"text": "epoch"}, "tickformat": "d", **({"dtick": 1} if n <= 20 else {})}
+
+
 def trial_plots(run: RunHistory, baselines: Sequence[RunHistory]) -> str:
-    """Loss per fold beside the baselines; gradient norm per fold; learning rate."""
+    """Loss per fold beside the baselines; gradient norm per fold; learning rate (epochs 1..E)."""
+    axis = _epoch_axis(run)
     loss = _per_fold(run, "train_loss", color="#4a7fb5", label="train") + _per_fold(
         run, "val_loss", color="#e08a2c", label="validation")
     for j, b in enumerate(baselines):
         epochs, mean = _mean_curve(b, "val_loss")
         if len(epochs) == 1:  # a closed-form baseline: one value, drawn across the trial's epochs
-            last = max((e.epoch for f in run.folds for e in f.epochs), default=1)
+            last = max((e.epoch + 1 for f in run.folds for e in f.epochs), default=1)
             epochs, mean = [epochs[0], last], [mean[0], mean[0]]
         loss.append({"type": "scatter", "mode": "lines", "name": f"{b.name} (validation)", "x": epochs,
                      "y": mean, "line": {"color": "#777", "dash": _DASHES[j % len(_DASHES)], "width": 1.5}})
-    out = [plot("plot-loss", loss, {"title": {"text": "loss per fold"}, "xaxis": {"title": {"text": "epoch"}},
+    out = [plot("plot-loss", loss, {"title": {"text": "loss per fold"}, "xaxis": axis,
                                     "yaxis": {"title": {"text": "loss"}, "type": "log"}}, wide=True)]
     grad = _per_fold(run, "grad_norm", color="#6a5", label="gradient norm")
     out.append(plot("plot-grad", grad, {"title": {"text": "gradient norm per fold"}, "yaxis": {"type": "log"},
-                                        "xaxis": {"title": {"text": "epoch"}}}))
+                                        "xaxis": axis}))
     epochs, lr = _mean_curve(run, "lr")
     top = max((v for v in lr if v is not None), default=1.0) * 1.15 or 1.0
     out.append(plot("plot-lr", [{"type": "scatter", "mode": "lines+markers", "name": "lr", "x": epochs, "y": lr}],
-                    {"title": {"text": "learning rate"}, "xaxis": {"title": {"text": "epoch"}},
+                    {"title": {"text": "learning rate"}, "xaxis": axis,
                      "yaxis": {"range": [0, top], "exponentformat": "e"}}))
     return "".join(out)

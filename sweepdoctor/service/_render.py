@@ -56,9 +56,15 @@ def index_body(studies: Sequence[StudySummary], sweeps: Mapping[str, SubmittedSw
 
 def _findings_by_kind(view: StudyView) -> str:
     d = view.diagnosis
-    counts = d.report.counts() if d.report is not None else d.stored_counts
-    rows = [[esc(code), str(n)] for code, n in counts.items()]
-    out = table(["finding", "trials"], rows, table_id="findings", numeric=(1,)) if rows else "<p>No findings.</p>"
+    if d.report is not None:  # every count says what it counts, as the terminal's do
+        main = d.report.main_counts()
+        rows = [[esc(code), str(main.get(code, 0)), str(n)] for code, n in d.report.counts().items()]
+        header = ["finding", "trials: as main finding", "trials: in all"]
+    else:
+        rows = [[esc(code), str(n)] for code, n in d.stored_counts.items()]
+        header = ["finding", "trials: in all (main finding or not)"]
+    numeric = tuple(range(1, len(header)))
+    out = table(header, rows, table_id="findings", numeric=numeric) if rows else "<p>No findings.</p>"
     if d.note:
         out += f'<p class="muted">{esc(d.note)}</p>'
     return out
@@ -85,7 +91,8 @@ def findings_list(findings: Sequence[Finding]) -> str:
         evidence = ", ".join(f"{esc(k)}={fmt(v)}" for k, v in f.evidence.items())
         items.append(
             f'<li><span class="sev-{esc(f.severity.value)}">{esc(f.code.value)}</span> ({esc(f.severity.value)}, '
-            f"{esc(f.rule)}): {esc(f.summary)}<br><span class=\"muted\">evidence: {evidence or '–'}</span>"
+            f"confidence {f.confidence:.2f}, {esc(f.rule)}): {esc(f.summary)}"
+            f"<br><span class=\"muted\">evidence: {evidence or '–'}</span>"
             f"<br>advice: {esc(f.advice)}</li>"
         )
     return f'<ul class="findings">{"".join(items)}</ul>'

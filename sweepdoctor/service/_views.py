@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sweepdoctor.diagnostics import Finding, Role, RunHistory
-from sweepdoctor.errors import ConfigError, StorageError
+from sweepdoctor.errors import ConfigError, StorageError, TrialNotFoundError
 from sweepdoctor.service._state import Diagnosis, ServiceState
 from sweepdoctor.studies import (
     StudyDetail,
@@ -103,7 +103,8 @@ def diagnosis_dict(name: str, d: Diagnosis, *, runs: int = 20) -> dict[str, Any]
     if d.report is not None:
         r = d.report
         out |= {
-            "counts": r.counts(),
+            "counts": r.counts(),  # trials with each finding, main or not
+            "main_counts": r.main_counts(),  # trials with each as their main finding
             "findings": [f.to_dict() for f in r.study_findings],
             "patterns": [p.to_dict() for p in r.patterns],
             "worst_runs": [w.to_dict() for w in r.worst_runs(runs)],
@@ -171,8 +172,8 @@ def _run_dict(run: RunHistory) -> dict[str, Any]:
                 "fold": i,
                 "test_loss": fold.test_loss,
                 "epochs": [
-                    {"epoch": e.epoch, "train_loss": e.train_loss, "val_loss": e.val_loss, "val_metric": e.val_metric,
-                     "grad_norm": e.grad_norm, "lr": e.lr, "wall_time": e.wall_time}
+                    {"epoch": e.epoch + 1, "train_loss": e.train_loss, "val_loss": e.val_loss,  # epochs 1..E
+                     "val_metric": e.val_metric, "grad_norm": e.grad_norm, "lr": e.lr, "wall_time": e.wall_time}
                     for e in fold.epochs
                 ],
             }
@@ -184,7 +185,7 @@ def _run_dict(run: RunHistory) -> dict[str, Any]:
 def trial_view(state: ServiceState, name: str, number: int) -> TrialView:
     page = state.db.trials(name, where=[f"number={number}"], limit=1)
     if not page.trials:
-        raise StorageError(f"storage: study {name!r} has no stored trial {number}")
+        raise TrialNotFoundError(f"storage: study {name!r} has no stored trial {number}")
     run_name = f"trial-{number}"
     try:
         history = state.history(name, trial=number)

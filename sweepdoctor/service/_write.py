@@ -18,9 +18,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from sweepdoctor.errors import ConfigError, StorageError
+from sweepdoctor import sweep as lib
+from sweepdoctor.errors import ConfigError, DataError, NotFoundError, TooLargeError
 from sweepdoctor.service._http import ERRORS, require_token, state_of
-from sweepdoctor.service._submit import Limits, check_submission, to_toml
+from sweepdoctor.service._submit import Limits
 from sweepdoctor.studies import delete_sweep, jsonable, stop_sweep, submit_sweep
 
 __all__ = ["router"]
@@ -46,12 +47,22 @@ _BODY = {
 }
 
 
+# OpenAPI links: what a client (or schemathesis' state machine) does next with the answer's name.
+_STOP = {"operationId": "stopSweep", "parameters": {"name": "$response.body#/study"}}
+_DELETE = {"operationId": "deleteStudy", "parameters": {"name": "$response.body#/study"}}
+_SUBMITTED = {
+    201: {"description": "The sweep, queued for agents", "links": {"StopSweep": _STOP, "DeleteStudy": _DELETE}}
+}
+_STOPPED = {200: {"description": "The sweep, stopped", "links": {
+    "DeleteStudy": {"operationId": "deleteStudy", "parameters": {"name": "$response.body#/name"}}}}}
+
+
 def _text_of(config: Any) -> str:
     """TOML text from a JSON object of tables, or the TOML text itself."""
     if isinstance(config, str):
         return config
     if isinstance(config, Mapping):
-        return to_toml(config)
+        return lib.tables_to_toml(config)
     raise ConfigError(f"config: expected an object of tables or the TOML text, got {type(config).__name__}")
 
 
@@ -60,6 +71,8 @@ def _json_body(raw: bytes) -> tuple[str, bytes | None, str | None]:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ConfigError(f"body: not valid JSON: {e}") from None
+    except RecursionError:  # arrays in arrays, thousands deep: the parser's stack, not ours
+        raise ConfigError("body: JSON nested too deep to read; send the sweep file's tables as one object") from None
     if not isinstance(doc, Mapping):
         raise ConfigError(f"body: expected a JSON object, got {type(doc).__name__}")
     if "config" not in doc:
@@ -73,7 +86,8 @@ def _json_body(raw: bytes) -> tuple[str, bytes | None, str | None]:
 
 
 async def _form_body(request: Request, limits: Limits) -> tuple[str, bytes | None, str | None]:
-    async with request.form(max_files=1, max_fields=4, max_part_size=limits.config) as form:
+    # Two files at most: ``curl -F config=@my-sweep.toml -F csv=@data.csv`` sends both parts as files.
+    async with request.form(max_files=2, max_fields=4, max_part_size=limits.config) as form:
         config, csv = form.get("config"), form.get("csv")
         if isinstance(config, UploadFile):
             config = (await config.read(limits.config + 1)).decode("utf-8", errors="replace")
@@ -101,11 +115,18 @@ async def _submission(request: Request, limits: Limits) -> tuple[str, bytes | No
                              "multipart/form-data")
 
 
-@router.post("/sweeps", status_code=201, summary="Submit a sweep for agents to run", openapi_extra=_BODY)
+@router.post("/sweeps", status_code=201, summary="Submit a sweep for agents to run", openapi_extra=_BODY,
+             operation_id="submitSweep", responses=_SUBMITTED)  # type: ignore[arg-type]
 async def submit(request: Request) -> dict[str, Any]:
     state = state_of(request)
-    text, csv, csv_name = await _submission(request, state.limits)
-    sub = await run_in_threadpool(check_submission, text, csv_bytes=csv, csv_name=csv_name, limits=state.limits)
+    try:
+        text, csv, csv_name = await _submission(request, state.limits)
+        sub = await run_in_threadpool(lib.check_submission, text, csv_bytes=csv, csv_name=csv_name,
+                                      max_config_bytes=state.limits.config, max_csv_bytes=state.limits.csv)
+    except TooLargeError:
+        raise  # 413
+    except (ConfigError, DataError) as e:  # a body that is no sweep: 422, as FastAPI answers a body it cannot use
+        raise HTTPException(422, str(e)) from None
     sweep = await run_in_threadpool(
         submit_sweep, state.engine, name=sub.name, config=sub.toml, trials=sub.trials, csv=sub.csv,
         csv_name=sub.csv_name,
@@ -113,13 +134,15 @@ async def submit(request: Request) -> dict[str, Any]:
     return {"study": sweep.name, "sweep": {k: v for k, v in sweep.to_dict().items() if k != "config"}}
 
 
-@router.post("/sweeps/{name:path}/stop", summary="Stop a sweep: agents finish the epoch and take no more trials")
+@router.post("/sweeps/{name:path}/stop", summary="Stop a sweep: agents finish the epoch and take no more trials",
+             operation_id="stopSweep", responses=_STOPPED)  # type: ignore[arg-type]
 def stop(request: Request, name: str) -> dict[str, Any]:
     sweep = stop_sweep(state_of(request).engine, name)
     return {k: v for k, v in sweep.to_dict().items() if k != "config"}
 
 
-@router.delete("/studies/{name:path}", summary="Delete a study (and its submitted sweep, stopped first)")
+@router.delete("/studies/{name:path}", summary="Delete a study (and its submitted sweep, stopped first)",
+               operation_id="deleteStudy")
 def delete(request: Request, name: str) -> dict[str, Any]:
     state = state_of(request)
     had_sweep = state.sweep_of(name) is not None
@@ -127,7 +150,7 @@ def delete(request: Request, name: str) -> dict[str, Any]:
         stop_sweep(state.engine, name)
     try:
         report: dict[str, Any] = state.db.delete(name).to_dict()
-    except StorageError:
+    except NotFoundError:  # a submitted sweep that no agent started has no study yet
         if not had_sweep:
             raise
         report = {"study": name}

@@ -30,6 +30,9 @@ from sweepdoctor.studies.db import (
     SQLITE_BUSY_TIMEOUT_S,
     STORAGE_ENV,
     SWEEP_STATES,
+    LiveCursor,
+    LiveEvent,
+    LiveFeed,
     Store,
     StudyLock,
     SubmittedSweep,
@@ -106,6 +109,9 @@ from sweepdoctor.studies.query import (
 
 __all__ = [
     "DEFAULT_STORAGE",
+    "LiveCursor",
+    "LiveEvent",
+    "LiveFeed",
     "SQLITE_BUSY_TIMEOUT_S",
     "STORAGE_ENV",
     "GUIDED_PLAN",

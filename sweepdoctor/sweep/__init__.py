@@ -14,6 +14,8 @@ CNN (images, sequences) is used. :func:`load_model` reads back what ``--refit`` 
 
 Rooms, one way down (checked by import-linter, see ``.importlinter``):
 
+- ``agent/``: submitted sweeps: :func:`check_submission` before one is stored, :func:`run_agent`
+  (``sweepdoctor agent``) to run them on any host (no web extra needed);
 - ``search/``: the Optuna study, trials, workers, baselines, refit (:func:`run` lives here);
 - ``engine/``: torch training of one configuration on every fold, and the measuring helper;
 - ``guide/``: guided search's plan rules (findings and a space in, a new space and reasons out);
@@ -27,6 +29,7 @@ import importlib as _importlib
 import typing as _typing
 
 if _typing.TYPE_CHECKING:
+    from sweepdoctor.sweep.agent import AgentOptions, Submission, check_submission, run_agent, tables_to_toml
     from sweepdoctor.sweep.config import (
         BUILTIN_DATASETS,
         Choice,
@@ -45,8 +48,10 @@ if _typing.TYPE_CHECKING:
     from sweepdoctor.sweep.data import (
         Dataset,
         FoldData,
+        SampleStream,
         Split,
         from_arrays,
+        from_dataset,
         load_builtin,
         load_csv,
         load_dataset,
@@ -76,13 +81,14 @@ if _typing.TYPE_CHECKING:
 # imports the engine and must not pay for the rest (Optuna, scikit-learn, SQLAlchemy:
 # ~1 s of start-up).
 _LAZY = {
+    **dict.fromkeys(("AgentOptions", "Submission", "check_submission", "run_agent", "tables_to_toml"), "agent"),
     **dict.fromkeys(
         ("BUILTIN_DATASETS", "Choice", "DataConfig", "Fixed", "FloatRange", "GuideConfig", "IntRange", "SearchSpace",
          "StudyConfig", "SweepConfig", "TrainConfig", "TrialParams", "load_config"),
         "config",
     ),
     **dict.fromkeys(
-        ("Dataset", "FoldData", "Split", "from_arrays", "load_builtin", "load_csv",
+        ("Dataset", "FoldData", "SampleStream", "Split", "from_arrays", "from_dataset", "load_builtin", "load_csv",
          "load_dataset", "load_image_folder", "load_npz", "make_splits", "prepare_folds", "splits_hash"),
         "data",
     ),
@@ -111,6 +117,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AgentOptions",
     "BUILTIN_DATASETS",
     "Choice",
     "DataConfig",
@@ -126,8 +133,10 @@ __all__ = [
     "LoadedModel",
     "ModelFn",
     "SearchSpace",
+    "SampleStream",
     "Split",
     "StudyConfig",
+    "Submission",
     "Suggestion",
     "SweepConfig",
     "SweepResult",
@@ -136,9 +145,11 @@ __all__ = [
     "TrialParams",
     "build_cnn",
     "build_mlp",
+    "check_submission",
     "fail_stale_in_study",
     "fit_folds",
     "from_arrays",
+    "from_dataset",
     "load_builtin",
     "load_config",
     "load_csv",
@@ -151,7 +162,9 @@ __all__ = [
     "refit",
     "resolve_task_settings",
     "run",
+    "run_agent",
     "splits_hash",
     "study_hessians",
     "suggest_next",
+    "tables_to_toml",
 ]

@@ -68,7 +68,7 @@ def run(args: list[str]) -> tuple[Result, str]:
 def test_history_file_report(history_file: Path) -> None:
     result, out = run(["--history", str(history_file)])
     assert result.exit_code == 0, result.output
-    assert "── divergence: 1 trial(s)" in out and "── healthy: 1 trial(s)" in out
+    assert "── divergence: main finding of 1 trial(s)" in out and "── healthy: main finding of 1 trial(s)" in out
     assert "sweepdoctor rules divergence" in out and "the most useful actions:" in out
     assert out.index("#0") < out.index("#1")  # problems first
     assert len(out.splitlines()) < 20

@@ -58,10 +58,10 @@ def _event(number: int, state: str, reason: str | None, findings: tuple[Finding,
 def test_live_verdict_and_failed_reasons() -> None:
     f = Finding(FindingCode.DIVERGENCE, Severity.ERROR, "rules.md §4", "train_loss became NaN", "lower lr",
                 run="trial-2", confidence=1.0)
-    assert _verdict(_event(2, "failed", "diverged", (f,))) == "error divergence (1.00)"
+    assert _verdict(_event(2, "fail", "diverged", (f,))) == "error divergence (1.00)"
     assert _verdict(_event(1, "complete", None)) == ""
-    lines = _failed_lines([_event(1, "complete", None), _event(2, "failed", "diverged:\n non-finite loss", (f,))])
+    lines = _failed_lines([_event(1, "complete", None), _event(2, "fail", "diverged:\n non-finite loss", (f,))])
     assert lines == ["failed trials (1):", "  trial 2: diverged: non-finite loss [error divergence (1.00)]"]
-    many = _failed_lines([_event(i, "failed", "boom") for i in range(8)], limit=5)
+    many = _failed_lines([_event(i, "fail", "boom") for i in range(8)], limit=5)
     assert len(many) == 7 and many[-1].startswith("  … 3 more")
     assert _failed_lines([_event(1, "complete", None)]) == []

@@ -60,7 +60,7 @@ def test_a_run_at_the_prior_with_a_vanishing_gradient_is_stuck() -> None:
     run, _ = train_run("candidate", data, cfg, loss="cross_entropy", k=3)
     stop = _first_stop(run, loss="cross_entropy", prior=_prior(data))
     assert stop is not None and stop.code is FindingCode.CRITICAL_POINT and stop.epoch == 1, stop
-    assert stop.message.startswith("pruned by the diagnosis at epoch 1: stuck at the class-prior loss")
+    assert stop.message.startswith("pruned by the diagnosis at epoch 2: stuck at the class-prior loss")
 
 
 @pytest.mark.parametrize("cfg", [

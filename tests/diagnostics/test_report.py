@@ -32,7 +32,7 @@ def test_report_shows_findings_advice_curves_and_baselines(problems: Problems) -
     assert "overfitting" in out and "rules.md §1" in out and "advice:" in out and "stop at epoch" in out
     assert "train " in out and "val " in out and "log scale" in out  # the curve picture
     assert "baseline-linear" in out and "reference baselines" in out
-    assert "1 candidate run(s): findings" in out
+    assert "1 candidate run(s): how many have each finding" in out
 
 
 def test_worst_n_and_patterns() -> None:

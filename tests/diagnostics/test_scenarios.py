@@ -54,7 +54,8 @@ def test_overfitting_names_the_early_stopping_epoch(problems: Problems) -> None:
     assert ev["train_loss"] < 0.01 < ev["best_val_loss"] < ev["final_val_loss"]
     assert ev["val_rise"] > 0.2
     assert 0 < ev["best_epoch"] < 150 and f"stop at epoch {ev['best_epoch']}" in f.advice
-    assert "best val loss" in f.summary and "since" in f.summary
+    assert "best val loss" in f.summary and f"at epoch {ev['best_epoch']}, then val loss rose" in f.summary
+    assert f.summary.endswith("by the last epoch")  # a whole sentence (it once stopped at "since")
 
 
 def test_optimization_failure_compares_with_a_model_the_net_contains(problems: Problems) -> None:

@@ -138,7 +138,11 @@ def test_the_cause_leads_and_weighs_as_much_as_the_failure(problems: Problems) -
         findings = report.for_run(s.run)
         assert findings[0].code is s.expected, (name, [f.code for f in findings])
         failure = next(f for f in findings if f.code is FindingCode.OPTIMIZATION_FAILURE)
-        assert findings[0].severity is failure.severity
+        # the failure's severity, as far as the cause's own confidence carries it (never an error below it)
+        if findings[0].confidence >= report.thresholds.error_confidence or failure.severity is not Severity.ERROR:
+            assert findings[0].severity is failure.severity, name
+        else:
+            assert findings[0].severity is Severity.WARNING, name
 
 
 def test_advice_fits_the_runs_own_settings(problems: Problems, zero_init: tuple[scenarios.Scenario, Report]) -> None:

@@ -45,7 +45,7 @@ def test_the_study_report_fits_a_screen_and_groups_by_main_finding(study: tuple[
     lines = out.splitlines()
     assert len(lines) <= 60, len(lines)
     assert "study lr: 30 trials" in out
-    assert "── divergence: 15 trial(s)" in out and "── healthy: 15 trial(s)" in out
+    assert "── divergence: main finding of 15 trial(s)" in out and "── healthy: main finding of 15 trial(s)" in out
     assert out.index("── divergence") < out.index("── healthy")  # problems first
     assert "where in the search space:" in out and "the most useful actions:" in out
     assert "1. divergence in 15 trial(s)" in out and "keep lr <= 0.1 in the search space" in out

@@ -118,7 +118,7 @@ def test_an_exception_in_a_with_block_stores_a_failed_run(sqlite_url: str) -> No
 
     s.optimize(broken, n_trials=1, catch=(RuntimeError,))
     run = Store(sqlite_url).load_history("own")[0].runs[0]
-    assert run.state == "failed" and s.trials[0].user_attrs["fail_reason"] == "RuntimeError: out of memory"
+    assert run.state == "fail" and s.trials[0].user_attrs["fail_reason"] == "RuntimeError: out of memory"
 
 
 def test_a_reference_is_stored_once_and_compared_with(sqlite_url: str) -> None:

@@ -1,4 +1,7 @@
-"""Agents: a sweep submitted through the API is run by agents, shown by the pages, stopped on request."""
+"""Agents: a sweep submitted through the API is run by agents, shown by the pages, stopped on request.
+
+The agent itself is the library's (``sweepdoctor.sweep.run_agent``); tests/sweep/test_agent.py runs it
+without the web extra."""
 
 from __future__ import annotations
 
@@ -11,8 +14,8 @@ import optuna
 import pytest
 from fastapi.testclient import TestClient
 
-from sweepdoctor.service import AgentOptions, run_agent
 from sweepdoctor.studies import get_sweep, make_engine
+from sweepdoctor.sweep import AgentOptions, run_agent
 from tests.service._servers import cli
 from tests.service.conftest import AUTH, MakeClient
 
@@ -131,9 +134,9 @@ def test_a_database_failure_is_retried_then_gives_the_sweep_up(
 ) -> None:
     import multiprocessing as mp
 
-    from sweepdoctor import sweep as lib
     from sweepdoctor.errors import StorageError
-    from sweepdoctor.service import _agent
+    from sweepdoctor.sweep import search
+    from sweepdoctor.sweep.agent import _agent
 
     c = make_client(sqlite_url)
     assert c.post("/api/sweeps", json=_sweep("flaky-db", trials=2), headers=AUTH).status_code == 201
@@ -141,7 +144,7 @@ def test_a_database_failure_is_retried_then_gives_the_sweep_up(
     def database_away(*_a: object, **_k: object) -> None:
         raise StorageError("storage: database error: server closed the connection unexpectedly")
 
-    monkeypatch.setattr(lib, "run", database_away)
+    monkeypatch.setattr(search, "run", database_away)
     recv, send = mp.Pipe(duplex=False)
     _agent._child(sqlite_url, "flaky-db", None, send)  # the child's side, in this process
     assert recv.recv() == ("retry", "StorageError: storage: database error: server closed the connection unexpectedly")

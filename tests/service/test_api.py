@@ -80,7 +80,7 @@ def test_trial_detail_has_params_folds_curves(shared_url: str, make_client: Make
     assert d["params"] == {"optimizer": "adam", "lr": 0.01, "batch_size": 64}
     assert len(d["fold_scores"]) == 3
     folds = d["curves"]["folds"]
-    assert len(folds) == 3 and [e["epoch"] for e in folds[0]["epochs"]] == [0, 1, 2, 3, 4]
+    assert len(folds) == 3 and [e["epoch"] for e in folds[0]["epochs"]] == [1, 2, 3, 4, 5]  # epochs 1..E, as every view
     assert {"train_loss", "val_loss", "grad_norm", "lr"} <= set(folds[0]["epochs"][0])
     assert [b["name"] for b in d["baselines"]] == ["linear"]
     assert c.get("/api/studies/digits-mlp/trials/99").status_code == 404
@@ -164,12 +164,19 @@ def test_submit_json_toml_and_csv_then_stop(any_url: str, make_client: MakeClien
         ({"config": SWEEP, "csv": "x,y\n1,2\n"}, "data.target"),
         ({"config": {**SWEEP, "data": {"target": "label"}}, "csv": "x,y\n1,2\n"}, "no column 'label'"),
         ([1, 2], "expected a JSON object"),
+        ({**SWEEP, "data": {"dataset": "nosuch"}}, "'nosuch'"),
+        ({**SWEEP, "study": {"name": "huge", "trials": 10**30}}, "study.trials: at most 1,000,000"),
+        ({**SWEEP, "space": {"lr": {"low": {"a": {"b": {"c": {"d": {"e": {"f": {"g": 1}}}}}}}}}}, "nested"),
     ],
 )
-def test_bad_submissions_are_400(shared_url: str, make_client: MakeClient, body: object, says: str) -> None:
-    r = make_client(shared_url).post("/api/sweeps", json=body, headers=AUTH)
-    assert r.status_code == 400, r.text
-    assert says in r.json()["error"]
+def test_bad_submissions_are_422_and_store_nothing(
+    shared_url: str, make_client: MakeClient, body: object, says: str
+) -> None:
+    c = make_client(shared_url)
+    r = c.post("/api/sweeps", json=body, headers=AUTH)
+    assert r.status_code == 422, r.text
+    assert says in r.json()["error"] and "\n" not in r.json()["error"]
+    assert c.get("/api/sweeps").json() == []  # refused at submission, not accepted to fail in an agent
 
 
 def test_bodies_and_csvs_are_size_limited(sqlite_url: str, make_client: MakeClient) -> None:
@@ -183,7 +190,7 @@ def test_bodies_and_csvs_are_size_limited(sqlite_url: str, make_client: MakeClie
     assert r.status_code == 413 and "limit of 4096" in r.json()["error"]
     big = "label,x\n" + "1,2\n" * 50
     r = c.post("/api/sweeps", json={"config": {"data": {"target": "label"}}, "csv": big}, headers=AUTH)
-    assert r.status_code == 400 and "limit of 100" in r.json()["error"]
+    assert r.status_code == 413 and "limit of 100" in r.json()["error"]
     r = c.post("/api/sweeps", content=b"[study]", headers={**AUTH, "Content-Type": "image/png"})
     assert r.status_code == 415
 
@@ -214,11 +221,11 @@ def test_storage_password_never_in_responses_or_pages(pg_url: str, make_client: 
 def test_json_config_is_written_as_the_toml_it_means() -> None:
     import tomllib
 
-    from sweepdoctor.service._submit import to_toml
+    from sweepdoctor.sweep import tables_to_toml
 
     doc = {"study": {"name": 'a "quoted" name', "trials": 3, "timeout": None},
            "space": {"lr": {"low": 1e-4, "high": 0.3, "log": True}, "optimizer": ["adam", "sgd"], "depth": 2}}
-    back = tomllib.loads(to_toml(doc))
+    back = tomllib.loads(tables_to_toml(doc))
     assert back == {"study": {"name": 'a "quoted" name', "trials": 3}, "space": doc["space"]}
 
 
@@ -237,3 +244,36 @@ def test_a_read_only_server_writes_nothing(sqlite_url: str, make_client: MakeCli
         assert not [t for t in inspect(engine).get_table_names() if t.startswith("sd_")]
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        ("StudyNotFoundError", 404),
+        ("TrialNotFoundError", 404),
+        ("CurvesNotFoundError", 404),
+        ("SweepNotFoundError", 404),
+        ("StorageError", 503),
+        ("DuplicatedSweepError", 409),
+        ("TooLargeError", 413),
+        ("ConfigError", 400),
+        ("DataError", 400),
+        ("HistoryFormatError", 400),
+    ],
+)
+def test_the_status_follows_the_errors_type_not_its_words(error: str, status: int) -> None:
+    from sweepdoctor import errors
+    from sweepdoctor.service._http import _status_of
+
+    kind = getattr(errors, error)
+    assert _status_of(kind("storage: no study named 'x'; already submitted")) == status  # the words never matter
+    assert _status_of(kind("anything at all")) == status
+
+
+def test_not_found_routes_are_404_by_type(shared_url: str, make_client: MakeClient) -> None:
+    c = make_client(shared_url)
+    assert c.get("/api/studies/nope/trials").status_code == 404
+    assert c.get("/api/studies/digits-mlp/trials/99").status_code == 404
+    r = c.get("/api/studies/plain/export?format=history")  # plain Optuna: no curves to export
+    assert r.status_code == 404 and "no curves of ours" in r.json()["error"]
+    assert c.post("/api/sweeps/nope/stop", headers=AUTH).status_code == 404

@@ -92,3 +92,37 @@ def test_index_study_and_trial_pages_in_chromium(site: str, tmp_path: Path) -> N
             browser.close()
     for name in ("index", "study", "study-filtered", "trial"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+
+
+def test_live_curves_arrive_in_chromium_while_a_sweep_runs(tmp_path: Path) -> None:
+    """The study page opened mid-sweep draws the stream's epochs and lists the trials that finish."""
+    import threading
+    from dataclasses import replace
+
+    from sweepdoctor import sweep
+    from tests.sweep.helpers import small_config
+
+    sync_playwright = _need_browser()
+    url = f"sqlite:///{tmp_path}/live.db"
+    cfg = small_config(url, "live", trials=4, epochs=12, folds=2, sampler="random")
+    cfg = replace(cfg, study=replace(cfg.study, pruner="median"))  # progress events while a trial trains
+    sweep.run(replace(cfg, study=replace(cfg.study, trials=1)), data=sweep.load_builtin("iris", seed=0))
+    runner = threading.Thread(target=sweep.run, args=(cfg,), kwargs={"data": sweep.load_builtin("iris", seed=0)})
+    with serving(url) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            runner.start()
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            for _ in range(100):  # the page listens only while a trial runs
+                page.goto(base + "/studies/live")
+                if page.locator("#live").count():
+                    break
+                page.wait_for_timeout(100)
+            page.wait_for_function("Number(document.getElementById('live').dataset.trials) >= 1", timeout=60_000)
+            page.wait_for_function("Number(document.getElementById('live').dataset.epochs) >= 2", timeout=60_000)
+            assert _points(page, "plot-live") >= 2
+            assert "trial " in page.locator("#live-log").inner_text()
+            page.screenshot(path=str(tmp_path / "live.png"), full_page=True)
+        finally:
+            browser.close()
+            runner.join(timeout=120)

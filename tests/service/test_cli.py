@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -10,6 +11,7 @@ from sweepdoctor.cli import main
 
 
 def test_agent_with_nothing_to_do_leaves_after_max_idle(sqlite_url: str) -> None:
+    sqlite3.connect(sqlite_url.removeprefix("sqlite:///")).close()  # an empty database: the agent never makes one
     r = CliRunner().invoke(main, ["agent", "--storage", sqlite_url, "--poll", "0.1", "--max-idle", "0.3"])
     assert r.exit_code == 0, r.output
     assert "done (0 sweeps worked on)" in r.output
@@ -17,7 +19,7 @@ def test_agent_with_nothing_to_do_leaves_after_max_idle(sqlite_url: str) -> None
 
 def test_bad_options_are_one_line_errors(sqlite_url: str, tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["agent", "--storage", sqlite_url, "--poll", "0"])
-    assert r.exit_code == 2 and "error: --poll must be a positive number of seconds, got 0.0" in r.output
+    assert r.exit_code == 2 and "error: --poll must be a positive, finite number of seconds, got 0.0" in r.output
     r = CliRunner().invoke(main, ["agent", "--storage", "nonsense"])
     assert r.exit_code == 2 and "is not a database URL" in r.output
     r = CliRunner().invoke(main, ["serve", "--port", "70000"])

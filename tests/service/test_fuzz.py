@@ -50,3 +50,43 @@ def test_api_never_fails_and_matches_its_document(api_schema: schemathesis.BaseS
             )
 
         check()
+
+
+WRITES = ("submitSweep", "stopSweep", "deleteStudy")
+
+
+def _valid_sweep(n: int) -> dict[str, object]:
+    return {"data": {"dataset": "iris"}, "train": {"folds": 2, "epochs": 1, "baselines": False},
+            "study": {"name": f"fuzzed-{n}", "trials": 1, "pruner": "none"}}
+
+
+def test_the_write_api_chains_submit_stop_delete_by_its_links(tmp_path: Path) -> None:
+    """Stateful: the OpenAPI links take a submitted sweep's name to its stop and its delete.
+
+    Submissions are made valid (a fuzzed body is refused with a 422 before it could chain);
+    the names, the order and the repeats of stop and delete are the state machine's.
+    """
+    app = create_app(f"sqlite:///{tmp_path / 'writes.db'}", token=TOKEN)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app).include(operation_id=list(WRITES))
+    seen: list[tuple[str, str, int]] = []
+
+    class Writes(schema.as_state_machine()):  # type: ignore[misc]
+        def before_call(self, case: schemathesis.Case) -> None:
+            if case.operation.definition.raw.get("operationId") == "submitSweep":
+                case.body, case.media_type = _valid_sweep(len(seen)), "application/json"
+
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, object]:
+            return {"headers": AUTH}
+
+        def after_call(self, response: schemathesis.Response, case: schemathesis.Case) -> None:
+            seen.append((case.method, case.operation.path, response.status_code))
+            assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
+
+    try:
+        Writes.run(settings=settings(max_examples=12, stateful_step_count=5, deadline=None, derandomize=True,
+                                     database=None, suppress_health_check=list(HealthCheck)))
+    finally:
+        app.state.sweepdoctor.close()
+    assert ("POST", "/api/sweeps", 201) in seen
+    assert ("POST", "/api/sweeps/{name}/stop", 200) in seen  # reached through the link from the submission
+    assert ("DELETE", "/api/studies/{name}", 200) in seen

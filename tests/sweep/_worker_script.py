@@ -1,7 +1,7 @@
 """A sweep worker with a user model, for the fault tests: ``python -m tests.sweep._worker_script URL STUDY N EPOCHS``.
 
 With ``SWEEPDOCTOR_TEST_HANG=<file>`` in its environment the worker writes its pid to
-that file when its first trial builds the model, then sleeps there (mid-trial, heartbeat
+that file when its first trial builds its model, then sleeps there (mid-trial, heartbeat
 still beating) until the test kills it.
 """
 
@@ -17,10 +17,13 @@ import torch
 from sweepdoctor.sweep import SearchSpace, StudyConfig, SweepConfig, TrainConfig, TrialParams, load_builtin, run
 from sweepdoctor.sweep.config import Choice, Fixed, FloatRange
 
+_built = [0]
+
 
 def model(hp: TrialParams, n_in: int, n_out: int) -> torch.nn.Module:
+    _built[0] += 1
     hang = os.environ.get("SWEEPDOCTOR_TEST_HANG")
-    if hang:
+    if hang and _built[0] > 1:  # the first model is the check before the first trial: hang in a trial
         Path(hang).write_text(str(os.getpid()))
         time.sleep(600)
     return torch.nn.Sequential(torch.nn.Linear(n_in, 8), torch.nn.Tanh(), torch.nn.Linear(8, n_out))

@@ -24,6 +24,12 @@ Y = (X[:, 0] > 0).astype(int)
         ({"n_trials": 0}, ConfigError, "study.trials"),
         ({"study_name": ""}, ConfigError, "study.name must be a non-empty string"),
         ({"config": SweepConfig(thresholds={"nope": 1.0})}, ConfigError, "thresholds: unknown key 'nope'"),
+        ({"config": 42}, ConfigError, "config= takes a SweepConfig or the path of a TOML file"),
+        ({"config": "missing.toml"}, ConfigError, "cannot read 'missing.toml'"),
+        ({"space": ["lr"]}, ConfigError, "space= takes a SearchSpace or a mapping"),
+        ({"space": {"lr": {"low": "a", "high": 1}}}, ConfigError, "space.lr"),
+        ({"on_trial": 5}, ConfigError, "on_trial must be a callable"),
+        ({"on_plan": "x"}, ConfigError, "on_plan must be a callable"),
     ],
 )
 def test_refused_before_the_database_exists(tmp_path: Path, kwargs: dict, error: type, match: str) -> None:
@@ -31,6 +37,32 @@ def test_refused_before_the_database_exists(tmp_path: Path, kwargs: dict, error:
     with pytest.raises(error, match=match):
         sweep.run(X=X, y=Y, storage=f"sqlite:///{db}", epochs=1, folds=2, **kwargs)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"X": X}, "X= needs its labels"),
+        ({"y": Y}, "y= goes with X="),
+        ({"data": X}, "data= takes a sweepdoctor Dataset"),
+        ({"X": X, "y": Y, "storage": 42}, "storage= takes a database URL"),
+        ({"X": X, "y": Y, "storage": 4.5}, "storage= takes a database URL"),
+    ],
+)
+def test_data_and_storage_arguments_are_refused_by_name(tmp_path: Path, monkeypatch, kwargs: dict,
+                                                        match: str) -> None:
+    monkeypatch.chdir(tmp_path)  # the default database would be created here
+    with pytest.raises(ConfigError, match=match):
+        sweep.run(epochs=1, folds=2, **kwargs)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_config_path_and_a_space_mapping_are_read_as_the_cli_reads_them(tmp_path: Path) -> None:
+    toml = tmp_path / "s.toml"
+    toml.write_text('[train]\nfolds = 2\nepochs = 1\nbaselines = false\n[study]\ntrials = 1\n')
+    r = sweep.run(toml, X=X, y=Y, storage=f"sqlite:///{tmp_path}/a.db", space={"optimizer": "adam", "lr": 0.01})
+    assert r.n_complete == 1 and r.best_params is not None
+    assert r.best_params.optimizer == "adam" and r.best_params.lr == 0.01
 
 
 def test_read_only_storage_is_refused_by_name(tmp_path: Path) -> None:

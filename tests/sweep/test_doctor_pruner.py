@@ -4,6 +4,7 @@ healthy runs that must go on; in a sweep (``pruner="doctor"``) and in a plain Op
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -209,4 +210,10 @@ def test_the_cli_names_the_pruner_and_says_why_it_stopped(tmp_path: Path) -> Non
                                   "--storage", f"sqlite:///{tmp_path}/c.db", "--study", "c"])
     assert r.exit_code == 0, r.output
     assert "stopped by the diagnosis (2):" in r.output
-    assert "trial 0: at epoch 1: stuck at the class-prior loss" in r.output
+    assert "trial 0: at epoch 2: stuck at the class-prior loss" in r.output
+    show = CliRunner().invoke(main, ["studies", "show", "c", "--storage", f"sqlite:///{tmp_path}/c.db", "--json"])
+    assert show.exit_code == 0, show.output
+    assert json.loads(show.output)["stops"] == {"the diagnosis: stuck at the class-prior loss": 2}
+    text = CliRunner().invoke(main, ["studies", "show", "c", "--storage", f"sqlite:///{tmp_path}/c.db"]).output
+    assert "stopped early (pruned trials, by what stopped them): the diagnosis: stuck at the class-prior loss x2" \
+        in " ".join(text.split())

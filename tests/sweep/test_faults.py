@@ -350,7 +350,7 @@ def test_sigterm_in_process_stops_at_the_next_epoch(sqlite_url: str) -> None:
 
     def model(hp: object, n_in: int, n_out: int) -> torch.nn.Module:
         calls["n"] += 1
-        if calls["n"] == 3 * 2 + 1:  # building trial 3 (3 folds)
+        if calls["n"] == 1 + 3 * 2 + 1:  # the check before the first trial, then building trial 3 (3 folds)
             os.kill(os.getpid(), signal.SIGTERM)
         return torch.nn.Linear(n_in, n_out)
 

@@ -3,6 +3,8 @@ users' conv nets, refit and load_model."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 from sweepdoctor import sweep
-from sweepdoctor.errors import ConfigError, DataError, SweepdoctorError
+from sweepdoctor.errors import ConfigError, DataError
 from sweepdoctor.sweep.engine import StackedCNN, build_cnn, fit_folds
 
 ARCH = dict(conv_blocks=2, channels=4, kernel_size=3, pooling="max", batch_norm=True, depth=1, width=16,
@@ -335,13 +337,32 @@ def _wrong_head(hp, n_in, n_out):  # noqa: ANN001, ANN202
     (_returns_a_function, "model_fn must return a torch.nn.Module, got function"),
     (_wrong_head, "model's output for 2 samples is (2, 12), expected (2, 10)"),
 ])
-def test_a_model_fn_that_cannot_work_fails_its_trials_saying_why(tmp_path, digits_images, model_fn, says) -> None:
+def test_a_model_fn_that_cannot_work_is_refused_before_anything_is_written(tmp_path, digits_images, model_fn,
+                                                                         says) -> None:
+    X, y = digits_images
+    db = tmp_path / "m.db"
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        sweep.run(model_fn=model_fn, X=X, y=y, n_trials=2, epochs=1, folds=3, storage=f"sqlite:///{db}",
+                  study_name="m")
+    assert not db.exists()
+
+
+def _wrong_head_when_wide(hp, n_in, n_out):  # noqa: ANN001, ANN202
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, n_out if hp.width < 32 else n_out + 2))
+
+
+def test_a_model_fn_wrong_for_some_points_fails_those_trials_saying_why(tmp_path, digits_images) -> None:
+    """The check before the first trial builds one point of the space; a model wrong at another point
+    fails the trials that draw it, with the reason stored."""
     import optuna
 
     X, y = digits_images
     url = f"sqlite:///{tmp_path}/m.db"
-    with pytest.raises(SweepdoctorError, match="every trial failed"):
-        sweep.run(model_fn=model_fn, X=X, y=y, n_trials=2, epochs=1, folds=3, storage=url, study_name="m")
+    space = sweep.SearchSpace(width=sweep.Choice((16, 64)), optimizer=sweep.Fixed("adam"))
+    sweep.run(model_fn=_wrong_head_when_wide, X=X, y=y, space=space, n_trials=6, epochs=1, folds=3, storage=url,
+              study_name="m", sampler="random", seed=1)
     trials = optuna.load_study(study_name="m", storage=url).trials
-    assert trials and all(t.state.name == "FAIL" for t in trials)
-    assert all(says in str(t.user_attrs.get("fail_reason")) for t in trials), trials[0].user_attrs
+    wide = [t for t in trials if t.params.get("width") == 64]
+    assert wide and all(t.state.name == "FAIL" for t in wide)
+    assert all("expected (2, 10)" in str(t.user_attrs.get("fail_reason")) for t in wide)
+    assert all(t.state.name == "COMPLETE" for t in trials if t.params.get("width") == 16)

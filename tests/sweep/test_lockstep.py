@@ -105,7 +105,7 @@ def test_pruning_sees_the_fold_mean_and_keeps_the_curves() -> None:
         return epoch == 1
 
     res = fit_folds(data, _hp(), epochs=5, loss="cross_entropy", metric="accuracy", on_epoch=on_epoch)
-    assert res.status == "pruned" and res.reason == "pruned at epoch 1"
+    assert res.status == "pruned" and res.reason == "pruned at epoch 2"
     assert [e for e, _ in seen] == [0, 1]
     assert all(len(c) == 2 for c in res.curves)  # every fold's curve up to the pruning epoch
     assert seen[1][1] == pytest.approx(np.mean([c[1].val_metric for c in res.curves]))

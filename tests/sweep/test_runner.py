@@ -149,7 +149,7 @@ def test_interrupt_keeps_finished_trials(sqlite_url: str) -> None:
 
     def model(hp: TrialParams, n_in: int, n_out: int) -> torch.nn.Module:
         calls["n"] += 1
-        if calls["n"] > 2 * 3:  # the third trial (3 folds per trial)
+        if calls["n"] > 1 + 2 * 3:  # the third trial (after the check before the first; 3 folds per trial)
             raise KeyboardInterrupt
         return torch.nn.Linear(n_in, n_out)
 

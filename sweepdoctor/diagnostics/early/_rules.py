@@ -28,8 +28,8 @@ class Stop(NamedTuple):
 
     @property
     def message(self) -> str:
-        """The trial's stored reason."""
-        return f"pruned by the diagnosis at epoch {self.epoch}: {self.reason}"
+        """The trial's stored reason (epochs counted 1..E, as every view shows them; ``epoch`` is 0-based)."""
+        return f"pruned by the diagnosis at epoch {self.epoch + 1}: {self.reason}"
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from sweepdoctor.diagnostics._thresholds import Thresholds
 __all__ = ["ValEvidence", "has_train_curve", "val_findings"]
 
 HOW_TO_ADD = ("record the training loss and gradient norm with sweepdoctor.record(trial, ...) in the objective "
-              "(docs/own-loop.md) to tell overfitting, model bias and optimization failure apart")
+              "(the manual's page \"Optuna loop\") to tell overfitting, model bias and optimization failure apart")
 
 
 def has_train_curve(run: RunHistory) -> bool:
@@ -125,8 +125,8 @@ def divergence(ev: ValEvidence) -> Finding | None:
     nf = ev.nonfinite()
     if nf is not None:
         return ev.finding(FindingCode.DIVERGENCE, Severity.ERROR,
-                          f"{ev.words} became NaN/inf at epoch {nf[1]} (fold {nf[0]}): training blew up",
-                          lower, conf=1.0, nonfinite_fold=nf[0], nonfinite_epoch=nf[1])
+                          f"{ev.words} became NaN/inf at epoch {nf[1] + 1} (fold {nf[0]}): training blew up",
+                          lower, conf=1.0, nonfinite_fold=nf[0], nonfinite_epoch=nf[1] + 1)
     if ev.field != "val_loss":
         return None  # how far a metric may fall is not known: only NaN/inf is divergence here
     grew = [g for g in ev.stat(_grew) if g >= th.divergence_growth]

@@ -16,16 +16,21 @@ from __future__ import annotations
 from sweepdoctor.diagnostics.view._actions import actions
 from sweepdoctor.diagnostics.view._charts import curve_rows, write_curves_png
 from sweepdoctor.diagnostics.view._detail import TrialDetail, fold_table
+from sweepdoctor.diagnostics.view._fit import FittedTable, fit_widths, fitted_table, longest_word
 from sweepdoctor.diagnostics.view._lines import evidence_line, run_label, score_of
 from sweepdoctor.diagnostics.view._summary import StudySummary, severity_counts
 
 __all__ = [
+    "FittedTable",
     "StudySummary",
     "TrialDetail",
     "actions",
     "curve_rows",
     "evidence_line",
+    "fit_widths",
+    "fitted_table",
     "fold_table",
+    "longest_word",
     "run_label",
     "score_of",
     "severity_counts",

@@ -56,7 +56,7 @@ def _pattern_for(report: Report, code: FindingCode) -> Pattern | None:
 
 
 def _region_fix(p: Pattern) -> str:
-    value = f"{p.value:.3g}" if isinstance(p.value, float) else str(p.value)
+    value = f"{p.value:.4g}" if isinstance(p.value, float) else str(p.value)
     if p.op == "==":
         return f"drop {p.parameter}={value} from the search space"
     keep = "<=" if p.op == ">" else ">"

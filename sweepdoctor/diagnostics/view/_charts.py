@@ -18,6 +18,7 @@ from rich.text import Text
 from sweepdoctor.diagnostics import _curves as c
 from sweepdoctor.diagnostics._history import RunHistory
 from sweepdoctor.diagnostics._report import sparkline
+from sweepdoctor.diagnostics.view._fit import fitted_table
 from sweepdoctor.errors import ConfigError
 
 __all__ = ["PANELS", "curve_rows", "write_curves_png"]
@@ -45,34 +46,37 @@ def _scale(curves: Sequence[Sequence[float | None]]) -> tuple[float, float, bool
     return lo, hi, log
 
 
-def curve_rows(run: RunHistory, references: Sequence[RunHistory], *, width: int = 40) -> Table:
-    """One row per panel and run: name, sparkline (one character per epoch), first → last (min)."""
-    table = Table(box=None, show_header=True, pad_edge=False, title_justify="left")
-    table.add_column("curve", style="bold", no_wrap=True)
-    table.add_column("run", no_wrap=True)
-    table.add_column(f"per epoch (fold mean), run at epoch 1..{max(len(f.epochs) for f in run.folds)}", no_wrap=True)
-    table.add_column("first → last (min)", no_wrap=True, style="dim")
+def curve_rows(run: RunHistory, references: Sequence[RunHistory], *, width: int = 40,
+               available: int = 200) -> Table:
+    """One row per panel and run: name, sparkline (one character per epoch, 1..E), first → last (min).
+
+    Names and numbers wrap whole at a narrow terminal; the sparkline keeps to one line.
+    """
+    rows: list[tuple[str, str, Text, Text | str]] = []
     for field, label in PANELS:
         series = [(run.name, _series(run, field))] + [(r.name, _series(r, field)) for r in references]
         series = [(n, s) for n, s in series if c.finite(s) and len(s) > 1 or n == run.name]
         scale = _scale([s for _, s in series])
         if scale is None:
-            table.add_row(label, run.name, Text("not recorded", style="dim"), "")
+            rows.append((label, run.name, Text("not recorded", style="dim"), ""))
             continue
         lo, hi, log = scale
         for i, (name, s) in enumerate(series):
             known = c.finite(s)
             line = sparkline(s, lo=lo, hi=hi, width=width, log=log) if known else "not recorded"
             style = "cyan" if name == run.name else "dim"
-            ends = f"{known[0]:.3g} → {known[-1]:.3g} ({min(known):.3g})" if known else ""
-            table.add_row(f"{label}{' (log)' if log else ''}" if i == 0 else "", name, Text(line, style=style), ends)
-    return table
+            ends = f"{known[0]:.4g} → {known[-1]:.4g} ({min(known):.4g})" if known else ""
+            rows.append((f"{label}{' (log)' if log else ''}" if i == 0 else "", name, Text(line, style=style),
+                         Text(ends, style="dim")))
+    header = ["curve", "run", f"epoch 1..{max(len(f.epochs) for f in run.folds)}", "first → last (min)"]
+    return fitted_table(header, rows, available=available, whole=(False, False, True, False))
 
 
 def write_curves_png(run: RunHistory, references: Sequence[RunHistory], path: str | Path) -> Path:
     """The four panels as a PNG at ``path``: the run solid, each reference dashed."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     out = Path(path)
     fig = Figure(figsize=(10, 7), constrained_layout=True)
@@ -95,6 +99,7 @@ def write_curves_png(run: RunHistory, references: Sequence[RunHistory], path: st
             ax.set_yscale("log")
         ax.set_title(label)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs 1..E: whole numbers
         ax.legend(fontsize=7)
     fig.suptitle(f"{run.name} ({run.state or 'run'}) beside its references")
     try:

@@ -14,8 +14,9 @@ from rich.text import Text
 
 from sweepdoctor.diagnostics import _curves as c
 from sweepdoctor.diagnostics._findings import Finding, Severity
-from sweepdoctor.diagnostics._report import Report, RunReport
+from sweepdoctor.diagnostics._report import Report, RunReport, fold_scores
 from sweepdoctor.diagnostics.view._charts import curve_rows
+from sweepdoctor.diagnostics.view._fit import fitted_table
 from sweepdoctor.diagnostics.view._lines import score_of
 
 __all__ = ["TrialDetail", "fold_table"]
@@ -29,25 +30,30 @@ def _g(x: Any) -> str:
     return "-" if x is None else str(x)
 
 
-def fold_table(r: RunReport) -> Table:
-    """Per fold: epochs, first/final/min training loss, best validation loss and its epoch, final
-    validation loss and metric, final gradient norm, test loss."""
-    table = Table(title="per fold", title_justify="left", box=None, pad_edge=False)
-    for col in ("fold", "epochs", "train first", "train final", "val best (epoch)", "val final", "metric",
-                "grad final", "test loss"):
-        table.add_column(col, justify="right", no_wrap=True)
+def fold_table(r: RunReport, *, width: int = 200) -> Table:
+    """Per fold: epochs, first/final training loss, best validation loss and its epoch (1..E),
+    final validation loss, the fold's score (as stored: the number ``studies show`` and
+    ``--json`` give), final gradient norm, test loss; the last two only where known and
+    where the width lets them in (no number is ever cut: cells wrap whole)."""
+    scores = fold_scores(r.run)
+    rows = []
     for i, fold in enumerate(r.run.folds):
         train = c.finite(c.fold_curve(fold, "train_loss"))
         val = [(e.epoch, e.val_loss) for e in fold.epochs if e.val_loss is not None]
         best = min(val, key=lambda ev: ev[1]) if val else None
         grads = c.finite(c.fold_curve(fold, "grad_norm"))
-        metric = c.finite(c.fold_curve(fold, "val_metric"))
-        table.add_row(
+        rows.append((
             str(i), str(len(fold.epochs)), _g(train[0] if train else None), _g(train[-1] if train else None),
-            f"{best[1]:.4g} ({best[0]})" if best else "-", _g(val[-1][1] if val else None),
-            _g(metric[-1] if metric else None), _g(grads[-1] if grads else None), _g(fold.test_loss),
-        )
-    return table
+            f"{best[1]:.4g} ({best[0] + 1})" if best else "-", _g(val[-1][1] if val else None),
+            _g(scores[i]), _g(grads[-1] if grads else None), _g(fold.test_loss),
+        ))
+    cols = ["fold", "epochs", "train first", "train final", "val best (epoch)", "val final", "score",
+            "grad final", "test loss"]
+    keep = [k for k in range(len(cols)) if k < 7 or any(row[k] != "-" for row in rows)]
+    if width < 100:  # a narrow terminal: the low-value columns go, the rest stays whole
+        keep = [k for k in keep if cols[k] not in ("train first", "grad final")]
+    return fitted_table([cols[k] for k in keep], [[row[k] for k in keep] for row in rows], available=width,
+                        justify=["right"] * len(keep), title="per fold")
 
 
 def _finding_block(f: Finding) -> Iterator[Text]:
@@ -87,6 +93,7 @@ class TrialDetail:
         yield Text("findings (main first):", style="bold")
         for f in r.findings:
             yield from _finding_block(f)
-        yield fold_table(r)
+        yield fold_table(r, width=options.max_width)
         yield Text("curves beside the references (fold means; the same scale in each panel):", style="bold")
-        yield curve_rows(run, self.report.history.baselines, width=min(60, max(20, options.max_width - 70)))
+        yield curve_rows(run, self.report.history.baselines, width=min(60, max(8, options.max_width - 70)),
+                         available=options.max_width)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sweepdoctor.diagnostics import _curves as c
 from sweepdoctor.diagnostics._findings import Finding, FindingCode
 from sweepdoctor.diagnostics._history import RunHistory
+from sweepdoctor.diagnostics._report import run_score
 
 __all__ = ["evidence_line", "run_label", "score_of"]
 
@@ -20,17 +20,12 @@ def run_label(run: RunHistory) -> str:
 
 def score_of(run: RunHistory) -> float | None:
     """The stored cross-validation score, else the fold mean of the last recorded validation
-    metric; ``None`` for a failed run (whatever it stored is no score)."""
-    if run.state == "failed":
-        return None
-    if run.score is not None:
-        return run.score
-    return c.mean([c.finite(c.fold_curve(f, "val_metric"))[-1] if c.finite(c.fold_curve(f, "val_metric")) else None
-                   for f in run.folds])
+    metric; ``None`` for a failed run (the same number as ``--json``'s ``score``)."""
+    return run_score(run)
 
 
 def _g(x: Any) -> str:
-    return f"{x:.3g}" if isinstance(x, (int, float)) and not isinstance(x, bool) else "n/a"
+    return f"{x:.4g}" if isinstance(x, (int, float)) and not isinstance(x, bool) else "n/a"
 
 
 def _folds(ev: Mapping[str, Any], f: Finding) -> str:

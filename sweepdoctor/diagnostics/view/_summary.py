@@ -13,7 +13,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from rich.console import Console, ConsoleOptions, RenderResult
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.table import Table
 from rich.text import Text
 
 from sweepdoctor.diagnostics import _curves as c
@@ -45,16 +46,33 @@ def _groups(runs: list[RunReport]) -> list[tuple[FindingCode, list[RunReport]]]:
     return sorted(by.items(), key=key)
 
 
-def _row(r: RunReport, width: int) -> Text:
+# (header, width, justify) of the fixed columns; the evidence takes the rest and wraps
+_COLUMNS = (("trial", 6, "right"), ("score", 7, "right"), ("state", 8, "left"), ("sev", 5, "left"),
+            ("conf", 4, "right"))
+
+
+def _columns(width: int) -> list[tuple[str, int, str]]:
+    """The fixed columns that fit: below 70 characters the state (the least read) goes."""
+    return [c for c in _COLUMNS if width >= 70 or c[0] != "state"]
+
+
+def _table(width: int, *, header: bool) -> Table:
+    table = Table(box=None, show_header=header, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
+    for name, size, justify in _columns(width):
+        table.add_column(name, width=size, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    table.add_column("main finding's evidence", ratio=1, overflow="fold")
+    return table
+
+
+def _cells(r: RunReport, width: int) -> list[Text | str]:
     f = r.findings[0]
     sev, style = _SEV[f.severity]
     score = score_of(r.run)
-    text = Text(f"{run_label(r.run):>6}  {'-' if score is None else f'{score:.4g}':>7}  {r.run.state or '-':<8} ")
-    text.append(f"{sev:<5}", style=style)
-    text.append(f" {f.confidence:4.2f}  ")
-    text.append(evidence_line(f))
-    text.truncate(width, overflow="ellipsis")
-    return text
+    values: dict[str, Text | str] = {
+        "trial": run_label(r.run), "score": "-" if score is None else f"{score:.4g}", "state": r.run.state or "-",
+        "sev": Text(sev, style=style), "conf": f"{f.confidence:.2f}",
+    }
+    return [values[name] for name, _, _ in _columns(width)] + [evidence_line(f)]
 
 
 @dataclass(frozen=True)
@@ -81,29 +99,32 @@ class StudySummary:
         if refs:
             yield Text("references (final): " + " · ".join(refs), style="dim")
 
-    def _table(self, width: int) -> Iterator[Text]:
+    def _table(self, width: int) -> Iterator[RenderableType]:
         runs = self.report.worst_runs(self.report.worst)
         groups = _groups(runs)
         problems = [g for g in groups if g[0] is not FindingCode.HEALTHY]
         cap = None if self.everything else max(3, _ROWS // max(1, len(problems)))
         if len(runs) < len(self.report.candidates):
-            yield Text(f"the worst {len(runs)} of {len(self.report.candidates)} candidate runs:", style="bold")
-        yield Text(f"{'trial':>6}  {'score':>7}  {'state':<8} {'sev':<5} {'conf':>4}  main finding's evidence",
-                   style="bold")
+            yield Text(f"the worst {len(runs)} of {len(self.report.candidates)} candidate runs, ranked by their "
+                       "worst finding's severity (then divergence first, then the number of problems):", style="bold")
+        yield _table(width, header=True)
+        in_all = self.report.counts()
         for code, rows in groups:
             n_err = sum(1 for r in rows if r.findings[0].severity is Severity.ERROR)
-            head = Text(f"── {code.value}: {len(rows)} trial(s)", style="bold")
-            head.append(f" ({n_err} error)" if n_err else "")
+            others = in_all.get(code.value, len(rows)) - len(rows)
+            head = Text(f"── {code.value}: main finding of {len(rows)} trial(s)", style="bold")
+            head.append(f", {n_err} of them error(s)" if n_err else "")
+            head.append(f"; found in {others} more as a secondary finding" if others > 0 else "")
             head.append(f"  · sweepdoctor rules {code.value}", style="dim")
             yield head
             if code is FindingCode.HEALTHY and not self.everything:
-                line = Text("       " + " ".join(run_label(r.run) for r in rows))
-                line.truncate(width, overflow="ellipsis")
-                yield line
+                yield Text("       " + " ".join(run_label(r.run) for r in rows))
                 continue
             shown = rows if cap is None else rows[:cap]
+            table = _table(width, header=False)
             for r in shown:
-                yield _row(r, width)
+                table.add_row(*_cells(r, width))
+            yield table
             if len(shown) < len(rows):
                 yield Text(f"       … {len(rows) - len(shown)} more (--all)", style="dim")
 
@@ -114,9 +135,7 @@ class StudySummary:
             for p in report.patterns[: None if self.everything else 4]:
                 yield Text(f"  • {p.summary}")
         for f in report.study_findings:
-            line = Text(f"study: {f.severity.value} {f.code.value}: {f.summary}")
-            line.truncate(width * 2, overflow="ellipsis")
-            yield line
+            yield Text(f"study: {f.severity.value} {f.code.value}: {f.summary}")
         todo = actions(report)
         if todo:
             yield Text("the most useful actions:", style="bold")
@@ -134,7 +153,7 @@ class StudySummary:
 
 
 def _g(x: float | None) -> str:
-    return "-" if x is None else f"{x:.3g}"
+    return "-" if x is None else f"{x:.4g}"
 
 
 def severity_counts(findings: list[Finding]) -> dict[tuple[str, str], int]:

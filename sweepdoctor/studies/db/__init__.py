@@ -27,6 +27,7 @@ from sweepdoctor.studies.db._engine import (
     sqlite_write_ahead,
 )
 from sweepdoctor.studies.db._json import jsonable
+from sweepdoctor.studies.db._live import LiveCursor, LiveEvent, LiveFeed
 from sweepdoctor.studies.db._optuna_tables import (
     OPTUNA_STATES,
     o_studies,
@@ -75,6 +76,10 @@ __all__ = [
     "Store",
     "StudyDocRow",
     "jsonable",
+    # what a study stored since a cursor (the service's live stream)
+    "LiveCursor",
+    "LiveEvent",
+    "LiveFeed",
     # Optuna's tables, read only
     "OPTUNA_STATES",
     "o_studies",

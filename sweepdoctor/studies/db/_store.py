@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from sweepdoctor.diagnostics import EpochRecord, Finding, FoldHistory, History, Role, RunHistory, Task, finite_or_none
-from sweepdoctor.errors import StorageError
+from sweepdoctor.errors import CurvesNotFoundError, StorageError, StudyNotFoundError
 from sweepdoctor.studies.db._concurrency import retry_concurrent_create
 from sweepdoctor.studies.db._engine import check_url, make_engine, mask_url, session_scope, sqlite_file_path
 from sweepdoctor.studies.db._json import jsonable
@@ -94,7 +94,7 @@ class Store:
                 select(o_studies.c.study_id).where(o_studies.c.study_name == study_name)
             ).scalar_one_or_none()
         if sid is None:
-            raise StorageError(f"storage: no study named {study_name!r} in {mask_url(self.url)!r}")
+            raise StudyNotFoundError(f"storage: no study named {study_name!r} in {mask_url(self.url)!r}")
         return int(sid)
 
     # ---- documents that define a study ------------------------------------------------
@@ -174,7 +174,7 @@ class Store:
             s.add(row)
             s.flush()
             s.add_all(_epoch_rows(row.id, run))
-            scores = list(fold_scores) if fold_scores is not None else [None] * len(run.folds)
+            scores = list(fold_scores) if fold_scores is not None else [f.score for f in run.folds]
             s.add_all(
                 FoldRow(run_id=row.id, fold=f, val_score=finite_or_none(scores[f]), test_loss=fold.test_loss)
                 for f, fold in enumerate(run.folds)
@@ -236,7 +236,7 @@ class Store:
         sid = self.study_id(study_name)
         runs, ids, task, loss = self._load_runs(sid, trial_numbers=trial_numbers, include_baselines=include_baselines)
         if not runs:
-            raise StorageError(
+            raise CurvesNotFoundError(
                 f"storage: study {study_name!r} has no curves of ours "
                 "(was it made by plain Optuna, or is the trial number wrong?)"
             )
@@ -315,6 +315,7 @@ def _run_from_rows(
                     for e in epochs.get((r.id, f), [])
                 ),
                 test_loss=folds[f].test_loss if f in folds else None,
+                score=finite_or_none(folds[f].val_score) if f in folds else None,
             )
             for f in range(n_folds)
         ),

@@ -20,8 +20,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, inspect, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
-from sweepdoctor.errors import ConfigError, StorageError
+from sweepdoctor.errors import DuplicatedSweepError, StorageError, SweepNotFoundError
 from sweepdoctor.studies.db._concurrency import retry_concurrent_create
 from sweepdoctor.studies.db._engine import mask_url, session_scope
 from sweepdoctor.studies.db._schema import Base, SweepRow
@@ -114,32 +115,38 @@ def _ensure_table(engine: Engine) -> None:
 
 def _has_table(engine: Engine) -> bool:
     """Reading never creates the table: a read-only server on a database without it sees no sweeps."""
-    with engine.connect() as c:
-        return bool(inspect(c).has_table(SweepRow.__tablename__))
+    try:
+        with engine.connect() as c:
+            return bool(inspect(c).has_table(SweepRow.__tablename__))
+    except SQLAlchemyError as e:  # the first contact: the server down, a wrong password
+        reason = (str(getattr(e, "orig", None) or e).strip().splitlines() or [type(e).__name__])[0]
+        raise StorageError(f"storage: cannot reach {mask_url(str(engine.url))!r}: {mask_url(reason)}") from e
 
 
 def submit_sweep(
     engine: Engine, *, name: str, config: str, trials: int, csv: bytes | None = None, csv_name: str | None = None
 ) -> SubmittedSweep:
-    """Store a new submitted sweep (state ``queued``). A name already submitted is a :class:`ConfigError`."""
+    """Store a new submitted sweep (state ``queued``). A name already submitted is a :class:`DuplicatedSweepError`."""
     _ensure_table(engine)
     with session_scope(engine) as s:
         taken = s.execute(select(SweepRow.id).where(SweepRow.name == name)).first()
         if taken is not None:
-            raise ConfigError(f"sweep: a sweep named {name!r} was already submitted; choose another study.name")
+            raise DuplicatedSweepError(
+                f"sweep: a sweep named {name!r} was already submitted; choose another study.name"
+            )
         s.add(SweepRow(name=name, state="queued", trials=trials, config=config, csv=csv,
                        csv_name=csv_name if csv is not None else None))
     return get_sweep(engine, name)
 
 
 def get_sweep(engine: Engine, name: str) -> SubmittedSweep:
-    """The submitted sweep ``name``; a :class:`StorageError` when there is none."""
+    """The submitted sweep ``name``; a :class:`SweepNotFoundError` when there is none."""
     row = None
     if _has_table(engine):
         with session_scope(engine) as s:
             row = s.execute(_select().where(SweepRow.name == name)).first()
     if row is None:
-        raise StorageError(f"storage: no submitted sweep named {name!r} (submit it with POST /api/sweeps)")
+        raise SweepNotFoundError(f"storage: no submitted sweep named {name!r} (submit it with POST /api/sweeps)")
     return _record(row)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sweepdoctor.diagnostics import HessianReport, History, Report, Thresholds, diagnose
-from sweepdoctor.errors import StorageError
+from sweepdoctor.errors import CurvesNotFoundError, TrialNotFoundError
 from sweepdoctor.studies.db import Store, StudyLock
 from sweepdoctor.studies.doctor._plain import plain_history
 
@@ -45,7 +45,7 @@ def diagnose_study(
         with StudyLock(store.engine, study_id):  # one writer of the study's findings at a time
             history, run_ids = _history(store, study_id, name, trial)
             if trial is not None and f"trial-{trial}" not in {r.name for r in history.candidates}:
-                raise StorageError(f"storage: study {name!r} has no stored trial {trial}")
+                raise TrialNotFoundError(f"storage: study {name!r} has no stored trial {trial}")
             report = diagnose(history, thresholds=thresholds, hessians=hessians, sharpness=sharpness)
             findings = [f for f in report.findings if f.run is not None or trial is None]
             store.replace_findings(study_id=study_id, findings=findings, run_ids=run_ids)
@@ -67,8 +67,8 @@ def _history(store: Store, study_id: int, name: str, trial: int | None) -> tuple
     plain = plain_history(store.engine, study_id, trial_numbers=numbers)
     if plain is None:
         which = f"trial {trial}" if trial is not None else "any trial"
-        raise StorageError(
+        raise CurvesNotFoundError(
             f"storage: study {name!r} has no curves to diagnose: no curves of ours and no values reported by "
-            f"{which} (trial.report); record them with sweepdoctor.record(trial, ...) (docs/own-loop.md)"
+            f"{which} (trial.report); record them with sweepdoctor.record(trial, ...) (manual page \"Optuna loop\")"
         )
     return plain, {}

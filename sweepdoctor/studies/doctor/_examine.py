@@ -18,7 +18,8 @@ from sqlalchemy import DateTime, Engine, Integer, String, Text, column, func, in
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import TableClause
 
-from sweepdoctor.errors import StorageError
+from sweepdoctor.diagnostics import RunState
+from sweepdoctor.errors import StudyNotFoundError
 from sweepdoctor.studies.db import RunRow, mask_url, o_studies, o_trial_user_attrs, o_trials, session_scope, trial_state
 from sweepdoctor.studies.doctor._process import PROCESS_ATTR, WorkerProcess
 from sweepdoctor.studies.doctor._report import DoctorReport, RunningTrial, WorkerSeen
@@ -55,7 +56,8 @@ def run_stored(engine: Engine, trial_id: int) -> bool:
 def mark_run_abandoned(engine: Engine, trial_id: int, reason: str) -> None:
     """Our stored run of a trial that another worker failed meanwhile: say so, keep the curves."""
     with session_scope(engine) as s:
-        s.execute(update(RunRow).where(RunRow.trial_id == trial_id).values(state="failed", fail_reason=reason))
+        s.execute(update(RunRow).where(RunRow.trial_id == trial_id).values(state=RunState.FAIL.value,
+                                                                           fail_reason=reason))
 
 
 def examine_study(engine: Engine, name: str, *, grace_s: float, failed_now: Sequence[int] = ()) -> DoctorReport:
@@ -65,7 +67,9 @@ def examine_study(engine: Engine, name: str, *, grace_s: float, failed_now: Sequ
     with session_scope(engine) as s:
         study_id = s.execute(select(o_studies.c.study_id).where(o_studies.c.study_name == name)).scalar()
         if study_id is None:
-            raise StorageError(f"storage: no study named {name!r} in {url!r}; `sweepdoctor studies list` shows them")
+            raise StudyNotFoundError(
+                f"storage: no study named {name!r} in {url!r}; `sweepdoctor studies list` shows them"
+            )
         trials = s.execute(
             select(o_trials.c.trial_id, o_trials.c.number, trial_state.label("state")).where(
                 o_trials.c.study_id == study_id

@@ -18,7 +18,7 @@ from typing import Any
 from optuna.distributions import json_to_distribution
 from sqlalchemy import Engine, select
 
-from sweepdoctor.diagnostics import EpochRecord, FoldHistory, History, Role, RunHistory, Task, finite_or_none
+from sweepdoctor.diagnostics import EpochRecord, FoldHistory, History, Role, RunHistory, RunState, Task, finite_or_none
 from sweepdoctor.studies.db import (
     o_study_directions,
     o_study_user_attrs,
@@ -33,7 +33,7 @@ __all__ = ["PLAIN_LOSS", "plain_history"]
 
 # The loss name of a plain study's history: Optuna does not say what the values are.
 PLAIN_LOSS = "intermediate_value"
-_STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
+_STATES = {"COMPLETE": RunState.COMPLETE, "PRUNED": RunState.PRUNED, "FAIL": RunState.FAIL}
 
 
 def plain_history(engine: Engine, study_id: int, *, trial_numbers: Sequence[int] | None = None) -> History | None:

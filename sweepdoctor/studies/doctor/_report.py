@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from rich import box
 from rich.console import Group, RenderableType
-from rich.table import Table
+from rich.markup import escape
 from rich.text import Text
 
+from sweepdoctor.diagnostics.view import FittedTable
 from sweepdoctor.studies.doctor._process import WorkerProcess
 
 __all__ = ["LIVE_GRACE_FACTOR", "DoctorReport", "RunningTrial", "WorkerSeen"]
@@ -142,14 +142,13 @@ class DoctorReport:
             text.append(f" ({self.retried} failed trial(s) were retried)")
         return text
 
-    def _running_table(self) -> Table:
-        table = Table(title="running trials", title_justify="left", box=box.SIMPLE_HEAD)
-        for name, justify in (("trial", "right"), ("worker", "left"), ("last heartbeat", "right"), ("", "left")):
-            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    def _running_table(self) -> FittedTable:
+        rows: list[list[str | Text]] = []
         for t in self.running:
             age = "never" if t.heartbeat_age_s is None else f"{t.heartbeat_age_s:.0f} s ago"
-            table.add_row(str(t.number), t.worker or "-", age, self._flag(t))
-        return table
+            rows.append([str(t.number), escape(t.worker or "-"), age, self._flag(t)])
+        return FittedTable(["trial", "worker", "last heartbeat", ""], rows, justify=["right", "left", "right", "left"],
+                           title="running trials")
 
     def _flag(self, t: RunningTrial) -> Text:
         if t.process_gone:
@@ -158,15 +157,10 @@ class DoctorReport:
             return Text("stale", style="red")
         return Text("alive (process running)" if t.process_running else "alive", style="green")
 
-    def _workers_table(self) -> Table:
-        table = Table(title="workers seen", title_justify="left", box=box.SIMPLE_HEAD)
-        table.add_column("worker")
-        for name in ("trials", "complete", "pruned", "fail", "running"):
-            table.add_column(name, justify="right")
-        for w in self.workers:
-            table.add_row(w.worker, str(w.n_trials), *(str(w.states.get(s, 0)) for s in
-                                                         ("complete", "pruned", "fail", "running")))
-        return table
+    def _workers_table(self) -> FittedTable:
+        states = ("complete", "pruned", "fail", "running")
+        rows = [[escape(w.worker), str(w.n_trials), *(str(w.states.get(s, 0)) for s in states)] for w in self.workers]
+        return FittedTable(["worker", "trials", *states], rows, justify=["left"] + ["right"] * 5, title="workers seen")
 
     def _problems(self) -> list[RenderableType]:
         out: list[RenderableType] = []

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from sweepdoctor.diagnostics import Role
-from sweepdoctor.errors import StorageError
+from sweepdoctor.errors import StorageError, StudyNotFoundError
 from sweepdoctor.studies.db import (
     EpochRow,
     FindingRow,
@@ -91,7 +91,7 @@ def find_study(s: Session, name: str, *, url: str) -> StudyRef:
             hint = "studies there: " + ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
         else:
             hint = "it holds no studies"
-        raise StorageError(f"storage: no study named {name!r} in {mask_url(url)!r}; {hint}")
+        raise StudyNotFoundError(f"storage: no study named {name!r} in {mask_url(url)!r}; {hint}")
     return StudyRef(study_id=int(sid), name=name, directions=_directions(s, [int(sid)]).get(int(sid), ()))
 
 

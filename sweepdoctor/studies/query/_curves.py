@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session
 
 from sweepdoctor.diagnostics import Role
-from sweepdoctor.errors import StorageError
+from sweepdoctor.errors import CurvesNotFoundError, TrialNotFoundError
 from sweepdoctor.studies.db import EpochRow, RunRow
 from sweepdoctor.studies.query._catalog import StudyRef
 from sweepdoctor.studies.query._records import CurvePoint, Curves
@@ -28,12 +28,17 @@ def run_curves(s: Session, study: StudyRef, *, trial: int | None = None, run: st
     if run is not None:
         names = [run] if run.startswith(BASELINE_PREFIX) else [run, BASELINE_PREFIX + run]
         q = q.where(RunRow.name.in_(names))
-    elif trial is not None:
-        q = q.where(RunRow.trial_number == trial)
+    elif trial is not None:  # a number past 64 bits is no trial (and no driver binds it)
+        q = q.where(RunRow.trial_number == trial if abs(trial) < 2**63 else false())
     found = s.execute(q.order_by(RunRow.id.desc()).limit(1)).first()
     if found is None:
-        what = f"run {run!r}" if run is not None else f"trial {trial}"
-        raise StorageError(f"storage: study {study.name!r} has no stored curves for {what}; {_available(s, study)}")
+        available = _available(s, study)
+        if run is not None:
+            raise CurvesNotFoundError(
+                f"storage: study {study.name!r} has no stored curves for run {run!r}; {available}"
+            )
+        raise TrialNotFoundError(f"storage: study {study.name!r} has no stored curves for trial {trial}; {available}",
+                                 available=available)
     run_id, name, number = found
     e = EpochRow
     rows = s.execute(
@@ -53,7 +58,7 @@ def run_curves(s: Session, study: StudyRef, *, trial: int | None = None, run: st
     )
     points = tuple(
         CurvePoint(
-            epoch=int(epoch),
+            epoch=int(epoch) + 1,  # numbered 1..E in every view; the stored records count from 0
             n_folds=int(n),
             train_mean=_float(tm),
             train_min=tlo,

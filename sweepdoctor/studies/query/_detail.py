@@ -13,6 +13,7 @@ without Optuna opening (or migrating) the user's database.
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from collections import defaultdict
@@ -35,6 +36,7 @@ from sweepdoctor.studies.db import (
     RunRow,
     StudyDocRow,
     o_trial_params,
+    o_trial_user_attrs,
     o_trial_values,
     o_trials,
     trial_state,
@@ -48,6 +50,7 @@ __all__ = [
     "finding_counts",
     "fold_spreads",
     "param_importance",
+    "stop_counts",
     "value_stats",
     "guided_rounds",
 ]
@@ -122,6 +125,44 @@ def finding_counts(s: Session, study: StudyRef) -> dict[str, int]:
         .order_by(n_runs.desc(), FindingRow.code)
     )
     return {code: int(n) for code, n in s.execute(q)}
+
+
+def stop_counts(s: Session, study: StudyRef) -> dict[str, int]:
+    """The pruned trials by what stopped them (their ``stop_reason``): the diagnosis pruner by the reason's
+    rule ("the diagnosis: divergence"), Optuna's pruner ("the pruner: values below the others'"), most first."""
+    q = (
+        select(o_trial_user_attrs.c.value_json)
+        .join_from(o_trial_user_attrs, o_trials, o_trials.c.trial_id == o_trial_user_attrs.c.trial_id)
+        .where(o_trials.c.study_id == study.study_id, trial_state == TrialState.PRUNED.name,
+               o_trial_user_attrs.c.key == "stop_reason")
+    )
+    counts: dict[str, int] = defaultdict(int)
+    for (raw,) in s.execute(q):
+        try:
+            reason = json.loads(raw)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(reason, str):
+            counts[_stop_kind(reason)] += 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+_EPOCH = re.compile(r"\s*at epoch \d+")
+
+
+def _stop_kind(reason: str) -> str:
+    """``pruned by the diagnosis at epoch 3: divergence (train loss x8 in 3 epochs)`` -> ``the diagnosis:
+    divergence``; ``pruned at epoch 4`` (Optuna's pruner) -> ``the pruner``."""
+    text = _EPOCH.sub("", reason).strip()
+    if text.startswith("pruned by the diagnosis"):
+        rule = _WORDS.match(text.partition(":")[2].strip())
+        return f"the diagnosis: {rule.group(0).strip()}" if rule and rule.group(0).strip() else "the diagnosis"
+    if text in ("pruned", ""):
+        return "the pruner"
+    return _WORDS.match(text).group(0).strip() or text  # type: ignore[union-attr]
+
+
+_WORDS = re.compile(r"[^\d(,;]*")  # a reason's words up to its first number or detail
 
 
 # ---- parameter importance ------------------------------------------------------

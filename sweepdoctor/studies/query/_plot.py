@@ -119,6 +119,7 @@ def write_curves_png(curves: Curves, path: str | Path, *, dpi: int = 120) -> Pat
     """Write the curves (means, with the fold min-max band shaded) as a PNG; returns its path."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     out = Path(path)
     epochs = [p.epoch for p in curves.points]
@@ -132,6 +133,7 @@ def write_curves_png(curves: Curves, path: str | Path, *, dpi: int = 120) -> Pat
         ax.fill_between(epochs, lo, hi, color=color, alpha=0.2, linewidth=0)
         ax.plot(epochs, mean, color=color, label=f"{label} (mean, fold range shaded)")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs 1..E: whole numbers
     ax.set_ylabel("loss")
     what = curves.run if curves.trial_number is None else f"trial {curves.trial_number}"
     ax.set_title(f"{curves.study}: {what}")

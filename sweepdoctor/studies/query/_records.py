@@ -211,6 +211,7 @@ class StudyDetail:
     importance: Importance
     findings: Mapping[str, int] | None  # finding code → count; None without our tables
     guided: tuple[Mapping[str, Any], ...] = ()  # a guided study's rounds: space edits and their reasons
+    stops: Mapping[str, int] = field(default_factory=dict)  # pruned trials by what stopped them (stop_counts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -222,12 +223,15 @@ class StudyDetail:
             "importance": self.importance.to_dict(),
             "findings": None if self.findings is None else dict(self.findings),
             "guided": [dict(r) for r in self.guided],
+            "stops": dict(self.stops),
         }
 
 
 @dataclass(frozen=True)
 class CurvePoint:
-    """One epoch of a run's curves over its folds: mean, min and max of each loss."""
+    """One epoch of a run's curves over its folds: mean, min and max of each loss.
+
+    ``epoch`` is numbered 1..E, as every view shows it (the stored records count from 0)."""
 
     epoch: int
     n_folds: int

@@ -13,6 +13,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from sweepdoctor.diagnostics.view import FittedTable
 from sweepdoctor.studies.query._plot import importance_bars
 from sweepdoctor.studies.query._records import FoldSpread, GroupBest, StudyDetail, StudySummary, TrialPage, TrialRecord
 
@@ -41,20 +42,19 @@ def _direction(s: StudySummary) -> str:
     return ", ".join(s.directions) or "-"
 
 
-def studies_table(studies: Sequence[StudySummary], *, title: str) -> Table:
-    """``studies list``: one row per study."""
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for name, justify in (("study", "left"), ("dir", "left"), ("trials", "right"), ("ok/pr/fail", "right"),
-                          ("best", "right"), ("last activity", "left"), ("metric", "left"), ("curves", "right")):
-        wrap = name == "metric"
-        table.add_column(name, justify=justify, no_wrap=not wrap, min_width=8 if wrap else None)  # type: ignore[arg-type]
+def studies_table(studies: Sequence[StudySummary], *, title: str) -> FittedTable:
+    """``studies list``: one row per study (at a narrow terminal the curves, direction and
+    last activity columns go first; no name or number is cut)."""
+    rows = []
     for s in studies:
         when = "-" if s.last_activity is None else s.last_activity.strftime("%Y-%m-%d %H:%M")
         direction = ",".join(d[:3] for d in s.directions) or "-"
         curves = "-" if s.n_runs is None else str(s.n_runs)
         counts = "/".join(str(s.states.get(k, 0)) for k in ("complete", "pruned", "fail"))
-        table.add_row(fmt(s.name), direction, str(s.n_trials), counts, fmt(s.best_value), when, fmt(s.metric), curves)
-    return table
+        rows.append([fmt(s.name), direction, str(s.n_trials), counts, fmt(s.best_value), when, fmt(s.metric), curves])
+    return FittedTable(["study", "dir", "trials", "ok/pr/fail", "best", "last activity", "metric", "curves"], rows,
+                       justify=["left", "left", "right", "right", "right", "left", "left", "right"], title=title,
+                       optional=["curves", "dir", "last activity"])
 
 
 def _score(t: TrialRecord) -> str:
@@ -62,7 +62,7 @@ def _score(t: TrialRecord) -> str:
         return "-"
     mean, std = (t.user_attrs.get(k) for k in _SCORE_ATTRS)
     if isinstance(mean, (int, float)) and isinstance(std, (int, float)):
-        return f"{mean:.4g} ± {std:.2g}"
+        return f"{mean:.4g} ± {std:.4g}"
     return fmt(mean) if isinstance(mean, (int, float)) else "-"
 
 
@@ -75,39 +75,40 @@ class ParamTable:
         title: str,
         lead: Sequence[tuple[str, JustifyMethod]],
         tail: Sequence[tuple[str, JustifyMethod]],
-        rows: Sequence[tuple[Sequence[RenderableType], Mapping[str, Any], Sequence[RenderableType]]],
+        rows: Sequence[tuple[Sequence[str | Text], Mapping[str, Any], Sequence[str | Text]]],
         *,
         skip: str | None = None,
     ) -> None:
         self.title, self.lead, self.tail, self.rows = title, lead, tail, rows
         self.params = sorted({k for _, params, _ in rows for k in params if k != skip})
 
-    def table(self, *, compact: bool) -> Table:
+    def table(self) -> Table:
+        """One column per parameter."""
         table = Table(title=self.title, title_justify="left", box=box.SIMPLE_HEAD)
-        middle: list[tuple[str, JustifyMethod]] = (
-            [("parameters", "left")] if compact else [(p, "left") for p in self.params]
-        )
-        for name, justify in (*self.lead, *middle, *self.tail):
+        for name, justify in (*self.lead, *((p, "left") for p in self.params), *self.tail):
             table.add_column(escape(name), justify=justify, overflow="fold")
         for lead, params, tail in self.rows:
-            if compact:
-                pairs = (f"{escape(p)}={fmt(params[p])}" for p in self.params if p in params)
-                cells: list[RenderableType] = [" ".join(pairs)]
-            else:
-                cells = [fmt(params.get(p)) for p in self.params]
-            table.add_row(*lead, *cells, *tail)
+            table.add_row(*lead, *(fmt(params.get(p)) for p in self.params), *tail)
         return table
 
+    def compact(self) -> FittedTable:
+        """Every parameter as ``name=value`` in one column, each pair whole; the spread goes first when narrow."""
+        cols = [*self.lead, ("parameters", "left"), *self.tail]
+        rows = [[*lead, " ".join(f"{escape(p)}={fmt(params[p])}" for p in self.params if p in params), *tail]
+                for lead, params, tail in self.rows]
+        return FittedTable([escape(n) for n, _ in cols], rows, justify=[j for _, j in cols], title=self.title,
+                           optional=["score"])
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        wide = self.table(compact=False)
+        wide = self.table()
         natural = Measurement.get(console, options.update_width(100_000), wide).maximum  # unclamped
         fits = natural <= options.max_width
-        yield wide if fits else self.table(compact=True)
+        yield wide if fits else self.compact()
 
 
 def trials_table(page: TrialPage) -> ParamTable:
     """``studies trials``: one row per trial with its parameters, score and findings."""
-    rows: list[tuple[Sequence[RenderableType], Mapping[str, Any], Sequence[RenderableType]]] = [
+    rows: list[tuple[Sequence[str | Text], Mapping[str, Any], Sequence[str | Text]]] = [
         ([str(t.number), _state(t.state), fmt(t.value)], t.params, [_score(t), ", ".join(t.findings) or "-"])
         for t in page.trials
     ]
@@ -132,15 +133,12 @@ def best_table(groups: Sequence[GroupBest], *, study: str) -> ParamTable:
     return ParamTable(title, [*lead, ("#", "right"), ("value", "right")], [("findings", "left")], rows, skip=by)
 
 
-def _spread_table(spreads: Sequence[FoldSpread]) -> Table:
+def _spread_table(spreads: Sequence[FoldSpread]) -> FittedTable:
     n = max(len(s.scores) for s in spreads)
-    table = Table(title="per-fold validation score (best trials)", title_justify="left", box=box.SIMPLE_HEAD)
-    for col in ("#", "value", *(f"fold {i}" for i in range(n)), "mean ± std"):
-        table.add_column(col, justify="right")
-    for s in spreads:
-        cells = [fmt(s.scores[i]) if i < len(s.scores) else "-" for i in range(n)]
-        table.add_row(str(s.number), fmt(s.value), *cells, f"{fmt(s.mean)} ± {fmt(s.std)}")
-    return table
+    rows = [[str(s.number), fmt(s.value), *(fmt(s.scores[i]) if i < len(s.scores) else "-" for i in range(n)),
+             f"{fmt(s.mean)} ± {fmt(s.std)}"] for s in spreads]
+    header = ["#", "value", *(f"fold {i}" for i in range(n)), "mean ± std"]
+    return FittedTable(header, rows, justify=["right"] * len(header), title="per-fold validation score (best trials)")
 
 
 def detail_view(d: StudyDetail) -> Group:
@@ -162,12 +160,8 @@ def detail_view(d: StudyDetail) -> Group:
     parts: list[RenderableType] = [head]
     if d.best is not None:
         parts.append(Text(f"best trial: #{d.best.number}  value {fmt(d.best.value)}", style="bold"))
-        best = Table(box=box.SIMPLE_HEAD)
-        best.add_column("parameter")
-        best.add_column("value")
-        for k, v in sorted(d.best.params.items()):
-            best.add_row(k, fmt(v))
-        parts.append(best)
+        params = [[escape(k), fmt(v)] for k, v in sorted(d.best.params.items())]
+        parts.append(FittedTable(["parameter", "value"], params))
     imp = d.importance
     on = f", on {imp.n_trials:,} complete trials" if imp.n_trials else ""
     parts.append(Text(f"parameter importance (Optuna's evaluator{on})", style="bold"))
@@ -189,7 +183,10 @@ def detail_view(d: StudyDetail) -> Group:
         parts.append(Text("findings: none stored (no sweepdoctor tables: a plain Optuna study)", style="dim"))
     else:
         found = ", ".join(f"{code} x{n}" for code, n in d.findings.items()) or "none stored"
-        parts.append(Text(f"findings (trials with each): {found}"))
+        parts.append(Text(f"findings (trials with each, as main finding or not): {found}"))
+    if d.stops:
+        stopped = ", ".join(f"{escape(k)} x{n}" for k, n in d.stops.items())
+        parts.append(Text(f"stopped early (pruned trials, by what stopped them): {stopped}"))
     parts.extend(_guided_lines(d.guided))
     return Group(*parts)
 
@@ -221,15 +218,12 @@ def _short(v: Any) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
-def compare_table(details: Sequence[StudyDetail]) -> Table:
+def compare_table(details: Sequence[StudyDetail]) -> FittedTable:
     """``studies compare``: one column per study, one row per figure."""
-    table = Table(title="comparison", title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("", style="bold")
-    for d in details:
-        table.add_column(fmt(d.summary.name), justify="right")
+    rows: list[list[str | Text]] = []
 
     def row(label: str, cells: Sequence[str]) -> None:
-        table.add_row(label, *cells)
+        rows.append([Text(label, style="bold"), *cells])
 
     row("direction", [_direction(d.summary) for d in details])
     row("trials", [str(d.summary.n_trials) for d in details])
@@ -247,8 +241,10 @@ def compare_table(details: Sequence[StudyDetail]) -> Table:
         row("importance", [d.importance.reason or "-" for d in details])
     for p in sorted({k for d in details if d.best for k in d.best.params}):
         row(f"best: {p}", [fmt(d.best.params.get(p)) if d.best else "-" for d in details])
-    row("findings", [", ".join(f"{c} x{n}" for c, n in d.findings.items()) if d.findings else "-" for d in details])
-    return table
+    row("findings (trials with each, as main finding or not)",
+        [", ".join(f"{c} x{n}" for c, n in d.findings.items()) if d.findings else "-" for d in details])
+    header = ["", *(fmt(d.summary.name) for d in details)]
+    return FittedTable(header, rows, justify=["left"] + ["right"] * len(details), title="comparison")
 
 
 def fmt_pct(x: float | None) -> str:

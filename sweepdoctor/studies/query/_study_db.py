@@ -20,7 +20,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from sweepdoctor.diagnostics import History
-from sweepdoctor.errors import ConfigError, StorageError
+from sweepdoctor.errors import (
+    ConfigError,
+    CurvesNotFoundError,
+    StorageError,
+    StudyNotFoundError,
+    TrialNotFoundError,
+)
 from sweepdoctor.studies.db import Store, check_url, make_engine, mask_url, o_trial_values, o_trials, session_scope
 from sweepdoctor.studies.query._catalog import (
     DeleteReport,
@@ -38,6 +44,7 @@ from sweepdoctor.studies.query._detail import (
     fold_spreads,
     guided_rounds,
     param_importance,
+    stop_counts,
     value_stats,
 )
 from sweepdoctor.studies.query._records import (
@@ -55,6 +62,16 @@ from sweepdoctor.studies.query._trials import TrialQuery, load_trials
 from sweepdoctor.studies.query._where import Condition, parse_sort, parse_where
 
 __all__ = ["StudyDB"]
+
+# Each condition on a parameter joins one more table, and SQLite joins at most 64 (MySQL 61):
+# past this many, a query is refused as the client's mistake, not sent to fail as the database's.
+MAX_WHERE = 32
+
+
+def _conditions(where: Sequence[str | Condition]) -> list[Condition]:
+    if len(where) > MAX_WHERE:
+        raise ConfigError(f"--where: at most {MAX_WHERE} conditions, got {len(where)}; combine or drop some")
+    return [c if isinstance(c, Condition) else parse_where(c) for c in where]
 
 
 class _Tables(NamedTuple):
@@ -118,12 +135,12 @@ class StudyDB:
 
     def _find(self, s: Session, tables: _Tables, name: str) -> StudyRef:
         if not tables.optuna:
-            raise StorageError(f"storage: no study named {name!r} in {self.url!r}; it holds no Optuna studies")
+            raise StudyNotFoundError(f"storage: no study named {name!r} in {self.url!r}; it holds no Optuna studies")
         return find_study(s, name, url=self._raw_url)
 
     def _need_ours(self, tables: _Tables, study: str, what: str) -> None:
         if not tables.ours:
-            raise StorageError(
+            raise CurvesNotFoundError(
                 f"storage: {what} needs sweepdoctor's curves and findings, but {self.url!r} has only "
                 f"Optuna's tables (was {study!r} made by plain Optuna? run it with `sweepdoctor sweep`)"
             )
@@ -199,7 +216,7 @@ class StudyDB:
         self, s: Session, tables: _Tables, study: str, *, where: Sequence[str | Condition], states: Sequence[str],
         finding: str | None,
     ) -> tuple[StudyRef, TrialQuery]:
-        conds = [c if isinstance(c, Condition) else parse_where(c) for c in where]
+        conds = _conditions(where)
         ref = self._find(s, tables, study)
         q = TrialQuery(s, ref, ours=tables.ours)
         for c in conds:
@@ -218,7 +235,7 @@ class StudyDB:
 
     def best(self, study: str, *, by: str | None = None, where: Sequence[str | Condition] = ()) -> list[GroupBest]:
         """The best complete trial, or the best for each value of parameter ``by`` (best group first)."""
-        conds = [c if isinstance(c, Condition) else parse_where(c) for c in where]
+        conds = _conditions(where)
         with self._session() as (s, tables):
             ref = self._find(s, tables, study)
             q = TrialQuery(s, ref, ours=tables.ours).states(["complete"])
@@ -275,6 +292,7 @@ class StudyDB:
                 ),
                 findings=finding_counts(s, ref) if tables.ours else None,
                 guided=guided_rounds(s, ref.study_id) if tables.ours else (),
+                stops=stop_counts(s, ref),
             )
 
     def _best_and_values(self, s: Session, ref: StudyRef, *, top: int, ours: bool) -> tuple[list[Any], ValueStats]:
@@ -316,7 +334,7 @@ class StudyDB:
                 q = TrialQuery(s, ref, ours=True).states(["complete"])
                 best = s.execute(q.select().order_by(None).order_by(*q.best_first()).limit(1)).first()
                 if best is None:
-                    raise StorageError(f"storage: study {study!r} has no complete trial; pass --trial N")
+                    raise TrialNotFoundError(f"storage: study {study!r} has no complete trial; pass --trial N")
                 trial = int(best.number)
             return run_curves(s, ref, trial=trial, run=run)
 
@@ -330,7 +348,7 @@ class StudyDB:
         # curve to diagnose, and the format refuses empty folds: such runs are left out.
         runs = tuple(r for r in history.runs if all(f.epochs for f in r.folds) and r.folds)
         if not runs:
-            raise StorageError(f"storage: study {study!r} has no run with a stored epoch; nothing to export")
+            raise CurvesNotFoundError(f"storage: study {study!r} has no run with a stored epoch; nothing to export")
         return replace(history, runs=runs)
 
     def add_indexes(self) -> list[str]:

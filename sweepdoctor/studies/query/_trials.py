@@ -66,7 +66,8 @@ class TrialQuery:
         if cond.name == "value":
             self._conds.append(cond.op.compare(o_trial_values.c.value, numeric_value(cond)))
         elif cond.name == "number":
-            self._conds.append(cond.op.compare(o_trials.c.number, int(numeric_value(cond, integer=True))))
+            number = numeric_value(cond, integer=True)  # past 64 bits no driver binds an int: compare as a float
+            self._conds.append(cond.op.compare(o_trials.c.number, int(number) if abs(number) < 2**62 else number))
         else:
             column, dist = self._shown_column(cond.name, "--where", inner=True)
             if isinstance(dist, CategoricalDistribution):
@@ -120,20 +121,21 @@ class TrialQuery:
         """Keyset paging: only the trials that come after trial ``number`` in the ``key`` order
         (``number`` or ``value``; ties on the value go by number, and trials without one last)."""
         t, v = o_trials, o_trial_values
+        n: float = number if abs(number) < 2**62 else float(number)  # past 64 bits no driver binds an int
         if key is None or key.name == "number":
-            self._conds.append(t.c.number < number if key is not None and key.descending else t.c.number > number)
+            self._conds.append(t.c.number < n if key is not None and key.descending else t.c.number > n)
             return self
         if key.name != "value":
             raise ConfigError(f"after: pages after a trial follow sort=value or sort=number, not sort={key.name!r}; "
                               "use offset for other sorts")
         ascending = (not self._study.maximize) != key.descending
         mark = (select(v.c.value).select_from(t.join(v, and_(v.c.trial_id == t.c.trial_id, v.c.objective == 0)))
-                .where(t.c.study_id == self._study.study_id, t.c.number == number).scalar_subquery())
+                .where(t.c.study_id == self._study.study_id, t.c.number == n).scalar_subquery())
         later = v.c.value > mark if ascending else v.c.value < mark
         self._conds.append(
             case(
-                (mark.is_(None), and_(v.c.value.is_(None), t.c.number > number)),
-                else_=or_(v.c.value.is_(None), later, and_(v.c.value == mark, t.c.number > number)),
+                (mark.is_(None), and_(v.c.value.is_(None), t.c.number > n)),
+                else_=or_(v.c.value.is_(None), later, and_(v.c.value == mark, t.c.number > n)),
             )
         )
         return self

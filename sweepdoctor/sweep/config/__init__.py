@@ -14,7 +14,7 @@ from sweepdoctor.sweep.config._config import (
     TrainConfig,
     load_config,
 )
-from sweepdoctor.sweep.config._data import CHANNELS, IMAGE_MODES, SCALES, DataConfig, data_source
+from sweepdoctor.sweep.config._data import CHANNELS, IMAGE_MODES, SCALES, STREAM, DataConfig, data_source
 from sweepdoctor.sweep.config._params import TrialParams
 from sweepdoctor.sweep.config._space import (
     ACTIVATIONS,
@@ -42,6 +42,7 @@ __all__ = [
     "POOLINGS",
     "BUILTIN_DATASETS",
     "CHANNELS",
+    "STREAM",
     "IMAGE_MODES",
     "OPTIMIZERS",
     "SAMPLED",

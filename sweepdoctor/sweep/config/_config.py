@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -115,6 +116,8 @@ class SweepConfig:
         if t.metric is not None:
             _one_of("train.metric", t.metric, ("accuracy", "log_loss", "rmse", "r2"))
         self.data.validate()
+        _check_data(self.data)
+        _check_thresholds(self.thresholds)
         if s.timeout is not None and (isinstance(s.timeout, bool) or not isinstance(s.timeout, (int, float))
                                       or not 0 < s.timeout < float("inf")):
             raise ConfigError(f"study.timeout must be a positive number of seconds, got {s.timeout}")
@@ -130,6 +133,38 @@ class SweepConfig:
         if not values:
             return self
         return replace(self, **{section: replace(getattr(self, section), **values)})
+
+
+_GENERATED_LEAST = {"classification": (10, 2), "regression": (10, 1)}  # n_samples, n_features (sklearn's own)
+
+
+def _check_data(d: DataConfig) -> None:
+    """data.dataset names a built-in set; data.n_samples / n_features are sizes it can make."""
+    if d.dataset is not None and d.dataset not in BUILTIN_DATASETS:
+        raise ConfigError(f"data.dataset must be one of {', '.join(BUILTIN_DATASETS)}, got {d.dataset!r}; "
+                          "for your own data give data.csv, data.npz or data.images")
+    rows, columns = _GENERATED_LEAST.get(d.dataset or "", (1, 1))
+    for key, value, least in (("n_samples", d.n_samples, rows), ("n_features", d.n_features, columns)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigError(f"data.{key} must be an integer >= {least}, got {value!r}; "
+                              f"set --{key.replace('_', '-')} {least} or more")
+
+
+def _check_thresholds(thresholds: Any) -> None:
+    """Each [thresholds] value is a finite number (the names are checked by the diagnostics at the start)."""
+    if not isinstance(thresholds, Mapping):
+        raise ConfigError(f"[thresholds] must be a table of name = number, got {thresholds!r}")
+    for key, value in thresholds.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+            raise ConfigError(f"thresholds.{key} must be a finite number, got {value!r}; "
+                              "write it without quotes (like 0.1)")
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond a float
+        return False
 
 
 def _check_seed_and_name(s: StudyConfig) -> None:

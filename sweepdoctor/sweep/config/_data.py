@@ -10,13 +10,15 @@ from typing import Any
 
 from sweepdoctor.errors import ConfigError
 
-__all__ = ["CHANNELS", "IMAGE_MODES", "SCALES", "DataConfig", "data_source"]
+__all__ = ["CHANNELS", "IMAGE_MODES", "SCALES", "STREAM", "DataConfig", "data_source"]
 
 IMAGE_MODES = ("auto", "grey", "rgb")  # auto: rgb when any image has colour, else grey
 # feature: per column of a table; channel: per channel of an image or sequence; auto: by the shape of X.
 SCALES = ("auto", "feature", "channel", "none")
 # Where a sequence (n, A, B) keeps its channels: axis 1 (first), axis 2 (last), or auto (the shorter axis).
 CHANNELS = ("auto", "first", "last")
+# An image folder decoded up front (never), read on demand in worker processes (always), or by its size (auto).
+STREAM = ("auto", "always", "never")
 
 _SOURCES = (("csv", "--csv"), ("npz", "--npz"), ("images", "--images"))
 _NPZ_KEYS = ("npz_x", "npz_y", "npz_x_test", "npz_y_test")
@@ -45,6 +47,7 @@ class DataConfig:
     image_mode: str = "auto"  # grey (1 channel) | rgb (3) | auto (rgb when any image has colour)
     scale: str = "auto"  # feature | channel | none | auto (feature for a table, channel for images and sequences)
     channels: str = "auto"  # a sequence's channel axis: first (n, C, L) | last (n, L, C) | auto (the shorter one)
+    stream: str = "auto"  # an image folder read on demand: always | never | auto (past a quarter of free memory)
 
     def image_hw(self) -> tuple[int, int] | None:
         """``image_size`` as (height, width), or None to keep the images' own size."""
@@ -56,6 +59,7 @@ class DataConfig:
         _one_of("data.image_mode", self.image_mode, IMAGE_MODES)
         _one_of("data.scale", self.scale, SCALES)
         _one_of("data.channels", self.channels, CHANNELS)
+        _one_of("data.stream", self.stream, STREAM)
         given = [(key, flag) for key, flag in _SOURCES if getattr(self, key) is not None]
         if len(given) > 1:
             raise ConfigError(f"data: give one data file, got {' and '.join(k for k, _ in given)} "
@@ -96,8 +100,8 @@ class DataConfig:
 
     def _check_images(self) -> None:
         if self.images is None:
-            for key, value, default in (("test_images", self.test_images, None),
-                                        ("image_size", self.image_size, None), ("image_mode", self.image_mode, "auto")):
+            for key, value, default in (("test_images", self.test_images, None), ("image_size", self.image_size, None),
+                                        ("image_mode", self.image_mode, "auto"), ("stream", self.stream, "auto")):
                 if value != default:
                     raise ConfigError(f"data.{key} is for an image folder; it needs data.images (--images)")
             return

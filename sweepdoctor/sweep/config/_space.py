@@ -177,15 +177,18 @@ class SearchSpace:
         for f in fields(self):
             if f.name != "optimizer_lr":
                 _check_param(f.name, getattr(self, f.name))
-        for name, window in self.optimizer_lr:
+        for name, window in _window_pairs(self.optimizer_lr):
+            where = f"space.optimizer_lr.{name}"
             if name not in OPTIMIZERS:
-                raise ConfigError(f"space.optimizer_lr: {name!r} is not one of {', '.join(OPTIMIZERS)}")
+                raise ConfigError(f"space.optimizer_lr: {name!r} is not one of {', '.join(OPTIMIZERS)}; "
+                                  "name an optimizer of space.optimizer")
             if not isinstance(window, FloatRange):
-                raise ConfigError(f"space.optimizer_lr.{name}: must be a range like {{low = 1e-4, high = 1e-2}}")
-            _check_param("lr", window)
+                raise ConfigError(f"{where}: must be a range like {{low = 1e-4, high = 1e-2, log = true}}, "
+                                  f"got {window!r}")
+            _check_param("lr", window, where)
             lr = self.lr
             if isinstance(lr, FloatRange) and (window.high < lr.low or window.low > lr.high):
-                raise ConfigError(f"space.optimizer_lr.{name}: {window.low:g}..{window.high:g} lies outside "
+                raise ConfigError(f"{where}: {window.low:g}..{window.high:g} lies outside "
                                   f"lr {lr.low:g}..{lr.high:g}; give a window inside it")
 
     def fingerprint(self) -> dict[str, Any]:
@@ -198,40 +201,90 @@ class SearchSpace:
         return out
 
 
+def _window_pairs(windows: Any) -> list[tuple[Any, Any]]:
+    """``optimizer_lr`` as (optimizer, window) pairs; anything else is refused by name."""
+    try:
+        pairs = [(name, window) for name, window in windows]
+    except (TypeError, ValueError):
+        raise ConfigError(f"space.optimizer_lr must be (optimizer, FloatRange) pairs, got {windows!r}; "
+                          "in TOML: optimizer_lr = {adam = {low = 1e-4, high = 1e-2, log = true}}") from None
+    return pairs
+
+
 def _parse_windows(raw: Any) -> tuple[tuple[str, FloatRange], ...]:
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"space.optimizer_lr must be a table of optimizer = {{low, high}}, got {raw!r}")
+        raise ConfigError(f"space.optimizer_lr must be a table of optimizer = {{low, high}}, got {raw!r}; "
+                          "like optimizer_lr = {adam = {low = 1e-4, high = 1e-2, log = true}}")
     windows = {}
     for name, r in raw.items():
-        p = _parse_param("lr", r)
-        if not isinstance(p, FloatRange):
-            raise ConfigError(f"space.optimizer_lr.{name}: must be a range like {{low = 1e-4, high = 1e-2}}")
+        where = f"space.optimizer_lr.{name}"
+        if name not in OPTIMIZERS:
+            raise ConfigError(f"space.optimizer_lr: {name!r} is not one of {', '.join(OPTIMIZERS)}; "
+                              "name an optimizer of space.optimizer")
+        if not isinstance(r, Mapping):
+            raise ConfigError(f"{where}: must be a range like {{low = 1e-4, high = 1e-2, log = true}}, got {r!r}")
+        p = _parse_range("lr", r, where)
+        if not isinstance(p, FloatRange):  # pragma: no cover - lr ranges are float ranges
+            raise ConfigError(f"{where} must be a range like {{low = 1e-4, high = 1e-2, log = true}}")
         windows[name] = p
-    unknown = [n for n in windows if n not in OPTIMIZERS]
-    if unknown:
-        raise ConfigError(f"space.optimizer_lr: {unknown[0]!r} is not one of {', '.join(OPTIMIZERS)}")
     return tuple((o, windows[o]) for o in OPTIMIZERS if o in windows)
 
 
 def _parse_param(key: str, raw: Any) -> Param:
     if isinstance(raw, Mapping):
-        extra = set(raw) - {"low", "high", "log", "include_zero"}
-        if extra:
-            raise ConfigError(f"space.{key}: unknown option(s) {sorted(extra)}; use low, high, log, include_zero")
-        if "low" not in raw or "high" not in raw:
-            raise ConfigError(f"space.{key}: a range needs both 'low' and 'high', got {dict(raw)}")
-        low, high = raw["low"], raw["high"]
-        log = bool(raw.get("log", False))
-        if isinstance(low, int) and isinstance(high, int) and not raw.get("include_zero"):
-            if key in _FLOAT_KEYS:
-                return FloatRange(float(low), float(high), log)
-            return IntRange(low, high, log)
-        return FloatRange(float(low), float(high), log, bool(raw.get("include_zero", False)))
+        return _parse_range(key, raw, f"space.{key}")
     if isinstance(raw, list):
         if not raw:
-            raise ConfigError(f"space.{key}: the list of choices is empty")
+            raise ConfigError(f"space.{key}: the list of choices is empty; give at least one value")
         return Choice(tuple(raw))
     return Fixed(raw)
+
+
+_RANGE_KEYS = ("low", "high", "log", "include_zero")
+
+
+def _parse_range(key: str, raw: Mapping[Any, Any], where: str) -> FloatRange | IntRange:
+    """A ``{low, high, log, include_zero}`` table: numbers for the bounds, TOML booleans for the flags."""
+    extra = [str(k) for k in raw if k not in _RANGE_KEYS]
+    if extra:
+        raise ConfigError(f"{where}: unknown option {extra[0]!r}; a range takes {', '.join(_RANGE_KEYS)}")
+    if "low" not in raw or "high" not in raw:
+        raise ConfigError(f"{where}: a range needs both 'low' and 'high', got {dict(raw)}; "
+                          "like {low = 1e-4, high = 1e-2}")
+    low, high = _bound(f"{where}.low", raw["low"]), _bound(f"{where}.high", raw["high"])
+    log = _flag(f"{where}.log", raw.get("log", False))
+    zero = _flag(f"{where}.include_zero", raw.get("include_zero", False))
+    if zero and key not in _FLOAT_KEYS:
+        raise ConfigError(f"{where}.include_zero: only a range of floats (like weight_decay) can include zero, "
+                          f"got include_zero = true; list 0 among choices instead")
+    integral = all(isinstance(b, int) or float(b).is_integer() for b in (low, high))
+    if key in _INT_KEYS and integral:
+        return IntRange(int(low), int(high), log)
+    if key not in _FLOAT_KEYS and isinstance(low, int) and isinstance(high, int):
+        return IntRange(low, high, log)
+    return FloatRange(float(low), float(high), log, zero)
+
+
+def _bound(where: str, value: Any) -> float | int:
+    """A range's bound: a TOML number (not text, not a boolean), finite and within a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where} must be a number, got {_show(value)}; write it without quotes (like 1e-3)")
+    try:
+        finite = math.isfinite(float(value))
+    except OverflowError:
+        finite = False
+    if not finite:
+        raise ConfigError(f"{where} must be a finite number, got {_show(value)}; give a finite bound")
+    return value
+
+
+def _flag(where: str, value: Any) -> bool:
+    """A range's ``log``/``include_zero``: a TOML boolean (``"no"`` is text, not false)."""
+    if not isinstance(value, bool):
+        flag = where.rsplit(".", 1)[-1]
+        raise ConfigError(f"{where} must be true or false (a TOML boolean), got {_show(value)}; "
+                          f"write {flag} = true or {flag} = false, without quotes")
+    return value
 
 
 _SINCE_IMAGES = {"model", *CNN_PARAMS}
@@ -256,40 +309,78 @@ _BOUNDS: dict[str, tuple[float, float]] = {
 }
 
 
-def _values(p: Param) -> list[Any]:
+def _values(p: Param) -> list[tuple[str, Any]]:
+    """Each value ``p`` names, with where it stands (``""``, ``.low``, ``.high``, ``.include_zero``)."""
     if isinstance(p, Fixed):
-        return [p.value]
+        return [("", p.value)]
     if isinstance(p, Choice):
-        return list(p.values)
-    return [p.low, p.high]
+        return [("", v) for v in p.values]
+    zero = [(".include_zero", 0)] if isinstance(p, FloatRange) and p.include_zero is True else []
+    return [(".low", p.low), (".high", p.high), *zero]
 
 
-def _check_param(key: str, p: Param) -> None:
+def _check_param(key: str, p: Any, where: str | None = None) -> None:
+    """Refuse a value ``key`` cannot take; errors name ``where`` (default ``space.<key>``)."""
+    where = where or f"space.{key}"
+    if not isinstance(p, (Fixed, FloatRange, IntRange, Choice)):
+        raise ConfigError(f"{where} must be a Fixed, FloatRange, IntRange or Choice, got {p!r}; "
+                          "in TOML a value, a {low, high} table or a list")
+    if isinstance(p, Choice) and (not isinstance(p.values, tuple) or not p.values):
+        raise ConfigError(f"{where}: the choices must be a non-empty tuple, got {p.values!r}")
+    if isinstance(p, (FloatRange, IntRange)) and key in _CHOICES:
+        raise ConfigError(f"{where}: must be a value or a list of choices, not a range")
+    for part, v in _values(p):
+        _check_number(key, v, where + part)
     if isinstance(p, (FloatRange, IntRange)):
-        if key in _CHOICES:
-            raise ConfigError(f"space.{key}: must be a value or a list of choices, not a range")
-        if not p.low <= p.high:
-            raise ConfigError(f"space.{key}: low must be <= high, got low={p.low}, high={p.high}")
-        if p.log and p.low <= 0:
-            raise ConfigError(f"space.{key}: a log range needs low > 0, got low={p.low}")
-    for v in _values(p):
-        if key in _CHOICES:
-            if v not in _CHOICES[key] or isinstance(v, bool) != (key == "batch_norm"):
-                raise ConfigError(f"space.{key}: {v!r} is not one of {', '.join(map(str, _CHOICES[key]))}")
-            continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ConfigError(f"space.{key}: expected a number, got {v!r}")
-        if not math.isfinite(v):
-            raise ConfigError(f"space.{key}: {v!r} is not a finite number; give finite values")
-        if key in _INT_KEYS and not float(v).is_integer():
-            raise ConfigError(f"space.{key}: expected an integer, got {v!r}")
-        lo, hi = _BOUNDS[key]
-        bad = not (lo <= v <= hi) or (key in ("lr", "batch_size", "width") and v <= 0)
-        if key in ("momentum", "beta1", "beta2", "dropout") and v >= 1:
-            bad = True
-        if bad:
-            raise ConfigError(f"space.{key}: {v!r} is out of range [{lo}, {hi}]")
-    if key == "batch_size":
-        for v in _values(p) if not isinstance(p, IntRange) else []:
+        _check_range(p, where)
+    for part, v in _values(p):
+        _check_bounds(key, v, where + part)
+    if key == "batch_size" and not isinstance(p, IntRange):
+        for _, v in _values(p):
             if int(v) & (int(v) - 1):
-                raise ConfigError(f"space.batch_size: {v} is not a power of two")
+                raise ConfigError(f"{where}: {v} is not a power of two; use 16, 32, 64, ...")
+
+
+def _check_range(p: FloatRange | IntRange, where: str) -> None:
+    for flag in ("log", *(("include_zero",) if isinstance(p, FloatRange) else ())):
+        _flag(f"{where}.{flag}", getattr(p, flag))
+    if isinstance(p, IntRange) and not all(float(b).is_integer() for b in (p.low, p.high)):
+        raise ConfigError(f"{where}: an integer range needs whole bounds, got low={p.low}, high={p.high}")
+    if p.low > p.high:
+        raise ConfigError(f"{where}.low: low must be <= high, got low={p.low}, high={p.high}; swap them")
+    if p.log and p.low <= 0:
+        raise ConfigError(f"{where}.low: a log range needs low > 0, got low={p.low}; raise low or set log = false")
+
+
+def _show(v: Any) -> str:
+    """``repr(v)``, shortened for a number of hundreds of digits."""
+    text = repr(v)
+    return text if len(text) <= 40 else f"{text[:12]}...({len(text)} characters)"
+
+
+def _check_number(key: str, v: Any, where: str) -> None:
+    """One of the key's choices, or a finite number (a whole one for an integer key)."""
+    if key in _CHOICES:
+        if v not in _CHOICES[key] or isinstance(v, bool) != (key == "batch_norm"):
+            raise ConfigError(f"{where}: {_show(v)} is not one of {', '.join(map(str, _CHOICES[key]))}")
+        return
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ConfigError(f"{where}: expected a number, got {_show(v)}; write it without quotes")
+    try:
+        finite = math.isfinite(v)
+    except OverflowError:
+        finite = False
+    if not finite:
+        raise ConfigError(f"{where}: {_show(v)} is not a finite number; give finite values")
+    if key in _INT_KEYS and not float(v).is_integer():
+        raise ConfigError(f"{where}: expected an integer, got {v!r}")
+
+
+def _check_bounds(key: str, v: Any, where: str) -> None:
+    if key in _CHOICES:
+        return
+    lo, hi = _BOUNDS[key]
+    low_open, high_open = key == "lr", key in ("momentum", "beta1", "beta2", "dropout")
+    if v < lo or v > hi or (low_open and v <= lo) or (high_open and v >= hi):
+        ends = f"{'(' if low_open else '['}{lo:g}, {hi:g}{')' if high_open else ']'}"
+        raise ConfigError(f"{where}: {_show(v)} is out of range {ends}; give a value inside it")

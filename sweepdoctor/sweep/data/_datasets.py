@@ -14,7 +14,7 @@ from sweepdoctor.diagnostics import Task
 from sweepdoctor.errors import DataError
 from sweepdoctor.sweep.config import BUILTIN_DATASETS
 
-__all__ = ["BUILTIN_DATASETS", "Dataset", "from_arrays", "load_builtin", "load_csv"]
+__all__ = ["BUILTIN_DATASETS", "Dataset", "from_arrays", "load_builtin", "load_csv", "with_labels"]
 
 
 
@@ -23,13 +23,15 @@ class Dataset:
     """Features and target as numpy arrays, plus an optional deployment test set."""
 
     name: str
-    X: np.ndarray  # (n, d) float32 for a table, (n, *sample_shape) for images (n, C, H, W) or sequences
+    X: np.ndarray  # (n, d) float32 for a table, (n, *sample_shape) for images (n, C, H, W) or sequences;
+    # or a SampleStream (_stream.py) with the same shape, read on demand
     y: np.ndarray  # (n,) int64 class index or float32 target
     task: Task
     n_classes: int  # 0 for regression
     X_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     classes: tuple[Any, ...] = ()
+    origin: str | None = None  # what the samples were read from, when it names them (an image folder's files)
 
     @property
     def n_features(self) -> int:
@@ -44,8 +46,12 @@ class Dataset:
     def fingerprint(self) -> str:
         """A hash of the data (compared when a study is resumed)."""
         h = hashlib.sha256()
-        for a in (self.X, self.y, self.X_test, self.y_test):
-            if a is not None:
+        if self.origin is not None:  # the same folder held in memory or read on demand: one fingerprint
+            h.update(self.origin.encode())
+        for a in ((self.y, self.y_test) if self.origin is not None else (self.X, self.y, self.X_test, self.y_test)):
+            if a is not None and hasattr(a, "fingerprint"):  # samples read on demand: their source's fingerprint
+                h.update(a.fingerprint().encode())
+            elif a is not None:
                 h.update(str(a.shape).encode())
                 h.update(np.ascontiguousarray(a).data)  # the buffer itself: no copy of a large array
         return h.hexdigest()[:16]
@@ -73,46 +79,60 @@ def from_arrays(
     """Make a :class:`Dataset` from arrays or tensors (task inferred unless given)."""
     Xa = _as_float_samples(X, "X")
     ya = _as_1d(y, "y")
-    if len(Xa) != len(ya):
-        raise DataError(f"data: X has {len(Xa)} rows but y has {len(ya)}")
     if Xa.size == 0 or 0 in Xa.shape[1:]:
         raise DataError(f"data: X has no features (shape {Xa.shape}); give at least one feature per sample")
-    t = _task(task) if task is not None else None
-    _check_labels(ya, "y")
-    t = t or _infer_task(ya)
-    classes: tuple[Any, ...] = ()
-    n_classes = 0
     Xt = yt = None
-    if t is Task.CLASSIFICATION:
-        cls, yi = np.unique(ya, return_inverse=True)
-        classes = tuple(c.item() if hasattr(c, "item") else c for c in cls)
-        n_classes = len(classes)
-        if n_classes < 2:
-            raise DataError(f"data: classification needs at least 2 classes, y has {n_classes}")
-        y_out = yi.astype(np.int64)
-    else:
-        if ya.dtype.kind not in "iuf":
-            raise DataError("data: a regression target must be numeric; use task='classification' for labels")
-        y_out = ya.astype(np.float32)
     if X_test is not None or y_test is not None:
         if X_test is None or y_test is None:
             raise DataError("data: a test set needs both X_test and y_test")
         Xt = _as_float_samples(X_test, "X_test")
         if Xt.shape[1:] != Xa.shape[1:]:
             raise DataError(f"data: X_test's samples have shape {Xt.shape[1:]}, X's {Xa.shape[1:]}; they must match")
-        yt_raw = _as_1d(y_test, "y_test")
-        _check_labels(yt_raw, "y_test")
+        yt = _as_1d(y_test, "y_test")
+    return with_labels(name, Xa, ya, task=task, X_test=Xt, y_test=yt)
+
+
+def with_labels(
+    name: str, X: Any, y: np.ndarray, *, task: Task | str | None = None, X_test: Any = None,
+    y_test: np.ndarray | None = None,
+) -> Dataset:
+    """A :class:`Dataset` of samples ``X`` (an array, or a stream read on demand) and raw labels ``y``:
+    missing labels refused, the task inferred unless given, classes encoded (the test set's among them)."""
+    if len(X) != len(y):
+        raise DataError(f"data: X has {len(X)} rows but y has {len(y)}")
+    t = _task(task) if task is not None else None
+    _check_labels(y, "y")
+    t = t or _infer_task(y)
+    classes: tuple[Any, ...] = ()
+    n_classes = 0
+    yt = None
+    if t is Task.CLASSIFICATION:
+        cls, yi = np.unique(y, return_inverse=True)
+        classes = tuple(c.item() if hasattr(c, "item") else c for c in cls)
+        n_classes = len(classes)
+        if n_classes < 2:
+            raise DataError(f"data: classification needs at least 2 classes, y has {n_classes}")
+        y_out = yi.astype(np.int64)
+    else:
+        if y.dtype.kind not in "iuf":
+            raise DataError("data: a regression target must be numeric; use task='classification' for labels")
+        y_out = y.astype(np.float32)
+    if y_test is not None:
+        if X_test is None or len(X_test) != len(y_test):
+            raise DataError(f"data: the test set has {0 if X_test is None else len(X_test)} samples but "
+                            f"{len(y_test)} labels; give one label per test sample")
+        _check_labels(y_test, "y_test")
         if t is Task.CLASSIFICATION:
             lookup = {c: i for i, c in enumerate(classes)}
-            unknown = sorted({v.item() if hasattr(v, "item") else v for v in yt_raw} - set(lookup), key=str)
+            unknown = sorted({v.item() if hasattr(v, "item") else v for v in y_test} - set(lookup), key=str)
             if unknown:
                 raise DataError(f"data: the test set has classes not in the training data: {unknown[:5]}")
-            yt = np.array([lookup[v.item() if hasattr(v, "item") else v] for v in yt_raw], dtype=np.int64)
+            yt = np.array([lookup[v.item() if hasattr(v, "item") else v] for v in y_test], dtype=np.int64)
         else:
-            yt = yt_raw.astype(np.float32)
-    if len(Xa) < 10:
-        raise DataError(f"data: need at least 10 rows, got {len(Xa)}")
-    return Dataset(name, Xa, y_out, t, n_classes, Xt, yt, classes)
+            yt = y_test.astype(np.float32)
+    if len(X) < 10:
+        raise DataError(f"data: need at least 10 rows, got {len(X)}")
+    return Dataset(name, X, y_out, t, n_classes, X_test if yt is not None else None, yt, classes)
 
 
 def _check_labels(y: np.ndarray, what: str) -> None:

@@ -4,11 +4,16 @@ The class of an image is the name of its subfolder (classes sorted by name). Eve
 becomes float32 ``(C, H, W)`` in [0, 1]: grey (C = 1) or RGB (C = 3), chosen from the files
 (any colour image makes them all RGB) unless ``mode`` says. The folder is read twice: once
 for the headers (sizes and colour, so a bad folder is refused before anything is decoded),
-once to decode into one array allocated up front.
+once to decode into one array allocated up front. A folder whose decoded images would
+take more than a quarter of the memory available (``stream = "auto"``; or ``"always"``) is
+not decoded up front: its images are read and decoded on demand, batch by batch, in
+worker processes (:class:`~sweepdoctor.sweep.data._stream.SampleStream`).
 """
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -16,8 +21,9 @@ import numpy as np
 
 from sweepdoctor.diagnostics import Task
 from sweepdoctor.errors import DataError
-from sweepdoctor.sweep.data._datasets import Dataset, from_arrays
+from sweepdoctor.sweep.data._datasets import Dataset, from_arrays, with_labels
 from sweepdoctor.sweep.data._files import in_file
+from sweepdoctor.sweep.data._stream import SampleStream, should_stream
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -43,12 +49,14 @@ def load_image_folder(
     size: int | tuple[int, int] | None = None,
     mode: str = "auto",
     test_path: str | Path | None = None,
+    stream: str = "auto",
 ) -> Dataset:
     """A classification dataset from ``path/<class>/*.png|jpg|jpeg``.
 
     ``size``: N or (height, width) to resize every image to; without it all images must have
     the same size. ``mode``: ``"grey"``, ``"rgb"`` or ``"auto"``. ``test_path``: a test
-    folder laid out the same way, its classes among ``path``'s.
+    folder laid out the same way, its classes among ``path``'s. ``stream``: ``"auto"``,
+    ``"always"`` or ``"never"`` (see the module docstring).
     """
     if mode not in ("auto", "grey", "rgb"):
         raise DataError(f"data: image mode must be auto, grey or rgb, got {mode!r}")
@@ -65,12 +73,47 @@ def load_image_folder(
                         f"{', '.join(map(repr, extra[:5]))}; give both folders the same classes")
     hw = _common_size(train + test, size)
     channels = {"grey": 1, "rgb": 3}.get(mode) or (3 if any(im.colour for im in train + test) else 1)
-    X = _decode(train, hw, channels)
     y = np.array([im.label for im in train])
-    Xt = _decode(test, hw, channels) if test else None
     yt = np.array([im.label for im in test]) if test else None
-    with in_file(repr(str(root))):
-        return from_arrays(X, y, task=Task.CLASSIFICATION, X_test=Xt, y_test=yt, name=root.name or "images")
+    origin = _origin(train + test, hw, channels)
+    if should_stream(4 * channels * hw[0] * hw[1] * len(train + test), stream):
+        X: Any = SampleStream(_ImageSource([im.path for im in train], hw, channels), (channels, *hw))
+        Xt: Any = SampleStream(_ImageSource([im.path for im in test], hw, channels), (channels, *hw)) if test else None
+        with in_file(repr(str(root))):
+            ds = with_labels(root.name or "images", X, y, task=Task.CLASSIFICATION, X_test=Xt, y_test=yt)
+    else:
+        X, Xt = _decode(train, hw, channels), (_decode(test, hw, channels) if test else None)
+        with in_file(repr(str(root))):
+            ds = from_arrays(X, y, task=Task.CLASSIFICATION, X_test=Xt, y_test=yt, name=root.name or "images")
+    return replace(ds, origin=origin)
+
+
+def _origin(images: list[_Image], hw: tuple[int, int], channels: int) -> str:
+    """What names a folder's samples: every file's path, size and modification time, and the decoding."""
+    h = hashlib.sha256(f"{hw}|{channels}".encode())
+    for im in images:
+        st = im.path.stat()
+        h.update(f"{im.label}/{im.path.name}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return "images:" + h.hexdigest()[:16]
+
+
+class _ImageSource:
+    """An image folder's files as a stream's source: image ``i`` decoded when it is read."""
+
+    def __init__(self, paths: list[Path], hw: tuple[int, int], channels: int) -> None:
+        self.paths, self.hw, self.channels = paths, hw, channels
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def sample(self, i: int) -> np.ndarray:
+        return _decode_one(self.paths[i], self.hw, self.channels)
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(f"{self.hw}|{self.channels}".encode())
+        for p in self.paths:
+            h.update(str(p).encode())
+        return h.hexdigest()[:16]
 
 
 def _scan(root: Path, flag: str) -> list[_Image]:
@@ -150,16 +193,21 @@ def _common_size(images: list[_Image], size: int | tuple[int, int] | None) -> tu
 
 def _decode(images: list[_Image], hw: tuple[int, int], channels: int) -> np.ndarray:
     """The images as one float32 ``(n, channels, H, W)`` array in [0, 1]."""
-    Image = _pil()
     X = np.empty((len(images), channels, *hw), dtype=np.float32)
     for i, im in enumerate(images):
-        try:
-            with Image.open(im.path, formats=_FORMATS) as img:
-                img.load()
-                X[i] = _pixels(img, hw, channels)
-        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
-            raise _unreadable(im.path, e) from None
+        X[i] = _decode_one(im.path, hw, channels)
     return X
+
+
+def _decode_one(path: Path, hw: tuple[int, int], channels: int) -> np.ndarray:
+    """One image as float32 ``(channels, H, W)`` in [0, 1] (a :class:`DataError` when it cannot be read)."""
+    Image = _pil()
+    try:
+        with Image.open(path, formats=_FORMATS) as img:
+            img.load()
+            return _pixels(img, hw, channels)
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+        raise _unreadable(path, e) from None
 
 
 def _pixels(img: PILImage.Image, hw: tuple[int, int], channels: int) -> np.ndarray:

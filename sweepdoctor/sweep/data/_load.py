@@ -17,7 +17,8 @@ def load_dataset(cfg: DataConfig, *, seed: int = 0) -> Dataset:
         return load_npz(cfg.npz, x=cfg.npz_x or "X", y=cfg.npz_y or "y", x_test=cfg.npz_x_test,
                         y_test=cfg.npz_y_test, task=cfg.task)
     if cfg.images is not None:
-        return load_image_folder(cfg.images, size=cfg.image_hw(), mode=cfg.image_mode, test_path=cfg.test_images)
+        return load_image_folder(cfg.images, size=cfg.image_hw(), mode=cfg.image_mode, test_path=cfg.test_images,
+                                 stream=cfg.stream)
     if cfg.csv is not None:
         assert cfg.target is not None  # DataConfig.validate refuses a CSV without one
         return load_csv(cfg.csv, target=cfg.target, task=cfg.task, test_path=cfg.test_csv)

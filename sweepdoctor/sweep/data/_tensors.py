@@ -17,9 +17,11 @@ What a scaler computes (``scale``):
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import torch
@@ -28,12 +30,16 @@ from torch import Tensor
 from sweepdoctor.diagnostics import Task
 from sweepdoctor.errors import ConfigError, SweepdoctorError
 from sweepdoctor.sweep.config import SCALES
+from sweepdoctor.sweep.data._stream import SampleStream, is_stream
 
 if TYPE_CHECKING:  # only annotations here: the measuring process imports this module without sklearn
     from sweepdoctor.sweep.data._datasets import Dataset
     from sweepdoctor.sweep.data._folds import Split
 
-__all__ = ["FoldData", "channel_axis", "pick_device", "prepare_folds", "scaler_stats"]
+__all__ = ["FoldData", "Samples", "channel_axis", "pick_device", "prepare_folds", "scaler_stats", "stream_stats"]
+
+Samples = Union[Tensor, SampleStream]
+"""A fold set's samples: one tensor, or a stream read on demand (data larger than memory)."""
 
 def pick_device(name: str) -> torch.device:
     """The device for ``train.device`` (auto: CUDA when there is one, else the CPU)."""
@@ -54,6 +60,8 @@ def scaler_stats(
     (:func:`channel_axis`). Large data are read in chunks of rows, two passes in float64 (the
     mean, then the squared deviations): no copy of the rows is made.
     """
+    if is_stream(X):
+        return stream_stats(X, scale, [rows], channels=channels)[0]
     shape = X.shape[1:]
     if scale == "none":
         ones = (1,) * len(shape)
@@ -83,6 +91,59 @@ def _chunked_stats(X: np.ndarray, idx: np.ndarray, axes: tuple[int, ...]) -> tup
     mu = total / count
     sq = sum((((X[idx[i:i + step]] - mu) ** 2).sum(axis=axes, keepdims=True)) for i in range(0, len(idx), step))
     return mu[0], np.sqrt(sq / count)[0]
+
+
+def stream_stats(
+    X: Any, scale: str, row_sets: list[np.ndarray | None], *, channels: str = "auto"
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`scaler_stats` of a :class:`SampleStream` for several row sets (folds) in one pass over it.
+
+    Each chunk's per-sample sums and sums of squares (float64, over the axes a statistic
+    spans) are added to every row set that holds the sample; the deviation is then
+    ``sqrt(E[x^2] - E[x]^2)``. Results are kept on the stream: a fold's scaler asked for
+    again (the linear reference, a refit) is not read again.
+    """
+    n, shape = len(X), tuple(X.sample_shape)
+    sets = [np.arange(n) if r is None else np.asarray(r, dtype=np.int64) for r in row_sets]
+    memo = X._state.setdefault("stats", {})
+    keys = [(scale, channels, hashlib.sha1(r.tobytes()).hexdigest()) for r in sets]
+    todo = [i for i, key in enumerate(keys) if key not in memo]
+    if todo:
+        for i, stat in zip(todo, _one_pass(X, shape, scale, [sets[i] for i in todo], channels)):
+            memo[keys[i]] = stat
+    return [memo[key] for key in keys]
+
+
+def _one_pass(
+    X: SampleStream, shape: tuple[int, ...], scale: str, sets: list[np.ndarray], channels: str
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    if scale == "none":
+        ones = (1,) * len(shape)
+        return [(np.zeros(ones, dtype=np.float32), np.ones(ones, dtype=np.float32)) for _ in sets]
+    axes: tuple[int, ...] = ()
+    if _resolved(scale, len(shape) + 1) == "channel" and len(shape) > 1:
+        c = channel_axis(shape, channels)
+        axes = tuple(1 + a for a in range(len(shape)) if a != c)
+    member = np.zeros((len(sets), len(X)), dtype=bool)
+    for f, r in enumerate(sets):
+        member[f, r] = True
+    total = sq = None
+    step = max(1, (_CHUNK_ELEMENTS >> 2) // max(1, int(np.prod(shape))))  # 4 MB of samples a chunk
+    for start, part in X.chunks(step):
+        p = part.astype(np.float64)
+        m = member[:, start:start + len(part)].astype(np.float64)
+        s1 = np.tensordot(m, p.sum(axis=axes, keepdims=True), axes=(1, 0))
+        s2 = np.tensordot(m, (p * p).sum(axis=axes, keepdims=True), axes=(1, 0))
+        total, sq = (s1, s2) if total is None else (total + s1, sq + s2)
+    per = int(np.prod([shape[a - 1] for a in axes])) if axes else 1
+    out = []
+    for f, r in enumerate(sets):
+        count = max(1, len(r) * per)
+        mu = total[f] / count  # type: ignore[index]
+        sd = np.sqrt(np.maximum(sq[f] / count - mu * mu, 0.0))  # type: ignore[index]
+        sd[sd < 1e-12] = 1.0
+        out.append((mu.astype(np.float32), sd.astype(np.float32)))
+    return out
 
 
 def channel_axis(sample_shape: tuple[int, ...], channels: str = "auto") -> int:
@@ -123,7 +184,7 @@ class FoldData:
 
     task: Task
     n_classes: int
-    X: Tensor  # (n, *sample_shape), unscaled, held once
+    X: Samples  # (n, *sample_shape), unscaled, held once (or read on demand: a SampleStream)
     mu: Tensor  # (k, *stat_shape): fold f's scaler mean, 1 on the axes a statistic spans
     sd: Tensor  # (k, *stat_shape)
     Y: Tensor  # (k, n): class index, or the target standardized per fold
@@ -132,7 +193,7 @@ class FoldData:
     val_idx: Tensor  # (k, n_val_max)
     val_mask: Tensor  # (k, n_val_max) 1 for real rows
     y_scale: Tensor  # (k,) target standard deviation per fold (1 for classification)
-    X_test: Tensor | None  # (n_test, *sample_shape), unscaled
+    X_test: Samples | None  # (n_test, *sample_shape), unscaled
     Y_test: Tensor | None  # (k, n_test)
     folds: tuple[int, ...]  # which global folds these are
     channels_last: bool = False  # sequences (n, L, C): the channels are the last axis
@@ -157,15 +218,33 @@ class FoldData:
     def device(self) -> torch.device:
         return self.X.device
 
+    @property
+    def streamed(self) -> bool:
+        """Whether the samples are read on demand (a :class:`SampleStream`), not held as one tensor."""
+        return is_stream(self.X)
+
     def rows(self, idx: Tensor) -> Tensor:
         """Rows ``idx`` (``(k, b)``, one row of indices per fold) scaled per fold: ``(k, b, *sample_shape)``."""
-        return (self.X[idx] - self.mu.unsqueeze(1)) / self.sd.unsqueeze(1)
+        return self._scaled(self.X[idx])
+
+    def step_rows(self, order: Tensor, step: int) -> Iterator[Tensor]:
+        """The rows of ``order`` (``(k, n)``) ``step`` columns at a time, scaled per fold (a stream reads ahead)."""
+        if isinstance(self.X, SampleStream):
+            return (self._scaled(x) for x in self.X.steps(order, step))
+        return (self.rows(order[:, s:s + step]) for s in range(0, order.shape[1], step))
+
+    def _scaled(self, x: Tensor) -> Tensor:
+        return (x - self.mu.unsqueeze(1)) / self.sd.unsqueeze(1)
 
     def test_rows(self, start: int = 0, end: int | None = None) -> Tensor | None:
         """The test set (rows ``start:end``) as each fold's model sees it: ``(k, n_test, *sample_shape)``."""
         if self.X_test is None:
             return None
-        return (self.X_test[start:end].unsqueeze(0) - self.mu.unsqueeze(1)) / self.sd.unsqueeze(1)
+        if isinstance(self.X_test, SampleStream):
+            x = self.X_test[torch.arange(len(self.X_test))[start:end]]
+        else:
+            x = self.X_test[start:end]
+        return self._scaled(x.unsqueeze(0))
 
     def flattened(self) -> FoldData:
         """The same data with every sample as one row of features (for a model of tables, the MLP)."""
@@ -205,6 +284,8 @@ def prepare_folds(
 ) -> FoldData:
     """The fold data of ``ds``: the samples once, each fold's rows and scaler (fit on its training rows only)."""
     mus, sds, Ys, Yts, scales = [], [], [], [], []
+    if is_stream(ds.X):  # every fold's scaler in one pass over the samples
+        stream_stats(ds.X, scale, [s.train for s in splits], channels=channels)
     for s in splits:
         mu, sd = scaler_stats(ds.X, scale, rows=s.train, channels=channels)
         mus.append(mu)
@@ -227,7 +308,9 @@ def prepare_folds(
     def t(a: list[np.ndarray], dtype: torch.dtype) -> Tensor:
         return torch.from_numpy(np.stack(a)).to(device=device, dtype=dtype)
 
-    def samples(a: np.ndarray) -> Tensor:
+    def samples(a: Any) -> Samples:
+        if isinstance(a, SampleStream):
+            return a.to(device)
         with warnings.catch_warnings():  # a read-only array (np.load with mmap_mode) is shared, never written
             warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
             return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)

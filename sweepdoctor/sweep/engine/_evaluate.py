@@ -77,7 +77,8 @@ class EvalRows:
         self._train: tuple[Tensor, Tensor, Tensor] | None = None
         if k * self.n_max * data.n_features <= CACHE_ELEMENTS:
             self._train = self._gather(0, self.n_max)
-        self._val_cached = k * int(data.val_idx.shape[1]) * data.n_features <= CACHE_ELEMENTS
+        # A stream's validation rows are read each epoch: memory stays bounded whatever the data's size.
+        self._val_cached = not data.streamed and k * int(data.val_idx.shape[1]) * data.n_features <= CACHE_ELEMENTS
         self._val_x = data.rows(data.val_idx) if self._val_cached else None
         self.val_y = data.Y[self._ar, data.val_idx]
         self.val_mask = data.val_mask
@@ -112,8 +113,9 @@ class EvalRows:
         if self._val_x is not None and (step >= idx.shape[1] or self.data.X.ndim == 2):  # a table: at once
             return outputs(self._val_x)
         cached = self._val_x
-        return torch.cat([outputs(cached[:, i:i + step] if cached is not None else self.data.rows(idx[:, i:i + step]))
-                          for i in range(0, idx.shape[1], step)], dim=1)
+        if cached is not None:
+            return torch.cat([outputs(cached[:, i:i + step]) for i in range(0, idx.shape[1], step)], dim=1)
+        return torch.cat([outputs(x) for x in self.data.step_rows(idx, step)], dim=1)
 
     def test_outputs(self, outputs: Callable[[Tensor], Tensor]) -> Tensor | None:
         """``outputs`` of the test set as each fold sees it, ``(k, n_test, out)`` (None without a test set)."""

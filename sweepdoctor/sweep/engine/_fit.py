@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from sweepdoctor.diagnostics import EpochRecord, finite_or_none
+from sweepdoctor.diagnostics import EpochRecord, RunState, finite_or_none
+from sweepdoctor.errors import ConfigError
 from sweepdoctor.sweep.config import TrialParams, model_for
 from sweepdoctor.sweep.data import FoldData
 from sweepdoctor.sweep.engine._cnn import StackedCNN, lockstep_pays
@@ -26,7 +27,7 @@ from sweepdoctor.sweep.engine._optim import MAXIMIZED_METRICS
 from sweepdoctor.sweep.engine._pipeline import EpochPipeline
 from sweepdoctor.sweep.engine._trainer import STAT_ROWS, FoldTrainer
 
-__all__ = ["FitResult", "FitTracker", "ModelFn", "cnn_arch", "fit_folds", "fold_seed", "model_inputs"]
+__all__ = ["FitResult", "FitTracker", "ModelFn", "check_model_fn", "cnn_arch", "fit_folds", "fold_seed", "model_inputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class FitResult:
     fold_scores: list[float]  # validation metric per fold at the chosen epoch
     test_losses: list[float | None]
     best_epoch: int  # the chosen epoch (last, or best mean val loss with early stopping)
-    status: str  # "complete" | "pruned" | "failed"
+    status: str  # a RunState: "complete" | "pruned" | "fail"
     reason: str | None
     path: str  # "vectorized" | "sequential"
     n_params: int
@@ -118,6 +119,31 @@ def _user_modules(model_fn: ModelFn, data: FoldData, hp: TrialParams, seed: int)
                 _check_outputs(out, data.n_outputs)
         mods.append(m)
     return mods
+
+
+def check_model_fn(model_fn: ModelFn, hp: TrialParams, data: FoldData) -> None:
+    """Refuse a ``model_fn`` whose model for ``hp`` (a point of the space) is not a ``torch.nn.Module`` or
+    whose output for 2 training samples is not ``(2, n_outputs)``: a :class:`ConfigError` before any trial.
+
+    torch's random state is as before. An error that ``model_fn`` or the model's forward pass raises
+    itself is left to the trials (they fail with it, under the sweep's ``catch``).
+    """
+    with torch.random.fork_rng(devices=[data.device.index or 0] if data.device.type == "cuda" else []):
+        try:
+            m = model_fn(hp, model_inputs(data), data.n_outputs)
+        except Exception:  # noqa: BLE001 - the trials report the factory's own errors
+            return
+        if not isinstance(m, nn.Module):
+            raise ConfigError(f"model_fn must return a torch.nn.Module, got {type(m).__name__}; return the network "
+                              "(e.g. nn.Sequential(...))")
+        try:
+            out = _materialize(m.to(data.device), data.rows(data.train_idx[:1, :2])[0])
+        except Exception:  # noqa: BLE001 - a forward pass that fails is the trials' to report
+            return
+    try:
+        _check_outputs(out, data.n_outputs)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _check_outputs(out: object, n_outputs: int) -> None:
@@ -303,20 +329,20 @@ class FitTracker:
             )
         bad = diverged_folds(stats)
         if bad:
-            self.status = "failed"
-            self.reason = f"diverged: non-finite loss at epoch {epoch} in fold(s) {', '.join(map(str, bad))}"
+            self.status = RunState.FAIL
+            self.reason = f"diverged: non-finite loss at epoch {epoch + 1} in fold(s) {', '.join(map(str, bad))}"
             return True
         mean_val = float(np.mean(r["val_loss"]))
         if mean_val < self.best_val:
             self.best_epoch, self.best_val = epoch, mean_val
         if self.on_epoch is not None and self.on_epoch(epoch, epoch_value(stats), stored):
-            self.status, self.reason = "pruned", f"pruned at epoch {epoch}"
+            self.status, self.reason = "pruned", f"pruned at epoch {epoch + 1}"  # epochs 1..E, as every view shows
             return True
         if self.watch is not None and (why := self.watch(epoch, self.curves)) is not None:
             self.status, self.reason = "pruned", why
             return True
         if self.hp.patience > 0 and epoch - self.best_epoch >= self.hp.patience:
-            self.reason = f"early stopping at epoch {epoch} (best epoch {self.best_epoch})"
+            self.reason = f"early stopping at epoch {epoch + 1} (best epoch {self.best_epoch + 1})"
             return True
         return False
 

@@ -111,6 +111,9 @@ def start_measurer(
     if data.X.device.type != "cpu":
         logger.info("measuring epochs in place: the measuring process is for training on the CPU")
         return None
+    if data.streamed:
+        logger.info("measuring epochs in place: the samples are read on demand (the decoding workers take the cores)")
+        return None
     if multiprocessing.current_process().daemon:
         logger.info("measuring epochs in place: a daemonic process cannot start the measuring process")
         return None

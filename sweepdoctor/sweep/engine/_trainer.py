@@ -69,7 +69,7 @@ class FoldTrainer:
         self._n = torch.tensor(data.train_n, device=dev)
         self._pos = torch.arange(self.n_max, device=dev)
         self._w_uniform: Tensor | None = None
-        self._gather_epoch = self.k * self.n_max * data.n_features <= CACHE_ELEMENTS
+        self._gather_epoch = not data.streamed and self.k * self.n_max * data.n_features <= CACHE_ELEMENTS
         # The built-in MLP trains with hand-written backward passes (see _backprop).
         self._mlp = stack if isinstance(stack, StackedMLP) else None
         self._cnn = stack if isinstance(stack, StackedCNN) else None
@@ -95,7 +95,9 @@ class FoldTrainer:
         d = self.data
         # The epoch's rows in batch order, gathered and scaled once when they fit the cache
         # budget (each step takes a slice, a view); for large samples (images), step by step.
+        # A stream reads the epoch's batches ahead, in worker processes.
         Xe = d.rows(order) if self._gather_epoch else None
+        steps = None if Xe is not None else d.step_rows(order, self.bs)
         Ye = d.Y[self._ar, order]
         bs, base, schedule, total = self.bs, self.hp.lr, self.hp.schedule, self.total_steps
         lr = base
@@ -107,7 +109,7 @@ class FoldTrainer:
                 w = mask / mask.sum(1, keepdim=True).clamp(min=1)
             else:
                 w = self._uniform_weights(end - start)
-            x = Xe[:, start:end] if Xe is not None else d.rows(order[:, start:end])
+            x = Xe[:, start:end] if Xe is not None else next(steps)  # type: ignore[arg-type]
             self._train_step(x, Ye[:, start:end], w, lr)
             self.step += 1
         return lr

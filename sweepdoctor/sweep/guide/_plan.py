@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from sweepdoctor.diagnostics import FindingCode
+from sweepdoctor.diagnostics import FindingCode, RunState
 from sweepdoctor.sweep.config import Choice, Fixed, FloatRange, GuideConfig, IntRange, Param, SearchSpace, admits
 from sweepdoctor.sweep.guide._probes import Probe, optuna_params, repair_probes
 
@@ -252,7 +252,7 @@ def _failed_set(outcomes: Sequence[TrialOutcome], maximize: bool) -> frozenset[i
         return float(o.value or 0.0) > median if maximize else float(o.value or 0.0) < median
 
     return frozenset(o.number for o in outcomes
-                     if o.state == "failed" or (o.codes & _FAILED and not better_half(o)))
+                     if o.state == RunState.FAIL or (o.codes & _FAILED and not better_half(o)))
 
 
 def _trained(o: TrialOutcome, failed: frozenset[int]) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sweepdoctor.diagnostics import FindingCode
+from sweepdoctor.errors import ConfigError
 from sweepdoctor.sweep.config import GuideConfig
 from sweepdoctor.sweep.guide._toml import toml_value
 
@@ -29,9 +30,12 @@ class Suggestion:
     changes: Mapping[str, Any]
     reasons: Mapping[str, str]
     notes: tuple[str, ...] = ()
+    # Hyper-parameters a finding needed to suggest a change that the run did not give (add them to retry).
+    missing: tuple[str, ...] = ()
 
-    def to_toml(self) -> str:
-        lines = ["# the next run to try (sweepdoctor diagnose --suggest)"]
+    def to_toml(self, *, header: str = "the next run to try (sweepdoctor diagnose --suggest)") -> str:
+        """One TOML document: a ``[space]``/``[train]`` table of the changes, after ``header`` as a comment."""
+        lines = [f"# {header}"]
         train = ("epochs", "loss")
         for section, keys in (("space", [k for k in self.changes if k not in train]),
                               ("train", [k for k in self.changes if k in train])):
@@ -43,7 +47,8 @@ class Suggestion:
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"changes": dict(self.changes), "reasons": dict(self.reasons), "notes": list(self.notes)}
+        return {"changes": dict(self.changes), "reasons": dict(self.reasons), "notes": list(self.notes),
+                "missing": list(self.missing)}
 
 
 def _num(params: Mapping[str, Any], key: str) -> float | None:
@@ -51,13 +56,39 @@ def _num(params: Mapping[str, Any], key: str) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
+def _checked_lr(params: Mapping[str, Any]) -> float | None:
+    """The run's learning rate; a number that is not positive is refused (a tenth of it means nothing)."""
+    lr = params.get("lr")
+    if isinstance(lr, (int, float)) and not isinstance(lr, bool) and not (math.isfinite(lr) and lr > 0):
+        raise ConfigError(f"lr must be a positive number to suggest the next run, got {lr}: "
+                          "give the learning rate the run trained with")
+    return _num(params, "lr")
+
+
+def _needed(params: Mapping[str, Any], codes: frozenset[FindingCode]) -> tuple[str, ...]:
+    """The hyper-parameters the findings' rules read that ``params`` lacks (no change can be suggested)."""
+    missing = []
+    stalled = codes & {F.SLOW_CONVERGENCE, F.CRITICAL_POINT, F.SADDLE_POINT, F.OPTIMIZATION_FAILURE}
+    adaptive = params.get("optimizer") in _ADAPTIVE + ("momentum", "nesterov")
+    if _num(params, "lr") is None and (codes & {F.DIVERGENCE, F.OSCILLATION} or (stalled and adaptive)):
+        missing.append("lr")
+    if stalled and "optimizer" not in params:
+        missing.append("optimizer")
+    if F.MODEL_BIAS in codes and _num(params, "width") is None and _num(params, "depth") is None:
+        missing.append("width")
+    return tuple(missing)
+
+
 def suggest_next(params: Mapping[str, Any], codes: Collection[FindingCode], *, epochs: int | None = None,
                  limits: GuideConfig | None = None) -> Suggestion:
-    """What to change after a run with these hyper-parameters and findings (in the order of the rules)."""
+    """What to change after a run with these hyper-parameters and findings (in the order of the rules).
+
+    Raises :class:`~sweepdoctor.errors.ConfigError` when ``params["lr"]`` is a number that is not positive.
+    """
     g, codes = limits or GuideConfig(), frozenset(codes)
     changes: dict[str, Any] = {}
     reasons: dict[str, str] = {}
-    lr, opt = _num(params, "lr"), params.get("optimizer")
+    lr, opt = _checked_lr(params), params.get("optimizer")
 
     def put(key: str, value: Any, why: str) -> None:
         if key not in changes and params.get(key) != value:
@@ -91,4 +122,4 @@ def suggest_next(params: Mapping[str, Any], codes: Collection[FindingCode], *, e
         put("loss", "cross_entropy", "mean squared error on a classification task: cross-entropy")
     notes = ("the run scores worse on the test set than in validation (mismatch): no hyper-parameter fixes "
              "that; look at the data",) if F.MISMATCH in codes else ()
-    return Suggestion(changes, reasons, notes)
+    return Suggestion(changes, reasons, notes, _needed(params, codes))

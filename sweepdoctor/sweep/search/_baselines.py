@@ -26,7 +26,7 @@ import torch
 
 from sweepdoctor.diagnostics import EpochRecord, FoldHistory, Role, RunHistory, Task
 from sweepdoctor.studies import StudyLock
-from sweepdoctor.sweep.data import Dataset, Split, scaler_stats
+from sweepdoctor.sweep.data import Dataset, Split, is_stream, scaler_stats
 from sweepdoctor.sweep.engine import Measurer, Scored, row_loss, scored_mlp_baselines
 from sweepdoctor.sweep.search._setup import Sweep
 
@@ -76,25 +76,30 @@ def linear_baseline(ds: Dataset, splits: list[Split], *, loss: str, scale: str =
     from sklearn.linear_model import LogisticRegression, Ridge
 
     folds, scores = [], []
+    streamed = is_stream(ds.X)  # samples read on demand: every part of a fold is sampled, memory stays bounded
+    kept = None if ds.X_test is None else np.arange(len(ds.X_test))
+    if kept is not None and streamed:
+        kept = _fit_rows(kept, ds.n_features)
     for s in splits:
         train = _fit_rows(s.train, ds.n_features) if ds.X.ndim > 2 else s.train
+        val = _fit_rows(s.val, ds.n_features) if streamed else s.val
         mu, sd = scaler_stats(ds.X, scale, rows=s.train, channels=channels)  # the candidates' scaling
-        Xtr, Xva = _rows((ds.X[train] - mu) / sd), _rows((ds.X[s.val] - mu) / sd)
-        Xte = None if ds.X_test is None else _rows((ds.X_test - mu) / sd)
+        Xtr, Xva = _rows((ds.X[train] - mu) / sd), _rows((ds.X[val] - mu) / sd)
+        Xte = None if ds.X_test is None else _rows((ds.X_test[kept] - mu) / sd)
         if ds.task is Task.CLASSIFICATION:
             model = LogisticRegression(max_iter=2000)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 model.fit(Xtr, ds.y[train])
             logits = functools.partial(_class_scores, model, ds.n_classes)
-            ytr, yva = ds.y[train], ds.y[s.val]
-            yte = ds.y_test
+            ytr, yva = ds.y[train], ds.y[val]
+            yte = None if ds.y_test is None else ds.y_test[kept]
             score = float((logits(Xva).argmax(1) == yva).mean())
         else:
             ymu, ysd = scaler_stats(ds.y[s.train][:, None])
             ytr = ((ds.y[train] - ymu[0]) / ysd[0]).astype(np.float32)
-            yva = ((ds.y[s.val] - ymu[0]) / ysd[0]).astype(np.float32)
-            yte = None if ds.y_test is None else ((ds.y_test - ymu[0]) / ysd[0]).astype(np.float32)
+            yva = ((ds.y[val] - ymu[0]) / ysd[0]).astype(np.float32)
+            yte = None if ds.y_test is None else ((ds.y_test[kept] - ymu[0]) / ysd[0]).astype(np.float32)
             logits = functools.partial(_ridge_scores, Ridge(alpha=1e-3).fit(Xtr, ytr))
 
             score = float(np.sqrt(np.mean((logits(Xva)[:, 0] - yva) ** 2)) * ysd[0])

@@ -32,7 +32,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from sweepdoctor.errors import ConfigError, StorageError
+from sweepdoctor.errors import ConfigError, StudyNotFoundError
 from sweepdoctor.studies import (
     PROCESS_ATTR,
     RunningTrial,
@@ -218,7 +218,7 @@ def fail_stale_in_study(url: str, name: str, *, grace_s: float, max_retry: int |
         try:
             study = optuna.load_study(study_name=name, storage=storage)
         except KeyError:
-            raise StorageError(f"storage: no study named {name!r} in {mask_url(url)!r}") from None
+            raise StudyNotFoundError(f"storage: no study named {name!r} in {mask_url(url)!r}") from None
         lock = StudyLock(engine, study._study_id)
         retries = HeartbeatSettings.from_env().max_retry if max_retry is None else max_retry
         with lock:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sweepdoctor.diagnostics import RunState
 from sweepdoctor.errors import ConfigError, DataError, SweepdoctorError
 from sweepdoctor.sweep.config import TrialParams, model_for
 from sweepdoctor.sweep.data import Dataset, Split, prepare_folds, scaler_stats
@@ -46,7 +47,7 @@ def refit(
     data = prepare_folds(ds, [Split(everything, everything)], device or torch.device("cpu"), scale=scale,
                          channels=channels)
     fit = fit_folds(data, hp, epochs=epochs, loss=loss, metric=metric, seed=seed, model_fn=model_fn, vectorize=False)
-    if fit.status == "failed":
+    if fit.status == RunState.FAIL:
         raise SweepdoctorError(f"refit: training on all the data failed ({fit.reason})")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import optuna
@@ -21,9 +22,9 @@ from sqlalchemy import Engine
 from sweepdoctor.diagnostics import Finding
 from sweepdoctor.errors import ConfigError
 from sweepdoctor.studies import GUIDED_PLAN, diagnose_study
-from sweepdoctor.sweep.config import DataConfig, SearchSpace, SweepConfig
-from sweepdoctor.sweep.data import Dataset, from_arrays, load_dataset
-from sweepdoctor.sweep.engine import ModelFn
+from sweepdoctor.sweep.config import DataConfig, SearchSpace, SweepConfig, load_config
+from sweepdoctor.sweep.data import Dataset, from_arrays, from_dataset, load_dataset
+from sweepdoctor.sweep.engine import ModelFn, check_model_fn
 from sweepdoctor.sweep.search._baselines import Baselines
 from sweepdoctor.sweep.search._result import SweepResult, Tally, best_of
 from sweepdoctor.sweep.search._setup import (
@@ -37,6 +38,7 @@ from sweepdoctor.sweep.search._setup import (
     start_helper,
     torch_threads,
 )
+from sweepdoctor.sweep.search._suggest import probe_params
 from sweepdoctor.sweep.search._trials import OnPlan, OnTrial, thresholds_of, work, work_guided
 from sweepdoctor.sweep.search._workers import run_workers
 
@@ -54,6 +56,8 @@ def run(
     task: str | None = None,
     X_test: Any = None,
     y_test: Any = None,
+    dataset: Any = None,
+    test_dataset: Any = None,
     model_fn: ModelFn | None = None,
     space: SearchSpace | None = None,
     n_trials: int | None = None,
@@ -72,19 +76,30 @@ def run(
 ) -> SweepResult:
     """Run (or resume) a sweep: the data, the space and the study from ``config`` and keywords.
 
-    The data: ``data`` (a :class:`Dataset`), else arrays ``X``/``y``, else what
-    ``config.data`` names. Keywords override the configuration. ``sampler`` and ``pruner``
-    take a name or an Optuna instance, ``storage`` a URL or an SQLAlchemy engine.
+    The data: ``data`` (a :class:`Dataset`), else arrays ``X``/``y``, else a map-style
+    ``torch.utils.data.Dataset`` ``dataset`` of ``(x, y)`` items, read on demand in worker
+    processes (never all in memory; ``test_dataset`` likewise; ``y`` gives its labels when
+    it has no ``targets``), else what ``config.data`` names. Keywords override the
+    configuration. ``sampler`` and ``pruner`` take a name or an Optuna instance, ``storage``
+    a URL or an SQLAlchemy engine.
     ``catch`` has Optuna's meaning: a trial that raises one of these types is failed and
     the sweep goes on; any other error is raised after the trial is stored as failed.
     ``guided=True`` re-plans the space from the diagnosis every ``study.guide_every``
-    trials (docs/guided.md); ``on_plan(round, plan)`` hears of each plan.
+    trials (the manual's page Guided search); ``on_plan(round, plan)`` hears of each plan.
     """
     cfg = _configure(config, space=space, n_trials=n_trials, storage=storage, study_name=study_name,
                      sampler=sampler, pruner=pruner, folds=folds, epochs=epochs, seed=seed, guided=guided)
     plugins = _plugins(model_fn, sampler, pruner, catch)
+    _check_callbacks(on_trial=on_trial, on_stage=on_stage, on_plan=on_plan)
+    _check_data_args(data, X=X, y=y, dataset=dataset)
     source: DataConfig | None = None
-    if data is None and X is not None:
+    if dataset is not None and (data is not None or X is not None or X_test is not None):
+        raise ConfigError("give the data one way: dataset= (a torch Dataset), X=/y= (arrays) or data=, not several")
+    if data is None and dataset is not None:
+        data = from_dataset(dataset, y=y, task=task, test_dataset=test_dataset)
+    elif test_dataset is not None:
+        raise ConfigError("test_dataset= goes with dataset= (a torch Dataset); for arrays give X_test= and y_test=")
+    elif data is None and X is not None:
         data = from_arrays(X, y, task=task, X_test=X_test, y_test=y_test)
     elif data is None:
         data, source = load_dataset(cfg.data, seed=cfg.study.seed), cfg.data
@@ -92,8 +107,36 @@ def run(
                      source=source)
 
 
-def _configure(config: SweepConfig | None, *, space: SearchSpace | None, storage: str | Engine | None,
-               sampler: Any, pruner: Any, **overrides: Any) -> SweepConfig:
+def _check_callbacks(**callbacks: Any) -> None:
+    for name, f in callbacks.items():
+        if f is not None and not callable(f):
+            raise ConfigError(f"{name} must be a callable (it is called with each event), got {f!r}")
+
+
+def _check_data_args(data: Any, *, X: Any, y: Any, dataset: Any) -> None:
+    """The data arguments make sense together, before anything is read or written."""
+    if data is not None and not isinstance(data, Dataset):
+        raise ConfigError(f"data= takes a sweepdoctor Dataset (sweep.from_arrays, sweep.load_csv...), got a "
+                          f"{type(data).__name__}; for arrays give X= and y=, for a torch Dataset dataset=")
+    if X is not None and y is None:
+        raise ConfigError("X= needs its labels or targets: give y= (one per row of X)")
+    if y is not None and X is None and dataset is None:
+        raise ConfigError("y= goes with X= (arrays) or dataset= (labels of a torch Dataset); give the samples too")
+
+
+def _configure(config: Any, *, space: Any, storage: Any, sampler: Any, pruner: Any, **overrides: Any) -> SweepConfig:
+    if isinstance(config, (str, os.PathLike)):  # a TOML file, as `sweepdoctor sweep --config` reads it
+        config = load_config(os.fspath(config))
+    if config is not None and not isinstance(config, SweepConfig):
+        raise ConfigError(f"config= takes a SweepConfig or the path of a TOML file, got a {type(config).__name__}")
+    if isinstance(space, Mapping):  # the [space] table of a TOML file, as a dict
+        space = SearchSpace.from_mapping(space)
+    if space is not None and not isinstance(space, SearchSpace):
+        raise ConfigError(f"space= takes a SearchSpace or a mapping like the [space] table, got a "
+                          f"{type(space).__name__}")
+    if storage is not None and not isinstance(storage, (str, Engine)):
+        raise ConfigError(f"storage= takes a database URL (like 'sqlite:///sweepdoctor.db') or an SQLAlchemy "
+                          f"Engine, got {storage!r}")
     cfg = config or SweepConfig()
     if space is not None:
         cfg = dataclasses.replace(cfg, space=space)
@@ -143,6 +186,8 @@ def run_sweep(
     stage = on_stage or (lambda _msg: None)
     with torch_threads(cfg.train.threads or 1), contextlib.ExitStack() as stack:
         splits, data = fold_tensors(cfg, ds)
+        if plugins.model_fn is not None:  # a model that cannot fit these data is refused before anything is written
+            check_model_fn(plugins.model_fn, probe_params(cfg.space), data)
         measurer = start_helper(cfg, ds, data, plugins)
         if measurer is not None:
             stack.callback(measurer.close)

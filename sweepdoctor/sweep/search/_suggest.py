@@ -18,7 +18,7 @@ from sweepdoctor.sweep.config import (
     optimizer_params,
 )
 
-__all__ = ["suggest"]
+__all__ = ["probe_params", "suggest"]
 
 
 def _wider(p: Param, outer: Param) -> Param:
@@ -61,6 +61,28 @@ def suggest(trial: optuna.Trial, space: SearchSpace, *, asked: SearchSpace | Non
     values: dict[str, Any] = {"optimizer": opt}
     for name in (*SAMPLED, *optimizer_params(opt)):
         values[name] = _suggest_one(trial, name, ask(name, space.lr_for(opt) if name == "lr" else getattr(space, name)))
+    for k in ("batch_size", "patience", "depth", "width"):
+        values[k] = int(values[k])
+    for k in ("lr", "weight_decay", "dropout"):
+        values[k] = float(values[k])
+    return TrialParams(**values)
+
+
+def _first(p: Param) -> Any:
+    if isinstance(p, Fixed):
+        return p.value
+    if isinstance(p, Choice):
+        return p.values[0]
+    return p.low
+
+
+def probe_params(space: SearchSpace) -> TrialParams:
+    """One point of the space without a trial (each parameter's value, first choice or low end): what a
+    ``model_fn`` is checked with before the first trial."""
+    opt = _first(space.optimizer)
+    values: dict[str, Any] = {"optimizer": opt}
+    for name in (*SAMPLED, *optimizer_params(opt)):
+        values[name] = _first(space.lr_for(opt) if name == "lr" else getattr(space, name))
     for k in ("batch_size", "patience", "depth", "width"):
         values[k] = int(values[k])
     for k in ("lr", "weight_decay", "dropout"):

@@ -17,7 +17,7 @@ import optuna
 from optuna.trial import TrialState
 
 from sweepdoctor import diagnostics
-from sweepdoctor.diagnostics import Finding, FoldHistory, History, Role, RunHistory
+from sweepdoctor.diagnostics import Finding, FoldHistory, History, Role, RunHistory, RunState
 from sweepdoctor.errors import SweepdoctorError
 from sweepdoctor.studies import GUIDED_PLAN
 from sweepdoctor.sweep.config import SweepConfig, TrialParams
@@ -72,12 +72,12 @@ def trial_attrs(fit: FitResult, params: dict[str, Any]) -> dict[str, Any]:
         f"split{i}_score": v if math.isfinite(v) else None for i, v in enumerate(fit.fold_scores)
     }
     attrs["mean_score"] = fit.score if math.isfinite(fit.score) else None
-    attrs["std_score"] = float(np.std(fit.fold_scores)) if fit.status != "failed" else None
+    attrs["std_score"] = float(np.std(fit.fold_scores)) if fit.status != RunState.FAIL else None
     attrs["hyperparameters"] = params
     attrs["training_path"] = fit.path
     attrs["epochs_trained"] = len(fit.curves[0])
     if fit.reason:
-        attrs["fail_reason" if fit.status == "failed" else "stop_reason"] = fit.reason
+        attrs["fail_reason" if fit.status == RunState.FAIL else "stop_reason"] = fit.reason
     return attrs
 
 
@@ -111,7 +111,7 @@ class TrialLoop:
                 fit = self._fit(trial, hp)
             except KeyboardInterrupt:
                 self.coord.finish(trial, TrialState.FAIL, attrs={"fail_reason": "interrupted"})
-                self.tally.count("failed", "interrupted")
+                self.tally.count(RunState.FAIL, "interrupted")
                 self.tally.interrupted = True
                 return self.tally
             if fit is not None:
@@ -148,8 +148,8 @@ class TrialLoop:
             if not isinstance(e, self.plugins.catch):
                 raise  # Optuna's ``catch``: stored as failed, then the caller's to handle
             logger.warning("trial %d failed: %s", trial.number, reason)
-            self.tally.count("failed", reason)
-            self._emit(trial.number, "failed", None, reason)
+            self.tally.count(RunState.FAIL, reason)
+            self._emit(trial.number, RunState.FAIL, None, reason)
             return None
 
     def _record(self, trial: optuna.Trial, hp: TrialParams, fit: FitResult) -> None:
@@ -160,14 +160,14 @@ class TrialLoop:
             fit.reason = pruner.reason(trial.number)  # the diagnosis stopped it from the reported values
         run = candidate_run(trial.number, fit, params)
         attrs = trial_attrs(fit, params)
-        if sw.cfg.train.save_weights and fit.status != "failed":
+        if sw.cfg.train.save_weights and fit.status != RunState.FAIL:
             path = save_trial_weights(fit, hp, sw.data, sw.study.study_name, trial.number, sw.url,
                                       maximize=sw.direction == "maximize")
             attrs["weights_path"] = str(path)
         stored = self.coord.store_run(trial, lambda: sw.store.add_run(  # curves, folds and attributes: one write
             study_id=sw.study_id, run=run, task=sw.ds.task, loss=sw.loss, trial_id=trial._trial_id,
             trial_number=trial.number, fold_scores=fit.fold_scores,
-            fail_reason=fit.reason if fit.status == "failed" else None, trial_attrs=attrs,
+            fail_reason=fit.reason if fit.status == RunState.FAIL else None, trial_attrs=attrs,
         ))
         if not stored:
             return  # another worker took the trial over (our heartbeat went stale); its retry counts
@@ -278,7 +278,7 @@ def work_guided(
     return tally
 
 
-_STATE_NAMES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned"}
+_STATE_NAMES = {TrialState.COMPLETE: RunState.COMPLETE, TrialState.PRUNED: RunState.PRUNED}
 
 
 def outcomes(sw: Sweep) -> list[TrialOutcome]:
@@ -291,5 +291,5 @@ def outcomes(sw: Sweep) -> list[TrialOutcome]:
             continue  # never trained to a result (interrupted, an error, a lost worker): says nothing of its parameters
         codes = frozenset(f.code for f in report.for_run(f"trial-{t.number}"))
         params = t.user_attrs.get("hyperparameters") or t.params
-        found.append(TrialOutcome(t.number, _STATE_NAMES.get(t.state, "failed"), t.value, params, codes))
+        found.append(TrialOutcome(t.number, _STATE_NAMES.get(t.state, RunState.FAIL), t.value, params, codes))
     return found

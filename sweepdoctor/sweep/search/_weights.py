@@ -20,7 +20,7 @@ from torch import Tensor
 
 from sweepdoctor import diagnostics
 from sweepdoctor.diagnostics import HessianReport, Task
-from sweepdoctor.errors import ConfigError, StorageError
+from sweepdoctor.errors import ConfigError, StudyNotFoundError
 from sweepdoctor.sweep.config import DataConfig, TrialParams
 from sweepdoctor.sweep.data import Dataset, FoldData, Split, load_dataset, make_splits, prepare_folds, splits_hash
 from sweepdoctor.sweep.engine import FitResult, build_builtin, model_inputs, row_loss
@@ -121,7 +121,7 @@ def _fingerprint(url: str, study: str) -> dict[str, Any]:
     try:
         s = optuna.load_study(study_name=study, storage=optuna_storage(url))
     except KeyError:
-        raise StorageError(f"storage: no study named {study!r}") from None
+        raise StudyNotFoundError(f"storage: no study named {study!r}") from None
     fp = s.user_attrs.get(STUDY_ATTR)
     if not isinstance(fp, dict):
         raise ConfigError(f"--hessian: study {study!r} was not made by 'sweepdoctor sweep' (no fingerprint)")

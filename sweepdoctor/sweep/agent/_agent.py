@@ -1,5 +1,8 @@
 """``sweepdoctor agent``: take submitted sweeps that still need trials and work on them, on any host.
 
+It needs no web extra: a training host has Optuna, torch and the database driver, and
+nothing of FastAPI, uvicorn or Starlette is imported here.
+
 The agent is a small supervisor. It asks the database for the oldest sweep that agents
 still work on (:func:`~sweepdoctor.studies.next_sweep`), and runs it in a child process
 with :func:`sweepdoctor.sweep.run`, the sweep's TOML and CSV read back from the
@@ -17,6 +20,7 @@ SIGTERM to the agent does the same and the agent exits once its child is gone.
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing as mp
 import os
 import signal
@@ -30,17 +34,20 @@ from types import FrameType
 
 from sqlalchemy import Engine
 
-from sweepdoctor.errors import ConfigError, DataError, StorageError
+from sweepdoctor.errors import ConfigError, DataError, NotFoundError, StorageError, SweepNotFoundError
 from sweepdoctor.studies import (
+    StudyDB,
     SubmittedSweep,
     finish_sweep,
     get_sweep,
     is_transient,
     list_sweeps,
     make_engine,
+    mask_url,
     next_sweep,
     sweep_csv,
 )
+from sweepdoctor.sweep.agent._submit import UPLOAD_NAME, config_from_text, upload_path_config
 
 __all__ = ["AgentOptions", "run_agent"]
 
@@ -60,8 +67,11 @@ class AgentOptions:
     max_idle_s: float | None = None  # exit after this long with nothing to do (None: never)
 
     def __post_init__(self) -> None:
-        if self.poll_s <= 0:
-            raise ConfigError(f"--poll must be a positive number of seconds, got {self.poll_s}")
+        if not math.isfinite(self.poll_s) or self.poll_s <= 0:
+            raise ConfigError(f"--poll must be a positive, finite number of seconds, got {self.poll_s}; e.g. --poll 5")
+        if self.max_idle_s is not None and (not math.isfinite(self.max_idle_s) or self.max_idle_s < 0):
+            raise ConfigError(f"--max-idle must be a finite number of seconds, 0 or more, got {self.max_idle_s}; "
+                              "leave it out to never stop")
         if self.workers is not None and self.workers < 1:
             raise ConfigError(f"--workers must be at least 1, got {self.workers}")
 
@@ -70,8 +80,7 @@ def _child(storage: str, name: str, workers: int | None, conn: Connection) -> No
     """The child process: run the submitted sweep ``name``; send back ``(outcome, message)``."""
     import optuna
 
-    from sweepdoctor import sweep as lib
-    from sweepdoctor.service._submit import UPLOAD_NAME, config_from_text, upload_path_config
+    from sweepdoctor.sweep import search
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -86,14 +95,15 @@ def _child(storage: str, name: str, workers: int | None, conn: Connection) -> No
             engine.dispose()
             cfg = upload_path_config(config_from_text(submitted.config), csv_path)
             cfg = cfg.with_overrides("study", name=name, storage=storage, workers=workers)
-            result = lib.run(cfg)
+            result = search.run(cfg)
         conn.send(("interrupted" if result.interrupted else "done", None))
     except (ConfigError, DataError) as e:  # the sweep itself is wrong: no agent can run it
         conn.send(("failed", str(e)))
     except Exception as e:  # noqa: BLE001 - the agent records why the sweep could not run
-        if not isinstance(e, StorageError) and not is_transient(e):
+        outage = (isinstance(e, StorageError) and not isinstance(e, NotFoundError)) or is_transient(e)
+        if not outage:
             logger.exception("sweep %r failed", name)
-        conn.send(("retry" if isinstance(e, StorageError) or is_transient(e) else "failed", f"{type(e).__name__}: {e}"))
+        conn.send(("retry" if outage else "failed", f"{type(e).__name__}: {e}"))  # a missing study is no outage
 
 
 class _Stop:
@@ -123,8 +133,10 @@ class _Stop:
 def _still_wanted(engine: Engine, name: str) -> bool:
     try:
         return get_sweep(engine, name).state != "stopped"
-    except StorageError as e:
-        return "no submitted sweep" not in str(e)  # deleted: stop; the database away: go on
+    except SweepNotFoundError:  # deleted: stop
+        return False
+    except StorageError:  # the database away: go on
+        return True
 
 
 def _work_on(sweep: SubmittedSweep, opts: AgentOptions, stop: _Stop, engine: Engine, say: Say) -> str:
@@ -160,8 +172,11 @@ def _work_on(sweep: SubmittedSweep, opts: AgentOptions, stop: _Stop, engine: Eng
 def run_agent(opts: AgentOptions, *, say: Say = lambda _m: None) -> int:
     """Work on submitted sweeps until SIGTERM (or, with ``opts.sweep``, until that sweep is finished).
 
-    Returns the number of sweeps worked on.
+    Returns the number of sweeps worked on. A database that is not there (a SQLite path that
+    does not exist, a server that does not answer) is a :class:`StorageError` at once, and
+    nothing is created.
     """
+    StudyDB(opts.storage).close()  # a SQLite path that does not exist is an error, not a new database
     engine = make_engine(opts.storage)
     worked: set[str] = set()
     idle = 0.0
@@ -169,6 +184,7 @@ def run_agent(opts: AgentOptions, *, say: Say = lambda _m: None) -> int:
     try:
         with _Stop() as stop:
             list_sweeps(engine)  # the first contact: an unreachable database is an error at once
+            say(f"agent {os.getpid()} on {mask_url(opts.storage)}" + (f", sweep {opts.sweep!r}" if opts.sweep else ""))
             while not stop.event.is_set():
                 try:
                     sweep = next_sweep(engine, name=opts.sweep)

@@ -1,0 +1,180 @@
+"""What a study stored since a cursor: the feed behind the service's live curves.
+
+Each :meth:`LiveFeed.poll` asks three keyset questions, each a range scan of a
+primary key that reads only the rows stored since the last poll (at most ``batch``;
+never the whole study): epochs of ``sd_epochs`` with ``id`` above the cursor, Optuna's
+intermediate values (the fold-averaged value a pruned sweep reports each epoch, while
+the trial trains) above theirs, each joined to its owner by primary key to keep the
+study's, and the study's trial records of ``sd_runs`` above theirs (its
+``study_id`` index), joined to Optuna's trial for its state and value. A record whose Optuna trial still says
+RUNNING (stored, not yet told) waits for the next poll, so trials arrive in order.
+
+The cursor is the three last ids, written ``"E-V-R"``; it is the stream's event id,
+which a client sends back as ``Last-Event-ID`` to resume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import Engine, Float, Integer, and_, column, func, inspect, select, table
+
+from sweepdoctor.errors import ConfigError, StudyNotFoundError
+from sweepdoctor.studies.db._engine import mask_url, session_scope
+from sweepdoctor.studies.db._optuna_tables import o_studies, o_trial_values, o_trials, trial_state
+from sweepdoctor.studies.db._schema import EpochRow, RunRow
+
+__all__ = ["LiveCursor", "LiveEvent", "LiveFeed"]
+
+_values = table(
+    "trial_intermediate_values",
+    column("trial_intermediate_value_id", Integer),
+    column("trial_id", Integer),
+    column("step", Integer),
+    column("intermediate_value", Float),
+)
+_STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "fail", "RUNNING": "running", "WAITING": "waiting"}
+
+
+@dataclass(frozen=True)
+class LiveCursor:
+    """The last epoch row, intermediate value and trial record sent."""
+
+    epoch_id: int = 0
+    value_id: int = 0
+    run_id: int = 0
+
+    def token(self) -> str:
+        return f"{self.epoch_id}-{self.value_id}-{self.run_id}"
+
+    @classmethod
+    def parse(cls, text: str) -> LiveCursor:
+        """A cursor from an event id (``Last-Event-ID``); :class:`ConfigError` when it is not one."""
+        parts = text.strip().split("-")
+        if len(parts) != 3 or not all(p.isdigit() and len(p) <= 18 for p in parts):
+            raise ConfigError(f"Last-Event-ID: must be an event id of this stream, three numbers "
+                              f"'E-V-R', got {text[:40]!r}; reconnect without it to start from now")
+        return cls(*(int(p) for p in parts))
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    """One event of the stream: ``kind`` is ``epoch``, ``progress`` or ``trial``; ``cursor`` follows it."""
+
+    kind: str
+    data: dict[str, Any]
+    cursor: LiveCursor
+
+
+class LiveFeed:
+    """The new rows of one study, polled by keyset (see the module docstring)."""
+
+    def __init__(self, engine: Engine, study: str, *, batch: int = 500) -> None:
+        self.engine = engine
+        self.batch = batch
+        self.queries = 0  # how many SQL statements this feed ran (the stream's database load)
+        with session_scope(engine) as s:
+            found = s.execute(select(o_studies.c.study_id).where(o_studies.c.study_name == study)).scalar()
+        if found is None:
+            raise StudyNotFoundError(f"study: no study named {study!r} in {mask_url(str(engine.url))!r}; "
+                                     f"see the names with GET /api/studies")
+        self.study_id: int = found
+        self._ours = False
+
+    def tail(self) -> LiveCursor:
+        """The cursor past everything stored now (a new client starts here)."""
+        ours = self._has_ours()
+        with session_scope(self.engine) as s:
+            self.queries += 3 if ours else 1
+            value_id = s.execute(select(func.max(_values.c.trial_intermediate_value_id))).scalar() or 0
+            if not ours:
+                return LiveCursor(0, value_id, 0)
+            epoch_id = s.execute(select(func.max(EpochRow.id))).scalar() or 0
+            run_id = s.execute(select(func.max(RunRow.id))).scalar() or 0
+        return LiveCursor(epoch_id, value_id, run_id)
+
+    def poll(self, cursor: LiveCursor) -> tuple[list[LiveEvent], LiveCursor]:
+        """The events stored after ``cursor`` (progress, then epochs, then trials: the order they are
+        written), and the cursor to poll from next (past the rows read, the study's or not)."""
+        ours = self._has_ours()
+        with session_scope(self.engine) as s:
+            events, value_id = self._progress(s, cursor)
+            epoch_id, run_id = cursor.epoch_id, cursor.run_id
+            if ours:
+                epochs, epoch_id, full = self._epochs(s, cursor)
+                events += epochs
+                if not full:  # a trial's event only once all its epochs are sent
+                    trials = self._trials(s, cursor)
+                    events += trials
+                    run_id = trials[-1].cursor.run_id if trials else run_id
+        events = _chain(cursor, events)
+        return events, LiveCursor(epoch_id, value_id, run_id)
+
+    def _has_ours(self) -> bool:
+        if not self._ours:  # the tables appear once: a sweep creates them when it starts
+            self.queries += 1
+            self._ours = inspect(self.engine).has_table(EpochRow.__tablename__)
+        return self._ours
+
+    # The next ``batch`` rows by primary key (the window), then their study through the owner's
+    # primary key: the plan every database picks for this shape reads the window and nothing more.
+
+    def _epochs(self, s: Any, cursor: LiveCursor) -> tuple[list[LiveEvent], int, bool]:
+        self.queries += 1
+        e = EpochRow.__table__.c
+        win = (select(e.id, e.run_id, e.fold, e.epoch, e.train_loss, e.val_loss, e.val_metric, e.lr)
+               .where(e.id > cursor.epoch_id).order_by(e.id).limit(self.batch).subquery())
+        rows = s.execute(
+            select(win, RunRow.study_id, RunRow.trial_number).outerjoin(RunRow, RunRow.id == win.c.run_id)
+            .order_by(win.c.id)
+        ).all()
+        out = [LiveEvent("epoch", {"trial": r.trial_number, "fold": r.fold, "epoch": r.epoch + 1,
+                                   "train_loss": r.train_loss, "val_loss": r.val_loss, "val_metric": r.val_metric,
+                                   "lr": r.lr}, replace(cursor, epoch_id=r.id))
+               for r in rows if r.study_id == self.study_id and r.trial_number is not None]
+        return out, (rows[-1].id if rows else cursor.epoch_id), len(rows) == self.batch
+
+    def _progress(self, s: Any, cursor: LiveCursor) -> tuple[list[LiveEvent], int]:
+        self.queries += 1
+        v = _values.c
+        win = (select(v.trial_intermediate_value_id.label("id"), v.trial_id, v.step, v.intermediate_value)
+               .where(v.trial_intermediate_value_id > cursor.value_id).order_by(v.trial_intermediate_value_id)
+               .limit(self.batch).subquery())
+        rows = s.execute(
+            select(win, o_trials.c.study_id, o_trials.c.number)
+            .outerjoin(o_trials, o_trials.c.trial_id == win.c.trial_id).order_by(win.c.id)
+        ).all()
+        out = [LiveEvent("progress", {"trial": r.number, "epoch": r.step + 1, "value": r.intermediate_value},
+                         replace(cursor, value_id=r.id)) for r in rows if r.study_id == self.study_id]
+        return out, (rows[-1].id if rows else cursor.value_id)
+
+    def _trials(self, s: Any, cursor: LiveCursor) -> list[LiveEvent]:
+        self.queries += 1
+        values = o_trial_values.alias("v")
+        rows = s.execute(
+            select(RunRow.id, o_trials.c.number, trial_state, values.c.value)
+            .join(o_trials, o_trials.c.trial_id == RunRow.trial_id)
+            .outerjoin(values, and_(values.c.trial_id == RunRow.trial_id, values.c.objective == 0))
+            .where(RunRow.id > cursor.run_id, RunRow.study_id == self.study_id, RunRow.trial_id.is_not(None))
+            .order_by(RunRow.id).limit(self.batch)
+        ).all()
+        out: list[LiveEvent] = []
+        for run_id, number, state, value in rows:
+            if state in ("RUNNING", "WAITING"):  # stored, not yet told: wait, keeping the order
+                break
+            cursor = replace(cursor, run_id=run_id)
+            out.append(LiveEvent("trial", {"trial": number, "state": _STATES.get(state, str(state).lower()),
+                                           "value": value}, cursor))
+        return out
+
+
+def _chain(cursor: LiveCursor, events: list[LiveEvent]) -> list[LiveEvent]:
+    """Each event's cursor covers every event before it (the three keysets were read separately)."""
+    out = []
+    for ev in events:
+        c = ev.cursor
+        cursor = LiveCursor(max(cursor.epoch_id, c.epoch_id), max(cursor.value_id, c.value_id),
+                            max(cursor.run_id, c.run_id))
+        out.append(replace(ev, cursor=cursor))
+    return out
