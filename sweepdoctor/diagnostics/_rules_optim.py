@@ -14,7 +14,7 @@ from __future__ import annotations
 from sweepdoctor.diagnostics._evidence import RunEvidence
 from sweepdoctor.diagnostics._findings import Finding, FindingCode, Severity
 from sweepdoctor.diagnostics._grading import confidence
-from sweepdoctor.diagnostics._history import Task
+from sweepdoctor.diagnostics._history import FoldHistory, Task
 from sweepdoctor.diagnostics._rules import Rule, fmt, has, hp_note, lacks, score_impact, tips
 
 __all__ = ["CriticalPoint", "Divergence", "MseForClassification", "Oscillation", "SlowConvergence"]
@@ -24,9 +24,13 @@ _LOG_LOSSES = frozenset({"cross_entropy", "bce", "nll", "log_loss"})
 
 
 def _exploded_folds(ev: RunEvidence, level: float) -> int:
-    """The folds whose training loss reached ``level`` at some epoch (each one is a fold that agrees)."""
-    return sum(1 for f in ev.run.folds
-               if any(e.train_loss is not None and e.train_loss >= level for e in f.epochs)) or 1
+    """The folds whose training loss reached ``level`` and stayed there to their last epoch (each one a fold
+    that agrees; a fold whose loss came back down is a spike, not a run that diverged), at least 1."""
+    def stayed(f: FoldHistory) -> bool:
+        losses = [e.train_loss for e in f.epochs if e.train_loss is not None]
+        return bool(losses) and losses[-1] >= level
+
+    return sum(1 for f in ev.run.folds if stayed(f)) or 1
 
 
 class Divergence(Rule):

@@ -165,7 +165,7 @@ def test_sweep_from_an_npz_named_in_toml(tmp_path: Path) -> None:
 
 def _opts(**given: Any) -> dict[str, Any]:
     keys = ("dataset", "csv_path", "target", "test_csv", "npz_path", "npz_keys", "images_dir", "test_images",
-            "image_size", "image_mode", "scale", "channels", "task", "n_samples", "n_features")
+            "image_size", "image_mode", "stream", "scale", "channels", "task", "n_samples", "n_features")
     return {k: given.get(k) for k in keys}
 
 

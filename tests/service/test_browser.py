@@ -97,6 +97,7 @@ def test_index_study_and_trial_pages_in_chromium(site: str, tmp_path: Path) -> N
 def test_live_curves_arrive_in_chromium_while_a_sweep_runs(tmp_path: Path) -> None:
     """The study page opened mid-sweep draws the stream's epochs and lists the trials that finish."""
     import threading
+    import time
     from dataclasses import replace
 
     from sweepdoctor import sweep
@@ -104,10 +105,15 @@ def test_live_curves_arrive_in_chromium_while_a_sweep_runs(tmp_path: Path) -> No
 
     sync_playwright = _need_browser()
     url = f"sqlite:///{tmp_path}/live.db"
-    cfg = small_config(url, "live", trials=4, epochs=12, folds=2, sampler="random")
+    # digits, 25 epochs: seconds a trial, so that the page opens while one runs
+    cfg = small_config(url, "live", trials=4, epochs=25, folds=2, sampler="random")
     cfg = replace(cfg, study=replace(cfg.study, pruner="median"))  # progress events while a trial trains
-    sweep.run(replace(cfg, study=replace(cfg.study, trials=1)), data=sweep.load_builtin("iris", seed=0))
-    runner = threading.Thread(target=sweep.run, args=(cfg,), kwargs={"data": sweep.load_builtin("iris", seed=0)})
+    sweep.run(replace(cfg, study=replace(cfg.study, trials=1)), data=sweep.load_builtin("digits", seed=0))
+    def pause(_event: object) -> None:  # between trials: the page, opened during one, hears of the next ones
+        time.sleep(1.5)
+
+    runner = threading.Thread(target=sweep.run, args=(cfg,),
+                              kwargs={"data": sweep.load_builtin("digits", seed=0), "on_trial": pause})
     with serving(url) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         try:

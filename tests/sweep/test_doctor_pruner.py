@@ -55,7 +55,7 @@ def _stopped(fit: FitResult, words: str) -> int:
 def test_a_diverging_run_is_stopped_before_its_loss_overflows() -> None:
     hp = dict(lr=0.6, optimizer="sgd", schedule="constant", batch_size=512, depth=1, width=64)
     unwatched = fit_folds(_folds("diabetes"), trial_params(**hp), epochs=12, loss="mse", metric="rmse", seed=0)
-    assert unwatched.status == "failed" and "non-finite" in (unwatched.reason or "")
+    assert unwatched.status == "fail" and "non-finite" in (unwatched.reason or "")
     epochs = _stopped(_fit("diabetes", 12, loss="mse", **hp), "divergence (train loss x")
     assert epochs < len(unwatched.curves[0])  # stopped while the loss was still finite
 

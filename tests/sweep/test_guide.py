@@ -37,7 +37,7 @@ def test_too_few_complete_trials_plan_nothing() -> None:
 
 
 def test_divergence_concentrated_above_an_lr_caps_the_range() -> None:
-    diverged = [_t(20 + i, None, lr, F.DIVERGENCE, state="failed") for i, lr in enumerate((0.09, 0.15, 0.28))]
+    diverged = [_t(20 + i, None, lr, F.DIVERGENCE, state="fail") for i, lr in enumerate((0.09, 0.15, 0.28))]
     plan = plan_round(SPACE, _healthy() + diverged, maximize=True)
     (edit,) = [e for e in plan.edits if e.param == "lr"]
     assert isinstance(plan.space.lr, FloatRange) and 0.05 < plan.space.lr.high < 0.09
@@ -47,7 +47,7 @@ def test_divergence_concentrated_above_an_lr_caps_the_range() -> None:
 def test_divergence_spread_over_the_range_is_left_alone() -> None:
     """Trials diverged at 0.02 while many others trained fine above it: no region to cap."""
     fine_high = [_t(30 + i, 0.9, lr, F.HEALTHY) for i, lr in enumerate((0.03, 0.05, 0.1, 0.2))]
-    diverged = [_t(40 + i, None, lr, F.DIVERGENCE, state="failed") for i, lr in enumerate((0.02, 0.25))]
+    diverged = [_t(40 + i, None, lr, F.DIVERGENCE, state="fail") for i, lr in enumerate((0.02, 0.25))]
     plan = plan_round(SPACE, _healthy() + fine_high + diverged, maximize=True)
     assert not [e for e in plan.edits if e.param == "lr" and "diverged" in e.reason]
 
@@ -116,7 +116,7 @@ def test_a_family_with_no_good_trial_is_capped_only_by_divergence() -> None:
     """Momentum failed at 3e-4 (too low? too high? unknown) and diverged at 0.2: capped below 0.2 only."""
     space = SearchSpace(lr=FloatRange(1e-4, 0.3, log=True), optimizer=Choice(("momentum", "adam")))
     outcomes = _family([(3e-4, F.OPTIMIZATION_FAILURE)], optimizer="momentum")
-    outcomes += [_t(110, None, 0.2, F.DIVERGENCE, state="failed", optimizer="momentum")]
+    outcomes += [_t(110, None, 0.2, F.DIVERGENCE, state="fail", optimizer="momentum")]
     outcomes += _family([(1e-3, F.HEALTHY), (2e-3, F.HEALTHY), (4e-3, F.HEALTHY)], n0=120)
     window = plan_round(space, outcomes, maximize=True).space.lr_for("momentum")
     assert isinstance(window, FloatRange) and (window.low, window.high) == pytest.approx((1e-4, 0.16))
@@ -170,7 +170,7 @@ def test_overfitting_best_trials_get_stronger_regularization() -> None:
 
 def test_no_edit_leaves_the_best_trial_outside_the_space() -> None:
     """Three diverged trials at lr >= 0.05, but the best trial trained well at 0.045: the cap stays above it."""
-    diverged = [_t(80 + i, None, 0.05 * (1 + i), F.DIVERGENCE, state="failed") for i in range(3)]
+    diverged = [_t(80 + i, None, 0.05 * (1 + i), F.DIVERGENCE, state="fail") for i in range(3)]
     best = _t(90, 0.999, 0.045, F.HEALTHY)
     plan = plan_round(SPACE, [*_healthy(), *diverged, best], maximize=True)
     lr = plan.space.lr

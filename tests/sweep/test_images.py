@@ -146,7 +146,7 @@ def test_a_diverging_cnn_fails_and_a_healthy_one_learns(digits_images) -> None:
     data = _folds(X, y)
     bad = fit_folds(data, _hp(optimizer="sgd", lr=1e4, batch_norm=False), epochs=5, loss="cross_entropy",
                     metric="accuracy")
-    assert bad.status == "failed" and "diverged" in (bad.reason or "")
+    assert bad.status == "fail" and "diverged" in (bad.reason or "")
     good = fit_folds(data, _hp(), epochs=5, loss="cross_entropy", metric="accuracy")
     assert good.status == "complete" and good.score > 0.7
 

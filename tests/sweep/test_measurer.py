@@ -90,7 +90,7 @@ def test_measured_in_the_helper_is_measured_in_place(classification: FoldData, m
     before = measurer.measured
     helped = _fit(classification, hp, measurer)
     assert measurer.measured > before  # the helper did measure
-    assert (helped.status == "failed") == (hp.lr > 100)  # the diverging case does diverge
+    assert (helped.status == "fail") == (hp.lr > 100)  # the diverging case does diverge
     _assert_identical(helped, _fit(classification, hp))
     walls = [e.wall_time for e in helped.curves[0]]
     assert walls == sorted(walls) and walls[-1] <= helped.train_seconds  # when each epoch had trained
@@ -249,7 +249,7 @@ def test_the_helper_writes_the_reported_values_to_the_study(classification: Fold
         diverging = study.ask()
         failed = _fit(classification, _hp(optimizer="sgd", lr=1e4, schedule="constant", dropout=0.0), m,
                       on_epoch=on_epoch, report_to=diverging._trial_id)
-    assert failed.status == "failed"
+    assert failed.status == "fail"
     trials = optuna.load_study(study_name="t", storage=url).trials
     assert trials[0].intermediate_values == {e: v for e, v, _ in seen[:6]}
     # The epoch that diverged is not reported: the sweep stops such a trial before reporting.

@@ -117,7 +117,7 @@ def test_nan_trial_fails_with_reason_and_curve_and_the_sweep_goes_on(sqlite_url:
     study = optuna.load_study(study_name="nan", storage=sqlite_url)
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]
     assert "non-finite" in study.trials[0].user_attrs["fail_reason"]
-    assert _rows(sqlite_url, RunRow, state="failed") == 2
+    assert _rows(sqlite_url, RunRow, state="fail") == 2
     assert 0 < _rows(sqlite_url, EpochRow) < 2 * 3 * 6
 
 

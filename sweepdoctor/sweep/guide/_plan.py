@@ -47,10 +47,15 @@ class TrialOutcome:
     """What one finished trial says: its parameters, state, score and main findings."""
 
     number: int
-    state: str  # complete | pruned | failed
+    state: str  # a RunState: complete | pruned | fail ("failed", as older callers wrote it, is read as fail)
     value: float | None
     params: Mapping[str, Any]
     codes: frozenset[FindingCode] = frozenset()
+
+    def __post_init__(self) -> None:
+        known = RunState.of(self.state)
+        if known is not None:
+            object.__setattr__(self, "state", known.value)
 
 
 @dataclass(frozen=True)
