@@ -48,11 +48,13 @@ def wait_http(url: str, *, timeout_s: float = 60.0, proc: subprocess.Popen[bytes
 
 
 @contextmanager
-def serving(url: str, *, token: str | None = None) -> Iterator[str]:
-    """``sweepdoctor serve`` over ``url`` on a free port; yields its base URL; SIGTERM at the end."""
+def serving(url: str, *, token: str | None = None, args: tuple[str, ...] = (),
+            said: list[str] | None = None) -> Iterator[str]:
+    """``sweepdoctor serve`` over ``url`` (plus ``args``) on a free port; yields its base URL; SIGTERM at the
+    end. ``said``: where what the server wrote to stderr goes once it has stopped."""
     port = free_port()
     env = {**os.environ, "SWEEPDOCTOR_TOKEN": token or ""}
-    proc = subprocess.Popen(cli("serve", "--storage", url, "--port", str(port)), env=env,
+    proc = subprocess.Popen(cli("serve", "--storage", url, "--port", str(port), *args), env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -66,4 +68,6 @@ def serving(url: str, *, token: str | None = None) -> Iterator[str]:
             proc.kill()
             proc.wait()
         if proc.stderr is not None:
+            if said is not None:
+                said.append(proc.stderr.read().decode())
             proc.stderr.close()

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import sqlite3
-import subprocess
 import threading
 import time
 import urllib.error
@@ -28,7 +25,7 @@ from sweepdoctor.service import create_app
 from sweepdoctor.service._live import LiveSettings
 from sweepdoctor.studies import LiveCursor, LiveEvent, LiveFeed, make_engine, session_scope
 from sweepdoctor.studies.db import EpochRow, RunRow
-from tests.service._servers import cli, free_port, wait_http
+from tests.service._servers import free_port, serving, wait_http
 from tests.service.conftest import MakeClient
 from tests.sweep.helpers import small_config
 
@@ -186,13 +183,9 @@ def test_pages_of_a_running_trial_listen_to_the_stream(sqlite_url: str, make_cli
 
 @pytest.mark.slow  # three interpreters start
 def test_serve_with_two_workers_answers(sqlite_url: str) -> None:
-    port = free_port()
-    env = {**os.environ, "SWEEPDOCTOR_TOKEN": "t"}  # writable: it makes the new database, and each worker knows
-    proc = subprocess.Popen(cli("serve", "--storage", sqlite_url, "--port", str(port), "--workers", "2"), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(base + "/api/studies", proc=proc)
+    said: list[str] = []
+    # a token: writable (it makes the new database), and each worker knows it
+    with serving(sqlite_url, token="t", args=("--workers", "2"), said=said) as base:
         for _ in range(2):
             with urllib.request.urlopen(base + "/api/studies", timeout=5) as r:
                 assert r.status == 200 and json.loads(r.read()) == []
@@ -202,17 +195,7 @@ def test_serve_with_two_workers_answers(sqlite_url: str) -> None:
             urllib.request.urlopen(refused, timeout=5)
         e.value.close()
         assert e.value.code in (401, 403)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        assert proc.stderr is not None
-        said = proc.stderr.read().decode()
-        proc.stderr.close()
-    assert "2 workers" in said
+    assert "2 workers" in said[0]
 
 
 def test_serve_refuses_zero_workers_and_a_busy_port(tmp_path: object) -> None:

@@ -19,7 +19,7 @@ import torch
 from sweepdoctor.diagnostics import Task
 from sweepdoctor.errors import DataError
 from sweepdoctor.sweep.data._datasets import Dataset, with_labels
-from sweepdoctor.sweep.data._stream import SampleStream, default_workers
+from sweepdoctor.sweep.data._stream import SampleStream, _identity, default_workers
 
 __all__ = ["TorchSource", "from_dataset"]
 
@@ -90,10 +90,6 @@ class _Labels(torch.utils.data.Dataset):  # type: ignore[type-arg]
             return e
 
 
-def _listed(v: Any) -> Any:
-    return v
-
-
 def _targets(dataset: Any) -> np.ndarray | None:
     """The labels a dataset keeps beside its samples (``targets``; a ``Subset`` of such a dataset)."""
     if isinstance(dataset, torch.utils.data.Subset):
@@ -106,7 +102,7 @@ def _targets(dataset: Any) -> np.ndarray | None:
 
 
 def _read_labels(source: TorchSource, workers: int) -> np.ndarray:
-    loader = torch.utils.data.DataLoader(_Labels(source), batch_size=256, num_workers=workers, collate_fn=_listed)
+    loader = torch.utils.data.DataLoader(_Labels(source), batch_size=256, num_workers=workers, collate_fn=_identity)
     out: list[Any] = []
     for part in loader:
         if isinstance(part, DataError):

@@ -61,6 +61,11 @@ def suggest(trial: optuna.Trial, space: SearchSpace, *, asked: SearchSpace | Non
     values: dict[str, Any] = {"optimizer": opt}
     for name in (*SAMPLED, *optimizer_params(opt)):
         values[name] = _suggest_one(trial, name, ask(name, space.lr_for(opt) if name == "lr" else getattr(space, name)))
+    return _params(values)
+
+
+def _params(values: dict[str, Any]) -> TrialParams:
+    """The drawn values as a trial's parameters (integers and floats as TrialParams holds them)."""
     for k in ("batch_size", "patience", "depth", "width"):
         values[k] = int(values[k])
     for k in ("lr", "weight_decay", "dropout"):
@@ -83,8 +88,4 @@ def probe_params(space: SearchSpace) -> TrialParams:
     values: dict[str, Any] = {"optimizer": opt}
     for name in (*SAMPLED, *optimizer_params(opt)):
         values[name] = _first(space.lr_for(opt) if name == "lr" else getattr(space, name))
-    for k in ("batch_size", "patience", "depth", "width"):
-        values[k] = int(values[k])
-    for k in ("lr", "weight_decay", "dropout"):
-        values[k] = float(values[k])
-    return TrialParams(**values)
+    return _params(values)
