@@ -19,11 +19,13 @@ run: $(STAMP)
 	$(BIN)/sweepdoctor sweep --dataset digits --trials 30 --folds 5 --epochs 20 --study digits-mlp --diagnose
 	$(BIN)/sweepdoctor diagnose --study digits-mlp --worst 3
 
+# worksteal: a worker that runs out of tests takes some of the other's (a few tests of a minute or
+# more would otherwise leave one core idle at the end).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m ''
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal -m ''
 
 # The manual (docs/, MkDocs Material + mkdocstrings) into site/; --strict: a broken link or docstring fails.
 docs: $(STAMP)
@@ -31,9 +33,10 @@ docs: $(STAMP)
 
 # Mutation testing (mutmut) of diagnostics/, sweep/guide/, studies/query/_where.py and the service's auth and
 # pages, in scratch copies under build/mutate/ (never the tree): the kill rate and survivors of each group.
-# Some groups: make mutate GROUPS="where guide".
+# Some groups: make mutate GROUPS="where guide"; one part of a group: make mutate GROUPS=diagnostics
+# ARGS="--module sweepdoctor/diagnostics/_grading.py --tests tests/diagnostics/test_grading_rules.py".
 mutate: $(STAMP)
-	$(BIN)/python tools/mutate.py $(GROUPS)
+	$(BIN)/python tools/mutate.py $(GROUPS) $(ARGS)
 
 # The web pages and JSON API over the default database, read-only (docs/service.md), on http://127.0.0.1:8080/.
 serve: $(STAMP)

@@ -67,9 +67,10 @@ def _chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         yield batch
 
 
-def build(path: Path, n_trials: int, *, seed: int = 0) -> None:
-    """Write the benchmark database at ``path`` (a main study of ``n_trials`` plus small ones)."""
-    url = f"sqlite:///{path}"
+def build(path: Path | str, n_trials: int, *, seed: int = 0) -> None:
+    """Write the benchmark database at ``path`` (a main study of ``n_trials`` plus small ones); a ``str``
+    is a database URL instead (an empty PostgreSQL or MySQL database)."""
+    url = path if isinstance(path, str) else f"sqlite:///{path}"
     storage = optuna.storages.RDBStorage(url)  # Optuna makes its own schema and version row
     sizes = {"bench-main": n_trials} | {f"bench-small-{i}": SMALL_TRIALS for i in range(SMALL_STUDIES)}
     study_ids = {}
@@ -146,6 +147,10 @@ def build(path: Path, n_trials: int, *, seed: int = 0) -> None:
                 if len(rows["sd_epochs"]) >= 10 * CHUNK:
                     _flush(c, tables, rows)
             _flush(c, tables, rows)
+        if engine.dialect.name == "postgresql":  # ids given by hand: the sequences must move past them
+            for table, column in (("trials", "trial_id"), ("sd_runs", "id")):
+                c.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), max({column})) "
+                                  f"FROM {table}")
     engine.dispose()
 
 

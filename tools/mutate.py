@@ -8,6 +8,16 @@ table, so the working tree never holds mutated source and the groups do not shar
     python tools/mutate.py where service   # some groups
     python tools/mutate.py --list          # the groups, their modules and tests
 
+A large group can be run a part at a time (each part in its own scratch copy,
+``build/mutate/<group>.<part>/``): ``--module`` mutates only the files that match (inside
+the group's), ``--only`` keeps only the mutants whose names match (mutmut's names,
+``sweepdoctor.pkg._mod.x_function__mutmut_3``), ``--tests`` runs other tests (e.g. the
+few that cover the part):
+
+    python tools/mutate.py diagnostics --module 'sweepdoctor/diagnostics/_grading.py' \
+        --tests tests/diagnostics/test_trust.py
+    python tools/mutate.py guide --only 'sweepdoctor.sweep.guide._plan.x_holds*'
+
 For each group it prints the kill rate (killed / all mutants, "no tests" and timeouts
 counted as not killed), the runtime and the surviving mutants; ``build/mutate/<group>/
 mutants/`` keeps the results (``mutmut show NAME`` there shows a mutant's diff).
@@ -16,11 +26,13 @@ mutants/`` keeps the results (``mutmut show NAME`` there shows a mutant's diff).
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from fnmatch import fnmatch
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,10 +52,13 @@ GROUPS: dict[str, Group] = {
                    ("tests/studies/test_where.py", "tests/studies/test_where_edges.py")),
     "diagnostics": Group(("sweepdoctor/diagnostics/*",), ("tests/diagnostics",)),
     "guide": Group(("sweepdoctor/sweep/guide/*",),
-                   ("tests/sweep/test_guide.py", "tests/sweep/test_guide_holds.py")),
+                   ("tests/sweep/test_guide.py", "tests/sweep/test_guide_holds.py", "tests/sweep/test_guide_records.py",
+                    "tests/sweep/test_guide_rules_exact.py", "tests/sweep/test_guide_probes.py",
+                    "tests/sweep/test_suggest_rules.py")),
     "service": Group(
         ("sweepdoctor/service/_render.py", "sweepdoctor/service/_http.py"),
-        ("tests/service/test_pages.py", "tests/service/test_api.py", "tests/service/test_escaping.py"),
+        ("tests/service/test_pages.py", "tests/service/test_api.py", "tests/service/test_escaping.py",
+         "tests/service/test_trial_page.py", "tests/service/test_render_parts.py"),
         # _http.py: the auth part only (the token check); _render.py: all of it.
         ("sweepdoctor.service._render.*", "sweepdoctor.service._http.x_require_token*"),
         ("-k", "not postgres and not mysql"),
@@ -53,6 +68,24 @@ GROUPS: dict[str, Group] = {
 
 def _toml_list(items: list[str]) -> str:
     return "[" + ", ".join(f'"{i}"' for i in items) + "]"
+
+
+def narrowed(name: str, group: Group, *, modules: list[str], only: list[str], tests: list[str]) -> tuple[str, Group]:
+    """The part of ``group`` that ``--module``/``--only``/``--tests`` pick, and its scratch name.
+
+    Raises ``ValueError`` when a module glob names no file of the group."""
+    if not (modules or only or tests):
+        return name, group
+    files = sorted({str(f.relative_to(ROOT)) for g in group.modules for f in ROOT.glob(g) if f.is_file()})
+    for m in modules:
+        if not any(fnmatch(f, m) for f in files):
+            raise ValueError(f"--module {m!r} matches no file of group {name!r} ({', '.join(group.modules)})")
+    picked = replace(group, modules=tuple(modules) or group.modules, tests=tuple(tests) or group.tests,
+                     functions=tuple(only) or group.functions)
+    globs = only if len(only) <= 1 else [f"{len(only)}-globs"]
+    parts = [*(Path(m).stem.lstrip("_") for m in modules), *globs]
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", "_".join(parts) or "tests").strip("_")
+    return f"{name}.{slug[-60:]}", picked
 
 
 def _prepare(name: str, group: Group) -> Path:
@@ -94,8 +127,6 @@ def _results(work: Path, group: Group) -> dict[str, str]:
         if sep and key:
             status[key] = value
     if group.functions:
-        from fnmatch import fnmatch
-
         status = {k: v for k, v in status.items() if any(fnmatch(k, f) for f in group.functions)}
     return status
 
@@ -122,6 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("groups", nargs="*", help=f"groups to run (default: all): {', '.join(GROUPS)}")
     parser.add_argument("--children", type=int, default=2, help="mutants tested at once (default: 2)")
     parser.add_argument("--list", action="store_true", help="list the groups and exit")
+    parser.add_argument("--module", action="append", default=[], metavar="GLOB",
+                        help="mutate only these files of the group (repeatable)")
+    parser.add_argument("--only", action="append", default=[], metavar="GLOB",
+                        help="only the mutants whose names match (repeatable; replaces the group's own filter)")
+    parser.add_argument("--tests", action="append", default=[], metavar="PATH",
+                        help="run these tests instead of the group's (repeatable)")
     args = parser.parse_args(argv)
     if args.list:
         for name, g in GROUPS.items():
@@ -130,8 +167,15 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [g for g in args.groups if g not in GROUPS]
     if unknown:
         parser.error(f"unknown group {unknown[0]!r}; choose from {', '.join(GROUPS)}")
-    for name in args.groups or list(GROUPS):
-        run_group(name, GROUPS[name], children=args.children)
+    chosen = args.groups or list(GROUPS)
+    if (args.module or args.only or args.tests) and len(chosen) != 1:
+        parser.error("--module, --only and --tests narrow one group: name it")
+    for name in chosen:
+        try:
+            part, group = narrowed(name, GROUPS[name], modules=args.module, only=args.only, tests=args.tests)
+        except ValueError as e:
+            parser.error(str(e))
+        run_group(part, group, children=args.children)
     return 0
 
 

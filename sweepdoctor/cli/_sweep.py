@@ -42,7 +42,8 @@ COMMANDS: list[click.Command] = []
 @click.option("--sampler", type=click.Choice(["tpe", "random", "gp", "cmaes"]), help="Optuna sampler. [tpe]")
 @click.option("--pruner", type=click.Choice(["median", "doctor", "doctor+median", "hyperband", "none"]),
               help="Epoch-level pruner; doctor: stop trials the diagnosis says will not recover "
-                   "(the manual's page Guided search). [median]")
+                   "(the manual's page Guided search); doctor+median: either rule stops a trial. "
+                   "[doctor+median]")
 @click.option("--no-prune", is_flag=True, help="Same as --pruner none.")
 @click.option("--seed", type=int, help="Seed of the folds, the sampler and training. [0]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train. [auto]")

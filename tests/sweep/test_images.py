@@ -130,15 +130,39 @@ def test_the_cnn_trains_in_lockstep_where_that_is_faster(digits_images) -> None:
     from sweepdoctor.sweep.engine import lockstep_pays
 
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
-    assert lockstep_pays((1, 8, 8), 16, cpu) and lockstep_pays((1, 8, 8), 64, cpu)
-    assert not lockstep_pays((1, 28, 28), 16, cpu) and not lockstep_pays((3, 32, 32), 128, cpu)
-    assert lockstep_pays((3, 32, 32), 128, gpu)  # launch-bound small kernels: lockstep pays on a GPU
+    # images (channels-last grouped convolutions): up to larger maps than sequences
+    assert lockstep_pays((1, 8, 8), 128, cpu) and lockstep_pays((1, 28, 28), 128, cpu)
+    assert lockstep_pays((3, 32, 32), 32, cpu) and not lockstep_pays((3, 32, 32), 64, cpu)
+    assert lockstep_pays((3, 32, 32), 128, gpu)
     assert lockstep_pays((32, 2), 64, cpu) and not lockstep_pays((2, 256), 64, cpu)  # (L, C) and (C, L)
+    assert lockstep_pays((2, 256), 64, gpu)  # launch-bound small kernels: lockstep pays on a GPU
     X, y = digits_images
     big = np.repeat(np.repeat(X, 2, axis=2), 2, axis=3)  # 1x16x16
-    data = _folds(big, y)
-    assert fit_folds(data, _hp(batch_size=16), epochs=1, loss="cross_entropy", metric="accuracy").path == "vectorized"
-    assert fit_folds(data, _hp(batch_size=64), epochs=1, loss="cross_entropy", metric="accuracy").path == "sequential"
+    assert fit_folds(_folds(big, y), _hp(batch_size=64), epochs=1, loss="cross_entropy",
+                     metric="accuracy").path == "vectorized"  # 16 x 16 x 64 = 16,384: past sequences' 4,096
+    seqs = _folds(X.reshape(len(X), 1, 64), y)  # (C, L) = (1, 64): 64 positions
+    assert fit_folds(seqs, _hp(batch_size=64), epochs=1, loss="cross_entropy", metric="accuracy").path == "vectorized"
+    assert fit_folds(seqs, _hp(batch_size=128), epochs=1, loss="cross_entropy", metric="accuracy").path == "sequential"
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+@pytest.mark.parametrize("shape", [(2, 8, 8), (3, 12), (1, 7, 9)])
+def test_stacked_cnn_gradients_are_each_fold_networks(shape: tuple[int, ...], pooling: str, activation: str) -> None:
+    # the stack runs images channels-last and max pooling before ReLU: each fold still gets its own gradients
+    arch = {**ARCH, "pooling": pooling, "activation": activation}
+    stack = StackedCNN(shape, 5, seeds=[21, 22, 23], device=torch.device("cpu"), **arch)
+    x = torch.randn(3, 6, *shape)
+    stack.forward(x).square().sum().backward()
+    grads = StackedCNN.shell(stack.spec, {n: t.grad if t.grad is not None else t.detach()
+                                          for n, t in stack.tensors().items()})
+    for f in range(3):
+        net = build_cnn(shape, 5, **arch)
+        net.load_state_dict(stack.fold_state_dict(f))
+        net(x[f]).square().sum().backward()
+        want = grads.fold_state_dict(f)
+        for name, p in net.named_parameters():
+            torch.testing.assert_close(want[name], p.grad, rtol=1e-4, atol=1e-5, msg=lambda m, n=name: f"{n}: {m}")
 
 
 def test_a_diverging_cnn_fails_and_a_healthy_one_learns(digits_images) -> None:

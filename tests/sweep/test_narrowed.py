@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from sweepdoctor.sweep import Choice, FloatRange, SearchSpace
-from sweepdoctor.sweep.search._samplers import REDRAWS, NarrowedSampler, allows
+from sweepdoctor.sweep.search._samplers import FALLBACK_ATTR, REDRAWS, NarrowedSampler, allows
 
 CHOICES = ["sgd", "momentum", "adam"]
 WIDE = SearchSpace(lr=FloatRange(1e-5, 1.0, log=True), optimizer=Choice(tuple(CHOICES)))
@@ -69,6 +69,8 @@ def test_a_sampler_that_keeps_proposing_outside_the_plan_is_overruled_reproducib
         study.optimize(_objective, n_trials=8)
         picks.append([(t.params["optimizer"], t.params["lr"]) for t in study.trials])
         assert _Stubborn.calls == 8 * 2 * REDRAWS
+        # each of its own draws is recorded on the trial (bench_guided counts them)
+        assert [sorted(t.system_attrs[FALLBACK_ATTR]) for t in study.trials] == [["lr", "optimizer"]] * 8
     assert picks[0] == picks[1]
     assert all(o in ("momentum", "adam") and 1e-3 <= lr <= 1e-2 for o, lr in picks[0])
 
@@ -94,6 +96,7 @@ def test_a_joint_proposal_outside_the_plan_is_refused_whole() -> None:
     study.optimize(_objective, n_trials=5)
     assert _RelativeStubborn.relative_calls == 5 * REDRAWS
     assert {t.params["optimizer"] for t in study.trials} == {"adam"}
+    assert not any(FALLBACK_ATTR in t.system_attrs for t in study.trials)  # the independent draws fit: none of its own
     sampler.narrow(None)  # no plan: the joint proposal goes through
     study.optimize(_objective, n_trials=2)
     assert [t.params["optimizer"] for t in study.trials[5:]] == ["sgd", "sgd"]

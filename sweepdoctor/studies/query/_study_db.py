@@ -58,7 +58,7 @@ from sweepdoctor.studies.query._records import (
 )
 from sweepdoctor.studies.query._series import MAX_POINTS, ValueSeries, value_series
 from sweepdoctor.studies.query._summary import SummaryCache, add_query_indexes
-from sweepdoctor.studies.query._trials import TrialQuery, load_trials
+from sweepdoctor.studies.query._trials import TrialQuery, load_trials, walk_page
 from sweepdoctor.studies.query._where import Condition, parse_sort, parse_where
 
 __all__ = ["StudyDB"]
@@ -184,6 +184,9 @@ class StudyDB:
         returned): the latest trials by number come from an index, whatever the study's size.
         ``after``: the trials after trial number ``after`` in the sort order (keyset paging; sort
         by ``value`` or ``number``); ``matched`` still counts every matching trial.
+        A sorted or filtered page of a ``limit`` up to 200 whose rows do not carry the count walks the
+        sort key's index first, while that reads few rows (:func:`walk_page`): the same page, found
+        in time that follows the page and the filters' selectivity, not the study's size.
         """
         if limit is not None and limit < 1:
             raise ConfigError(f"--limit must be at least 1, got {limit}")
@@ -196,12 +199,22 @@ class StudyDB:
                 if count:
                     every = s.execute(select(func.count()).select_from(q.select().order_by(None).subquery())).scalar()
                 q.after(after, key)
-            stmt = q.select(func.count().over().label("matched")) if count and after is None else q.select()
-            rows = list(s.execute(stmt if limit is None else stmt.limit(limit)))
+            rows = self._page(s, q, limit=limit, counted=count and after is None, walk=sort is not None or q.filtered)
             records = load_trials(s, rows, study_id=ref.study_id, ours=tables.ours)
             if every is None:
                 every = (int(rows[0][-1]) if rows else 0) if count else len(rows)
             return TrialPage(study=study, trials=tuple(records), matched=int(every))
+
+    @staticmethod
+    def _page(s: Session, q: TrialQuery, *, limit: int | None, counted: bool, walk: bool) -> list[Any]:
+        """The page's rows (with the count of every match last when ``counted``). A short page without the
+        count walks its sort key's index when it may (unsorted, unfiltered: the number index leads anyway)."""
+        if walk and limit is not None and not counted:
+            walked = walk_page(s, q, limit)
+            if walked is not None:
+                return walked
+        stmt = q.select(func.count().over().label("matched")) if counted else q.select()
+        return list(s.execute(stmt if limit is None else stmt.limit(limit)))
 
     def count(
         self, study: str, *, where: Sequence[str | Condition] = (), states: Sequence[str] = (),

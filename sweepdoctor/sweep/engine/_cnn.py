@@ -41,20 +41,27 @@ _POOL_FN: dict[tuple[str, int], Callable[..., Tensor]] = {
     ("max", 1): F.max_pool1d, ("max", 2): F.max_pool2d, ("avg", 1): F.avg_pool1d, ("avg", 2): F.avg_pool2d,
 }
 _CONV_FN: dict[int, Callable[..., Tensor]] = {1: F.conv1d, 2: F.conv2d}
-# Batch x positions of a fold's input up to which the folds train faster in lockstep than one after
-# another on the CPU (measured on one core, CPU seconds per 5-fold step with Adam: 1x8x8 at batch 16,
-# 4.8 ms against 10.0; 1x28x28 at batch 16, 47.9 against 38.5; 3x32x32 at batch 128, 557 against 301:
-# a layer over k folds' large maps no longer fits the cache).
+# Up to which size of a fold's batch the folds train faster in lockstep than one after another on the
+# CPU (measured on one core, CPU seconds per 5-fold step with Adam, docs/images.md): past it a layer over
+# k folds' large maps no longer fits the cache. Sequences (1-D convolutions): batch x positions 4,096.
+# Images (2-D) run channels-last (NHWC), where oneDNN's grouped convolution, batch norm and pooling over
+# k folds stay ahead much longer: batch x numbers of a sample (C x H x W) 100,352, i.e. 1x28x28 at batch
+# 128 (144 ms against 187) and 3x32x32 at batch 32, not 3x32x32 at batch 64 (90 ms against 77).
 GROUPED_POSITIONS = 4096
+GROUPED_NUMBERS_2D = 100_352
 
 
 def lockstep_pays(sample_shape: tuple[int, ...], batch_size: int, device: torch.device, *,
                   channels_last: bool = False) -> bool:
     """Whether the built-in CNN's folds train faster in lockstep (grouped convolutions) than one after
-    another: always on a GPU, where small kernels are launch-bound; on the CPU for small maps only."""
+    another: always on a GPU, where small kernels are launch-bound; on the CPU for small enough batches."""
+    if device.type != "cpu":
+        return True
+    numbers = int(torch.tensor(sample_shape).prod().item())
+    if len(sample_shape) == 3:
+        return batch_size * numbers <= GROUPED_NUMBERS_2D
     axis = 1 if channels_last and len(sample_shape) == 2 else 0
-    positions = int(torch.tensor(sample_shape).prod().item()) // sample_shape[axis]
-    return device.type != "cpu" or batch_size * positions <= GROUPED_POSITIONS
+    return batch_size * (numbers // sample_shape[axis]) <= GROUPED_POSITIONS
 
 
 class ChannelsFirst(nn.Module):
@@ -128,6 +135,35 @@ def build_builtin(hp: Mapping[str, Any], n_inputs: int | tuple[int, ...] | list[
     return build_mlp(n_in, n_out, **common)  # type: ignore[arg-type]
 
 
+def _plan(layers: list[tuple[str, nn.Module]], activation: str) -> list[tuple[str, int, nn.Module]]:
+    """What :meth:`StackedCNN.forward` runs, layer by layer: ``(kind, index of the template layer, layer)``.
+
+    A ReLU followed by max pooling runs as one ``pool_act`` step, pooling first: the same numbers (ReLU
+    is monotone, so the maximum of the activations is the activation of the maximum) and the same
+    gradients (a window's largest input gets the gradient either way; ReLU's is 0 where it is 0), with
+    the activation on a quarter of the positions. Other activations keep the network's order.
+    """
+    plan: list[tuple[str, int, nn.Module]] = []
+    skip = False
+    for i, (name, layer) in enumerate(layers):
+        if skip:
+            skip = False
+            continue
+        nxt = layers[i + 1][0] if i + 1 < len(layers) else ""
+        if name in _ACTIVATION_LAYERS and activation == "relu" and nxt.startswith("MaxPool"):
+            plan.append(("pool_act", i, layer))
+            skip = True
+        else:
+            plan.append((_KINDS.get(name, "act"), i, layer))
+    return plan
+
+
+_KINDS = {"Conv1d": "conv", "Conv2d": "conv", "BatchNorm1d": "norm", "BatchNorm2d": "norm", "MaxPool1d": "max",
+          "MaxPool2d": "max", "AvgPool1d": "avg", "AvgPool2d": "avg", "Flatten": "flatten", "Linear": "linear",
+          "Dropout": "dropout", "ChannelsFirst": "none"}
+_ACTIVATION_LAYERS = ("ReLU", "Tanh", "GELU", "Sigmoid")
+
+
 class StackedCNN:
     """k copies of :func:`build_cnn`'s network (one per fold, each from its seed) trained as one.
 
@@ -163,6 +199,7 @@ class StackedCNN:
                 if buf.ndim:  # batch norm's running mean and variance (not its step counter)
                     self._tensors[f"{i}.{name}"] = self._stack(nets, i, name, layer, k).to(device)
             self._layers.append((type(layer).__name__, layer))
+        self._steps = _plan(self._layers, self.activation)
 
     @property
     def spec(self) -> tuple[tuple[int, ...], int, dict[str, Any], int]:
@@ -180,6 +217,7 @@ class StackedCNN:
         with torch.random.fork_rng(devices=[]):
             cnn.template = build_cnn(sample_shape, n_out, **arch)
         cnn._layers = [(type(layer).__name__, layer) for layer in cnn.template]
+        cnn._steps = _plan(cnn._layers, cnn.activation)
         cnn._tensors = dict(tensors)
         trained = {f"{i}.{n}" for i, layer in enumerate(cnn.template) for n, _ in layer.named_parameters()}
         cnn._params = [t.requires_grad_() for name, t in cnn._tensors.items() if name in trained]
@@ -206,26 +244,34 @@ class StackedCNN:
         k, b = x.shape[:2]
         if self._layers and self._layers[0][0] == "ChannelsFirst":
             x = x.transpose(-1, -2)
-        h = x.transpose(0, 1).reshape(b, k * x.shape[2], *x.shape[3:])  # the folds' channels side by side
+        if self.dims == 2:  # images channels-last (NHWC), where oneDNN's grouped convolution, batch norm and
+            # pooling are fastest: the folds' channels side by side at each position, in one copy
+            c, height, width = x.shape[2:]
+            h = x.permute(1, 3, 4, 0, 2).reshape(b, height, width, k * c).permute(0, 3, 1, 2)
+            h = h.contiguous(memory_format=torch.channels_last)  # (a view above when nothing moved: k = 1)
+        else:
+            h = x.transpose(0, 1).reshape(b, k * x.shape[2], *x.shape[3:])  # the folds' channels side by side
         drop = dropout_fn(self.dropout, x.device, x.dtype, generator=self.generator) if self.training else None
         act = ACTIVATION_FNS[self.activation]
         t = self._tensors
-        for i, (kind, layer) in enumerate(self._layers):
-            if kind.startswith("Conv"):
+        for kind, i, layer in self._steps:
+            if kind == "conv":
                 h = _CONV_FN[self.dims](h, t[f"{i}.weight"], t[f"{i}.bias"], padding=layer.padding, groups=k)
-            elif kind.startswith("BatchNorm"):
+            elif kind == "norm":
                 h = F.batch_norm(h, t[f"{i}.running_mean"], t[f"{i}.running_var"], t[f"{i}.weight"],
                                  t[f"{i}.bias"], self.training, 0.1, 1e-5)
-            elif kind.endswith(("Pool1d", "Pool2d")):
-                h = _POOL_FN[("max" if kind.startswith("Max") else "avg", self.dims)](h, 2)
-            elif kind == "Flatten":
+            elif kind in ("max", "avg"):
+                h = _POOL_FN[(kind, self.dims)](h, 2)
+            elif kind == "pool_act":  # relu(max_pool(h)) = max_pool(relu(h)), on a quarter of the numbers
+                h = act(_POOL_FN[("max", self.dims)](h, 2))
+            elif kind == "flatten":
                 h = h.reshape(b, k, -1).transpose(0, 1)
-            elif kind == "Linear":
+            elif kind == "linear":
                 h = torch.baddbmm(t[f"{i}.bias"], h, t[f"{i}.weight"])
-            elif kind == "Dropout":
+            elif kind == "dropout":
                 if drop is not None:
                     h = h * drop(h.shape)
-            elif kind != "ChannelsFirst":  # the activation (channels first was done before the layout)
+            elif kind == "act":
                 h = act(h)
         return h
 

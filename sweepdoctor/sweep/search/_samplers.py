@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweepdoctor.errors import ConfigError
 from sweepdoctor.sweep.config import Choice, Fixed, FloatRange, IntRange, Param, SearchSpace, admits
 
-__all__ = ["REDRAWS", "NarrowedSampler", "allows", "make_sampler"]
+__all__ = ["FALLBACK_ATTR", "REDRAWS", "NarrowedSampler", "allows", "make_sampler"]
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
@@ -43,6 +43,9 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
 # generator. The wrapped sampler still learns from every trial, and the study stays an
 # ordinary Optuna study.
 REDRAWS = 16
+# The trial's system attribute that names the parameters the wrapper drew itself (after
+# REDRAWS refusals): how often the narrowed space fights the wrapped sampler (bench_guided).
+FALLBACK_ATTR = "sd_narrowed_fallback"
 
 
 def _plan_param(space: SearchSpace, name: str, params: Mapping[str, Any]) -> Param | None:
@@ -95,6 +98,8 @@ class NarrowedSampler(optuna.samplers.BaseSampler):
             value = self.inner.sample_independent(study, trial, param_name, param_distribution)
             if self._fits(param_name, value, trial.params):
                 return value
+        drawn = study._storage.get_trial(trial._trial_id).system_attrs.get(FALLBACK_ATTR, [])
+        study._storage.set_trial_system_attr(trial._trial_id, FALLBACK_ATTR, [*drawn, param_name])
         return self._inside(param_name, param_distribution, trial.params)
 
     def _inside(self, name: str, dist: BaseDistribution, params: Mapping[str, Any]) -> Any:
