@@ -82,6 +82,21 @@ class TrialsPage:
                                                           "null when this page is the last or the sort has none"})
 
 
+@dataclass
+class SweepLine:
+    """One submitted sweep of ``GET /api/sweeps``."""
+
+    name: str = field(metadata={"description": "the study it writes to"})
+    state: str = field(metadata={"description": "queued, running, done, stopped or failed"})
+    trials: int
+    config: str = field(metadata={"description": "the submitted configuration (JSON text)"})
+    csv_name: str | None = field(metadata={"description": "the uploaded CSV's file name, if any"})
+    csv_bytes: int | None
+    message: str | None = field(metadata={"description": "why it failed or stopped, when it did"})
+    created_at: str = field(metadata={"description": "ISO time of the submission"})
+    updated_at: str
+
+
 def _study_dict(s: Any, sweep: Any) -> dict[str, Any]:
     d = s.to_dict()
     d["direction"] = s.directions[0] if s.directions else None
@@ -155,5 +170,5 @@ def get_study(request: Request, name: str) -> dict[str, Any]:
 
 
 @router.get("/sweeps", summary="Sweeps submitted to the service, oldest first")
-def get_sweeps(request: Request) -> list[dict[str, Any]]:
-    return [s.to_dict() for s in list_sweeps(state_of(request).engine)]
+def get_sweeps(request: Request) -> list[SweepLine]:
+    return [SweepLine(**s.to_dict()) for s in list_sweeps(state_of(request).engine)]

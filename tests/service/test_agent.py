@@ -160,3 +160,17 @@ def test_a_database_failure_is_retried_then_gives_the_sweep_up(
     assert calls == ["flaky-db"] * _agent.MAX_RETRIES
     sweep = c.get("/api/sweeps").json()[0]
     assert sweep["state"] == "failed" and "3 times in a row" in sweep["message"]
+
+
+def test_the_sweeps_list_answers_what_its_openapi_schema_says(sqlite_url: str, make_client: MakeClient) -> None:
+    """``GET /api/sweeps`` declares its items (SweepLine): every field named, typed, and nothing else."""
+    c = make_client(sqlite_url)
+    assert c.post("/api/sweeps", json=_sweep("listed", trials=2), headers=AUTH).status_code == 201
+    doc = c.get("/openapi.json").json()
+    item = doc["paths"]["/api/sweeps"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["items"]
+    schema = doc["components"]["schemas"][item["$ref"].rsplit("/", 1)[-1]]
+    [line] = c.get("/api/sweeps").json()
+    assert set(line) == set(schema["properties"]) == set(schema["required"])
+    assert line["name"] == "listed" and line["state"] == "queued" and line["trials"] == 2
+    assert isinstance(line["config"], str) and line["created_at"] <= line["updated_at"]
+    assert "queued, running, done, stopped or failed" in schema["properties"]["state"]["description"]
