@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import optuna
 
 from sweepdoctor.errors import ConfigError
-from sweepdoctor.studies import Store, mask_url
+from sweepdoctor.studies import Store, describe_error, is_transient, mask_url
 from sweepdoctor.sweep.config import StudyConfig
 from sweepdoctor.sweep.search._pruners import make_pruner
 from sweepdoctor.sweep.search._samplers import make_sampler
@@ -37,23 +40,47 @@ def open_study(
 
     ``sampler``/``pruner``: instances that replace the ones ``cfg`` names.
     """
-    try:
-        existing = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        existing = None
+    existing = _while_away(lambda: _load_or_none(name, storage), f"opening study {name!r}")
     if existing is not None and existing.direction.name.lower() != direction:
         raise ConfigError(
             f"study {name!r} exists in {mask_url(url)!r} with direction "
             f"{existing.direction.name.lower()}, but this sweep would {direction}; use another --study"
         )
-    return optuna.create_study(
+    return _while_away(lambda: optuna.create_study(
         storage=storage,
         study_name=name,
         direction=direction,  # type: ignore[arg-type]
         sampler=sampler if sampler is not None else make_sampler(cfg.sampler, cfg.seed),
         pruner=pruner if pruner is not None else make_pruner(cfg.pruner, epochs),
         load_if_exists=True,
-    )
+    ), f"opening study {name!r}")
+
+
+def _load_or_none(name: str, storage: optuna.storages.BaseStorage) -> optuna.Study | None:
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+
+
+T = TypeVar("T")
+# Opening the study is retried while the database is briefly away (a connection cut, a server
+# restart), as the trial loop's writes are (TrialCoordinator.db); past this, the error stands.
+_OPEN_PATIENCE_S = 30.0
+logger = logging.getLogger(__name__)
+
+
+def _while_away(fn: Callable[[], T], what: str) -> T:
+    start, delay = time.monotonic(), 0.25
+    while True:
+        try:
+            return fn()
+        except Exception as e:
+            if not is_transient(e) or time.monotonic() - start >= _OPEN_PATIENCE_S:
+                raise
+            logger.warning("database error while %s (%s); retrying in %.2f s", what, describe_error(e), delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def check_or_set_fingerprint(study: optuna.Study, fingerprint: dict[str, Any], *, store: Store, study_id: int) -> bool:
