@@ -28,7 +28,7 @@ from typing import Any
 CHROMIUM = "/usr/bin/chromium"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -119,7 +119,7 @@ def dashboard_figures(db: Path, study_id: int, *, seconds: float, timeout_s: flo
     exe = _dashboard_exe()
     if exe is None:
         return None
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([exe, f"sqlite:///{db}", "--host", "127.0.0.1", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
                             start_new_session=True)

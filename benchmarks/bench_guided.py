@@ -37,7 +37,6 @@ import argparse
 import json
 import math
 import random
-import resource
 import statistics
 import tempfile
 import time
@@ -52,6 +51,7 @@ from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 
+from benchmarks.bench_pruner import process_cpu_seconds
 from sweepdoctor import sweep
 from sweepdoctor.diagnostics import Role
 from sweepdoctor.studies import Store
@@ -110,11 +110,6 @@ class Sweep:
         return self.reference_fold_epochs + sum(self.fold_epochs)
 
 
-def _cpu() -> float:
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
 def outer_split(ds: Dataset, seed: int) -> tuple[Dataset, np.ndarray, np.ndarray]:
     """The outer training part as a Dataset, and the outer test part's X and y."""
     strat = ds.y if ds.task.value == "classification" else None
@@ -145,9 +140,9 @@ def run_arm(arm: str, ds: Dataset, outer: tuple[np.ndarray, np.ndarray], *, seed
     cfg = SweepConfig(train=TrainConfig(epochs=args.epochs, folds=args.folds),
                       study=StudyConfig(trials=args.trials, seed=seed, storage=url, name="b", pruner=pruner,
                                         guided=guided == "guided"))
-    cpu0, t0 = _cpu(), time.perf_counter()
+    cpu0, t0 = process_cpu_seconds(), time.perf_counter()
     result = sweep.run(cfg, ds)
-    s = Sweep(cpu_s=_cpu() - cpu0, wall_s=time.perf_counter() - t0)
+    s = Sweep(cpu_s=process_cpu_seconds() - cpu0, wall_s=time.perf_counter() - t0)
     study = optuna.load_study(study_name="b", storage=url)
     s.maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     for t in sorted(study.trials, key=lambda t: t.number):

@@ -79,7 +79,8 @@ class Replayed:
     reasons: list[str] = field(default_factory=list)
 
 
-def _cpu() -> float:
+def process_cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and the children it waited for."""
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
@@ -92,9 +93,9 @@ def _config(url: str, *, seed: int, trials: int, epochs: int, folds: int, pruner
 def live_sweep(ds: Dataset, url: str, *, pruner: str, guided: bool = False, **kw: int) -> Live:
     """Run one sweep and measure it (fold-epochs from each trial's stored ``epochs_trained``)."""
     cfg = _config(url, pruner=pruner, guided=guided, **kw)
-    cpu0, t0 = _cpu(), time.perf_counter()
+    cpu0, t0 = process_cpu_seconds(), time.perf_counter()
     sweep.run(cfg, ds)
-    cpu, wall = _cpu() - cpu0, time.perf_counter() - t0
+    cpu, wall = process_cpu_seconds() - cpu0, time.perf_counter() - t0
     study = optuna.load_study(study_name="b", storage=url)
     epochs = sum(int(t.user_attrs.get("epochs_trained") or 0) for t in study.trials)
     states = [t.state for t in study.trials]

@@ -29,7 +29,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._side_by_side import dashboard_figures, drawn_seconds, rss_mib
+from benchmarks._side_by_side import dashboard_figures, drawn_seconds, free_port, rss_mib
 
 RESULTS = Path("bench-results")
 TRIALS_PATH = ("/api/studies/bench-main/trials?where=optimizer%3Dadam&where=lr%3E%3D1e-3&state=complete"
@@ -88,12 +87,6 @@ def _database(n_trials: int) -> Path:
         Path(f"{scratch}{suffix}").unlink(missing_ok=True)
     shutil.copy(path, scratch)
     return scratch
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _cli(*args: str) -> list[str]:
@@ -215,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     url = (_server_database(args.storage, args.trials) if args.storage
            else f"sqlite:///{_database(args.trials).resolve()}")
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(_cli("serve", "--storage", url, "--port", str(port), "--token", TOKEN,
                                    "--workers", str(args.workers)),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
