@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from sweepdoctor.service._html import esc
 from sweepdoctor.service._http import ERRORS, state_of
+from sweepdoctor.service._state import ServiceState
 from sweepdoctor.studies import LiveCursor, LiveEvent, LiveFeed
 
-__all__ = ["LiveSettings", "live_script", "router"]
+__all__ = ["LiveSettings", "live_cursor", "live_script", "router"]
 
 router = APIRouter(prefix="/api", responses=ERRORS)  # type: ignore[arg-type]
 
@@ -44,8 +45,10 @@ Events, each `event: NAME`, `id: E-V-R` and one JSON line `data: {...}`:
 - `trial`: a trial that finished, `{"trial", "state" (complete, pruned, fail), "value"}`.
 
 A line `: keep-alive` comes every 15 s when nothing else does. A new stream starts after
-what is stored now; send the last event id back as `Last-Event-ID` (EventSource does it on
-reconnect) to receive only what came after it. The server reads only rows stored since the
+what is stored now, or after the event id given as `after` (the study page passes the
+position it was drawn at, so that nothing stored before the page connects is lost); send the
+last event id back as `Last-Event-ID` (EventSource does it on reconnect; it wins over `after`)
+to receive only what came after it. The server reads only rows stored since the
 previous poll (about one poll a second, three indexed queries)."""
 
 
@@ -72,12 +75,14 @@ async def _events(request: Request, feed: LiveFeed, cursor: LiveCursor, settings
             responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
                              "description": "an endless stream of events (see above)"}})
 async def study_events(
-    request: Request, name: str, last_event_id: Annotated[str | None, Header()] = None
+    request: Request, name: str, last_event_id: Annotated[str | None, Header()] = None,
+    after: Annotated[str | None, Query(description="start after this event id (`E-V-R`)")] = None,
 ) -> StreamingResponse:
     """Live curves of a study: its running trials' epochs and its finished trials, as they are stored."""
     state = state_of(request)
     feed = await anyio.to_thread.run_sync(lambda: LiveFeed(state.engine, name))
-    cursor = LiveCursor.parse(last_event_id) if last_event_id else await anyio.to_thread.run_sync(feed.tail)
+    start = last_event_id or after
+    cursor = LiveCursor.parse(start) if start else await anyio.to_thread.run_sync(feed.tail)
     settings = getattr(request.app.state, "live_settings", None) or LiveSettings()
     return StreamingResponse(_events(request, feed, cursor, settings), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -122,9 +127,17 @@ _LISTEN = """
 """
 
 
-def live_script(events_url: str, *, trial: int | None = None) -> str:
-    """The page's live section: a plot that the stream at ``events_url`` extends, and a list of finished trials."""
-    return (f'<section id="live" data-src="{esc(events_url)}" data-trial="{"" if trial is None else int(trial)}" '
+def live_cursor(state: ServiceState, name: str) -> LiveCursor:
+    """Where a page's stream starts: past what is stored now. Taken before the page reads the study, so
+    that what is stored while the page draws and its browser connects still reaches it (at worst twice)."""
+    return LiveFeed(state.engine, name).tail()
+
+
+def live_script(events_url: str, after: LiveCursor, *, trial: int | None = None) -> str:
+    """The page's live section: a plot that the stream at ``events_url`` (from ``after`` on) extends, and a
+    list of finished trials."""
+    src = f"{events_url}?after={after.token()}"
+    return (f'<section id="live" data-src="{esc(src)}" data-trial="{"" if trial is None else int(trial)}" '
             'data-epochs="0" data-trials="0"><h2>Live</h2>'
             '<div id="plot-live" style="width:760px;height:360px"></div><ul id="live-log" class="muted"></ul></section>'
             f"<script>{_LISTEN}</script>")

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from sweepdoctor.service._html import PLOTLY_URL, frame, study_url
 from sweepdoctor.service._http import state_of
-from sweepdoctor.service._live import live_script
+from sweepdoctor.service._live import live_cursor, live_script
 from sweepdoctor.service._render import api_docs_body, index_body, study_body, trial_body
 from sweepdoctor.service._state import ServiceState
 from sweepdoctor.service._views import MAX_LIMIT, MAX_OFFSET, TrialQuery, study_view, trial_view
@@ -52,10 +52,11 @@ def index(request: Request) -> HTMLResponse:
 @router.get("/studies/{name:path}/trials/{number}", response_class=HTMLResponse)
 def trial_page(request: Request, name: str, number: int) -> HTMLResponse:
     state = state_of(request)
+    after = live_cursor(state, name)
     view = trial_view(state, name, number)
     body = trial_body(view)
     if view.trial.state == "running":  # the stream draws its epochs, and reloads the page when it ends
-        body += live_script(f"/api{study_url(name)}/events", trial=number)
+        body += live_script(f"/api{study_url(name)}/events", after, trial=number)
     return HTMLResponse(frame(f"{name} · trial {number}", body))
 
 
@@ -74,8 +75,9 @@ def study_page(
     conds = tuple(c.strip() for w in where for c in w.split(";") if c.strip())
     q = TrialQuery(where=conds, states=tuple(state), finding=finding or None, sort=sort or None, limit=limit,
                    offset=offset)
+    after = live_cursor(state_of(request), name)
     view = study_view(state_of(request), name, q)
-    body = study_body(view) + (live_script(f"/api{study_url(name)}/events") if view.live else "")
+    body = study_body(view) + (live_script(f"/api{study_url(name)}/events", after) if view.live else "")
     return HTMLResponse(frame(f"sweepdoctor: {name}", body))
 
 

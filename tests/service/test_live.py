@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sqlite3
 import threading
@@ -11,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from dataclasses import replace
 
 import optuna
 import pytest
@@ -56,13 +58,14 @@ def _uvicorn(url: str, *, poll_s: float = 0.1, statements: list[int] | None = No
         app.state.sweepdoctor.close()
 
 
-def _read(base: str, study: str, *, until: int, last_id: str | None = None,
+def _read(base: str, study: str, *, until: int, last_id: str | None = None, src: str | None = None,
           timeout_s: float = 60.0) -> list[tuple[str, str, dict[str, object]]]:
-    """(event, id, data) of the stream until ``until`` trial events arrived; fails after ``timeout_s``."""
+    """(event, id, data) of the stream (or of the page's ``src``) until ``until`` trial events arrived;
+    fails after ``timeout_s``."""
     headers = {"Last-Event-ID": last_id} if last_id else {}
     got: list[tuple[str, str, dict[str, object]]] = []
     deadline = time.monotonic() + timeout_s
-    with _stream(f"{base}/api/studies/{study}/events", headers) as lines:
+    with _stream(base + (src or f"/api/studies/{study}/events"), headers) as lines:
         kind = ident = ""
         for line in lines:
             assert time.monotonic() < deadline, f"only {got} after {timeout_s} s"
@@ -172,10 +175,28 @@ def test_pages_of_a_running_trial_listen_to_the_stream(sqlite_url: str, make_cli
     running = study.ask()  # a trial that runs now, as a sweep's would
     client = make_client(sqlite_url, token=None)
     page = client.get(f"/studies/p/trials/{running.number}").text
-    assert 'data-src="/api/studies/p/events"' in page and "EventSource" in page
+    assert 'data-src="/api/studies/p/events?after=' in page and "EventSource" in page
     assert f'data-trial="{running.number}"' in page
     assert "EventSource" in client.get("/studies/p").text
     assert "EventSource" not in client.get("/studies/p/trials/0").text  # a finished trial does not listen
+
+
+def test_a_page_hears_what_is_stored_before_its_browser_connects(sqlite_url: str, make_client: MakeClient) -> None:
+    """The page's stream starts where the page was drawn: a trial that ends while the browser loads it
+    still reaches the page (a stream that started at its connection would never tell it)."""
+    cfg = small_config(sqlite_url, "p", trials=1, epochs=2, folds=2)
+    sweep.run(cfg, data=sweep.load_builtin("iris", seed=0))
+    optuna.load_study(study_name="p", storage=sqlite_url).ask()  # a running trial: the page listens
+    page = make_client(sqlite_url, token=None).get("/studies/p").text
+    src = re.search(r'data-src="([^"]+)"', page).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
+    sweep.run(replace(cfg, study=replace(cfg.study, trials=3)), data=sweep.load_builtin("iris", seed=0))
+    with _uvicorn(sqlite_url) as base:
+        events = _read(base, "p", until=1, src=src, timeout_s=15)
+        again = _read(base, "p", until=1, src=src, last_id=events[0][1], timeout_s=15)
+    finished = [d["trial"] for k, _, d in events if k == "trial"]
+    assert finished and finished[0] >= 2  # the trial run after the page was drawn
+    assert [d["epoch"] for k, _, d in events if k == "epoch" and d["fold"] == 0][:2] == [1, 2]
+    assert again == events[1:]  # a reconnect's Last-Event-ID wins over the page's start
 
 
 # ---- serve --workers ---------------------------------------------------------------------------------
