@@ -8,16 +8,22 @@ VALUE``, parsed by :func:`sweepdoctor.studies.parse_where` and bound as paramete
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
+from pydantic import Field
+from typing_extensions import NotRequired, TypedDict
 
 from sweepdoctor.service._http import ERRORS, state_of
 from sweepdoctor.service._views import (
     MAX_LIMIT,
     MAX_OFFSET,
+    DiagnosisAnswer,
+    StudyAnswer,
+    Summary,
+    TrialAnswer,
+    TrialLine,
     TrialQuery,
     diagnosis_dict,
     study_dict,
@@ -34,67 +40,98 @@ StateName = Literal["complete", "pruned", "fail", "running", "waiting"]
 assert set(StateName.__args__) == set(STATES)  # type: ignore[attr-defined]
 
 
-@dataclass
-class StudyLine:
+class StudyLine(TypedDict):
     """One study of ``GET /api/studies``."""
 
     study_id: int
     name: str
     directions: list[str]
-    direction: str | None = field(metadata={"description": "the first objective's: minimize or maximize"})
+    direction: Annotated[str | None, Field(description="the first objective's: minimize or maximize")]
     n_trials: int
-    states: dict[str, int] = field(metadata={"description": "trials by state (complete, pruned, fail, running, "
-                                                          "waiting)"})
+    states: Annotated[dict[str, int], Field(description="trials by state (complete, pruned, fail, running, waiting)")]
     best_value: float | None
-    last_activity: str | None = field(metadata={"description": "ISO time of the latest start or finish"})
+    last_activity: Annotated[str | None, Field(description="ISO time of the latest start or finish")]
     task: str | None
     metric: str | None
-    n_runs: int | None = field(metadata={"description": "runs with our curves; null without sweepdoctor's tables"})
-    sweep_state: str | None = field(metadata={"description": "the submitted sweep's state, if any"})
+    n_runs: Annotated[int | None, Field(description="runs with our curves; null without sweepdoctor's tables")]
+    sweep_state: Annotated[str | None, Field(description="the submitted sweep's state, if any")]
 
 
-@dataclass
-class TrialLine:
-    """One trial of a trials page."""
-
-    number: int
-    state: str
-    value: float | None
-    datetime_start: str | None
-    datetime_complete: str | None
-    duration_s: float | None
-    params: dict[str, Any]
-    user_attrs: dict[str, Any]
-    findings: list[str]
-
-
-@dataclass
-class TrialsPage:
+class TrialsPage(TypedDict):
     """``GET /api/studies/{name}/trials``: one page, and how many trials match in all."""
 
     study: str
-    matched: int = field(metadata={"description": "every trial that matches the filters, on all pages"})
+    matched: Annotated[int, Field(description="every trial that matches the filters, on all pages")]
     trials: list[TrialLine]
     offset: int
     limit: int
     after: int | None
-    next_after: int | None = field(metadata={"description": "pass as after for the next page (keyset paging); "
-                                                          "null when this page is the last or the sort has none"})
+    next_after: Annotated[int | None, Field(description="pass as after for the next page (keyset paging); "
+                                                        "null when this page is the last or the sort has none")]
 
 
-@dataclass
-class SweepLine:
+class SweepLine(TypedDict):
     """One submitted sweep of ``GET /api/sweeps``."""
 
-    name: str = field(metadata={"description": "the study it writes to"})
-    state: str = field(metadata={"description": "queued, running, done, stopped or failed"})
+    name: Annotated[str, Field(description="the study it writes to")]
+    state: Annotated[str, Field(description="queued, running, done, stopped or failed")]
     trials: int
-    config: str = field(metadata={"description": "the submitted configuration (JSON text)"})
-    csv_name: str | None = field(metadata={"description": "the uploaded CSV's file name, if any"})
+    config: Annotated[str, Field(description="the submitted configuration (its TOML text)")]
+    csv_name: Annotated[str | None, Field(description="the uploaded CSV's file name, if any")]
     csv_bytes: int | None
-    message: str | None = field(metadata={"description": "why it failed or stopped, when it did"})
-    created_at: str = field(metadata={"description": "ISO time of the submission"})
+    message: Annotated[str | None, Field(description="why it failed or stopped, when it did")]
+    created_at: Annotated[str, Field(description="ISO time of the submission")]
     updated_at: str
+
+
+class StudyExport(TypedDict):
+    """``export?format=json``: the study's summary, its user attributes and every trial."""
+
+    format: Literal["sweepdoctor.study/1"]
+    study: Summary
+    user_attrs: dict[str, Any]
+    trials: list[TrialLine]
+
+
+class HistoryEpoch(TypedDict):
+    epoch: Annotated[int, Field(description="0..E-1, as the file counts them")]
+    train_loss: float | None
+    val_loss: float | None
+    grad_norm: float | None
+    lr: float | None
+    val_metric: float | None
+    wall_time: float | None
+
+
+class HistoryFold(TypedDict):
+    test_loss: float | None
+    score: NotRequired[float | None]
+    epochs: list[HistoryEpoch]
+
+
+class HistoryRun(TypedDict):
+    name: str
+    role: Annotated[str, Field(description="candidate or baseline")]
+    depth: int | None
+    n_params: int | None
+    state: str | None
+    hyperparameters: dict[str, Any]
+    score: NotRequired[float | None]
+    folds: list[HistoryFold]
+
+
+class HistoryFile(TypedDict):
+    """``export?format=history``: the ``sweepdoctor.history/1`` file that ``sweepdoctor diagnose`` reads."""
+
+    format: Literal["sweepdoctor.history/1"]
+    task: Annotated[str, Field(description="classification or regression")]
+    loss: str
+    runs: list[HistoryRun]
+
+
+# The export is sent as it is written (one study can be 100k trials): declared here, never validated.
+_EXPORTED = {200: {"model": StudyExport | HistoryFile, "description": "The study as a JSON document (format json "
+                   "or history) or as CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}}
 
 
 def _study_dict(s: Any, sweep: Any) -> dict[str, Any]:
@@ -111,10 +148,8 @@ def list_studies(request: Request) -> list[StudyLine]:
     return [jsonable(_study_dict(s, sweeps.get(s.name))) for s in state.db.list_studies()]  # type: ignore[misc]
 
 
-
-
 @router.get("/studies/{name:path}/trials/{number}", summary="One trial: params, fold scores, curves, findings")
-def get_trial(request: Request, name: str, number: int) -> dict[str, Any]:
+def get_trial(request: Request, name: str, number: int) -> TrialAnswer:
     return trial_view(state_of(request), name, number).to_dict()
 
 
@@ -141,13 +176,13 @@ def list_trials(
 
 
 @router.get("/studies/{name:path}/diagnosis", summary="Findings by kind, where in the space, the worst runs")
-def get_diagnosis(request: Request, name: str, runs: Annotated[int, Query(ge=0, le=1000)] = 20) -> dict[str, Any]:
+def get_diagnosis(request: Request, name: str, runs: Annotated[int, Query(ge=0, le=1000)] = 20) -> DiagnosisAnswer:
     state = state_of(request)
     return diagnosis_dict(name, state.diagnosis(state.db.summary(name)), runs=runs)
 
 
 @router.get("/studies/{name:path}/export", summary="The study as a history, CSV or JSON document",
-            response_model=None)
+            response_model=None, responses=_EXPORTED)  # type: ignore[arg-type]
 def export(
     request: Request, name: str, format: Literal["history", "csv", "json"] = "json"  # noqa: A002
 ) -> Response:
@@ -164,11 +199,11 @@ def export(
 
 
 @router.get("/studies/{name:path}", summary="One study: summary, best trial, value statistics, findings")
-def get_study(request: Request, name: str) -> dict[str, Any]:
+def get_study(request: Request, name: str) -> StudyAnswer:
     state = state_of(request)
     return study_dict(state.db.show(name, top=5, importance=False), state.sweep_of(name))
 
 
 @router.get("/sweeps", summary="Sweeps submitted to the service, oldest first")
 def get_sweeps(request: Request) -> list[SweepLine]:
-    return [SweepLine(**s.to_dict()) for s in list_sweeps(state_of(request).engine)]
+    return [s.to_dict() for s in list_sweeps(state_of(request).engine)]  # type: ignore[misc]

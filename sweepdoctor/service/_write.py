@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from typing_extensions import NotRequired, TypedDict
 
 from sweepdoctor import sweep as lib
 from sweepdoctor.errors import ConfigError, DataError, NotFoundError, TooLargeError
 from sweepdoctor.service._http import ERRORS, require_token, state_of
 from sweepdoctor.service._submit import Limits
+from sweepdoctor.service._views import SweepStatus, sweep_status
 from sweepdoctor.studies import delete_sweep, jsonable, stop_sweep, submit_sweep
 
 __all__ = ["router"]
@@ -45,6 +48,24 @@ _BODY = {
         },
     }
 }
+
+
+class Submitted(TypedDict):
+    """``POST /api/sweeps``: the study the sweep writes to, and the sweep, queued."""
+
+    study: str
+    sweep: SweepStatus
+
+
+class Deleted(TypedDict):
+    """``DELETE /api/studies/{name}``: what was removed."""
+
+    study: str
+    n_trials: NotRequired[Annotated[int, Field(description="absent when only a submitted sweep was deleted "
+                                                           "(no agent had started it: no study yet)")]]
+    n_runs: NotRequired[int]
+    n_findings: NotRequired[int]
+    sweep_deleted: Annotated[bool, Field(description="the study had a submitted sweep, deleted with it")]
 
 
 # OpenAPI links: what a client (or schemathesis' state machine) does next with the answer's name.
@@ -117,7 +138,7 @@ async def _submission(request: Request, limits: Limits) -> tuple[str, bytes | No
 
 @router.post("/sweeps", status_code=201, summary="Submit a sweep for agents to run", openapi_extra=_BODY,
              operation_id="submitSweep", responses=_SUBMITTED)  # type: ignore[arg-type]
-async def submit(request: Request) -> dict[str, Any]:
+async def submit(request: Request) -> Submitted:
     state = state_of(request)
     try:
         text, csv, csv_name = await _submission(request, state.limits)
@@ -131,19 +152,18 @@ async def submit(request: Request) -> dict[str, Any]:
         submit_sweep, state.engine, name=sub.name, config=sub.toml, trials=sub.trials, csv=sub.csv,
         csv_name=sub.csv_name,
     )
-    return {"study": sweep.name, "sweep": {k: v for k, v in sweep.to_dict().items() if k != "config"}}
+    return {"study": sweep.name, "sweep": sweep_status(sweep)}
 
 
 @router.post("/sweeps/{name:path}/stop", summary="Stop a sweep: agents finish the epoch and take no more trials",
              operation_id="stopSweep", responses=_STOPPED)  # type: ignore[arg-type]
-def stop(request: Request, name: str) -> dict[str, Any]:
-    sweep = stop_sweep(state_of(request).engine, name)
-    return {k: v for k, v in sweep.to_dict().items() if k != "config"}
+def stop(request: Request, name: str) -> SweepStatus:
+    return sweep_status(stop_sweep(state_of(request).engine, name))
 
 
 @router.delete("/studies/{name:path}", summary="Delete a study (and its submitted sweep, stopped first)",
                operation_id="deleteStudy")
-def delete(request: Request, name: str) -> dict[str, Any]:
+def delete(request: Request, name: str) -> Deleted:
     state = state_of(request)
     had_sweep = state.sweep_of(name) is not None
     if had_sweep:
