@@ -39,7 +39,9 @@ _DESCRIPTION = """Server-Sent Events (`text/event-stream`): what the study store
 Events, each `event: NAME`, `id: E-V-R` and one JSON line `data: {...}`:
 
 - `epoch`: a stored epoch of a trial, `{"trial", "fold", "epoch" (1-based), "train_loss",
-  "val_loss", "val_metric", "lr"}`. A sweep stores a trial's epochs when the trial ends.
+  "val_loss", "val_metric", "lr"}`. A sweep stores a running trial's finished epochs while it
+  trains, about once a second, and the rest when it ends: each epoch comes once, before its
+  trial's `trial` event.
 - `progress`: the value a trial reports to Optuna for pruning after each epoch while it trains,
   the mean over its folds, `{"trial", "epoch" (1-based), "value"}` (sweeps with a pruner).
 - `trial`: a trial that finished, `{"trial", "state" (complete, pruned, fail), "value"}`.

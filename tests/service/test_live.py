@@ -16,6 +16,7 @@ from dataclasses import replace
 
 import optuna
 import pytest
+import torch
 import uvicorn
 from click.testing import CliRunner
 from sqlalchemy import event, select
@@ -27,6 +28,7 @@ from sweepdoctor.service import create_app
 from sweepdoctor.service._live import LiveSettings
 from sweepdoctor.studies import LiveCursor, LiveEvent, LiveFeed, make_engine, session_scope
 from sweepdoctor.studies.db import EpochRow, RunRow
+from sweepdoctor.sweep.search import _live
 from tests.service._servers import free_port, serving, wait_http
 from tests.service.conftest import MakeClient
 from tests.sweep.helpers import small_config
@@ -103,7 +105,10 @@ def _wait_study(url: str, name: str) -> None:
         time.sleep(0.05)
 
 
-def test_stream_follows_a_running_sweep_and_resumes(sqlite_url: str) -> None:
+def test_stream_follows_a_running_sweep_and_resumes(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Trials shorter than the live curves' interval: their epochs are stored with the record, in one write
+    # (a slow machine's would be written live too: test_a_running_trials_epochs_arrive_while_it_trains).
+    monkeypatch.setattr(_live, "LIVE_INTERVAL_S", 60.0)
     cfg = small_config(sqlite_url, "live", trials=2, epochs=3, folds=2, sampler="random", pruner="median")
     runner = threading.Thread(target=sweep.run, args=(cfg,), kwargs={"data": sweep.load_builtin("iris", seed=0)})
     runner.start()
@@ -136,6 +141,71 @@ def test_stream_follows_a_running_sweep_and_resumes(sqlite_url: str) -> None:
         later = _read(base, "live", until=1, last_id=resume_at)
         assert later == events[first_trial_at + 1:]
         assert {d["trial"] for k, _, d in later if k == "trial"} == {1}
+
+
+class _Slow(torch.nn.Module):
+    """A linear model whose forward pass takes 3 ms more: a trial of 60 epochs trains for seconds anywhere."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(n_in, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        time.sleep(0.003)
+        return self.lin(x)  # type: ignore[no-any-return]
+
+
+def _training(url: str, number: int) -> bool:
+    """Whether trial ``number`` of study ``training`` still trains: Optuna says RUNNING and its record is not stored."""
+    with closing(sqlite3.connect(f"file:{url.removeprefix('sqlite:///')}?mode=ro", uri=True)) as db:
+        db.execute("BEGIN")  # one snapshot for both
+        state = db.execute("SELECT t.state FROM trials t JOIN studies s ON s.study_id = t.study_id "
+                           "WHERE s.study_name = 'training' AND t.number = ?", (number,)).fetchone()[0]
+        stored = db.execute("SELECT count(*) FROM sd_runs r JOIN studies s ON s.study_id = r.study_id "
+                            "WHERE s.study_name = 'training' AND r.trial_number = ?", (number,)).fetchone()[0]
+    return bool(state == "RUNNING" and stored == 0)
+
+
+def test_a_running_trials_epochs_arrive_while_it_trains(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_live, "LIVE_INTERVAL_S", 0.2)  # the sweep runs in this process: a write every 0.2 s
+    cfg = small_config(sqlite_url, "training", trials=2, epochs=60, folds=2)
+    runner = threading.Thread(target=sweep.run, args=(cfg,), kwargs={
+        "data": sweep.load_builtin("iris", seed=0), "model_fn": lambda _hp, n_in, n_out: _Slow(n_in, n_out)})
+    runner.start()
+    _wait_study(sqlite_url, "training")
+    events: list[tuple[str, str, dict[str, object]]] = []
+    heard = None  # (trial, index in events): the first epoch event heard while its trial trained
+    deadline = time.monotonic() + 90
+    try:
+        with _uvicorn(sqlite_url) as base, _stream(f"{base}/api/studies/training/events",
+                                                   {"Last-Event-ID": "0-0-0"}) as lines:
+            kind = ident = ""
+            for line in lines:
+                assert time.monotonic() < deadline, f"only {events} after 90 s"
+                if line.startswith(("event: ", "id: ")):
+                    kind, ident = (line[7:], ident) if line.startswith("event: ") else (kind, line[4:])
+                elif line.startswith("data: "):
+                    data = json.loads(line[6:])
+                    events.append((kind, ident, data))
+                    if heard is None and kind == "epoch" and _training(sqlite_url, int(data["trial"])):
+                        heard = (int(data["trial"]), len(events) - 1)
+                    if kind == "trial" and (heard is not None and data["trial"] == heard[0] or data["trial"] == 1):
+                        break
+            assert heard is not None, f"no epoch while its trial trained among {len(events)} events"
+            number, at = heard
+            again = _read(base, "training", until=1, last_id=events[at][1])  # resumed after that event
+    finally:
+        runner.join(timeout=120)
+    last, _, finished = events[-1]
+    assert at < len(events) - 1 and last == "trial" and (finished["trial"], finished["state"]) == (number, "complete")
+    mine = [(d["fold"], d["epoch"]) for k, _, d in events if k == "epoch" and d["trial"] == number]
+    assert sorted(mine) == [(f, e) for f in (0, 1) for e in range(1, 61)]  # each epoch once, before the trial's event
+    for fold in (0, 1):
+        assert [e for f, e in mine if f == fold] == list(range(1, 61))
+    rest = events[at + 1:]
+    for k in ("epoch", "trial"):  # a resume: what came after that event, each once, in order
+        assert [d for kk, _, d in again if kk == k and d["trial"] == number] == [
+            d for kk, _, d in rest if kk == k and d["trial"] == number]
 
 
 def test_new_stream_starts_after_what_is_stored_and_ends_with_its_client(sqlite_url: str) -> None:

@@ -40,7 +40,7 @@ from sweepdoctor.studies.db._optuna_tables import (
     o_trials,
     trial_state,
 )
-from sweepdoctor.studies.db._schema import EpochRow, FindingRow, FoldRow, RunRow, StudyDocRow
+from sweepdoctor.studies.db._schema import EpochRow, FindingRow, FoldRow, RunRow, StudyDocRow, training_study_id
 from sweepdoctor.studies.db._store import GUIDED_PLAN, Store, check_writable
 from sweepdoctor.studies.db._sweeps import (
     SWEEP_STATES,
@@ -75,6 +75,7 @@ __all__ = [
     "RunRow",
     "Store",
     "StudyDocRow",
+    "training_study_id",
     "jsonable",
     # what a study stored since a cursor (the service's live stream)
     "LiveCursor",

@@ -5,9 +5,14 @@ primary key that reads only the rows stored since the last poll (at most ``batch
 never the whole study): epochs of ``sd_epochs`` with ``id`` above the cursor, Optuna's
 intermediate values (the fold-averaged value a pruned sweep reports each epoch, while
 the trial trains) above theirs, each joined to its owner by primary key to keep the
-study's, and the study's trial records of ``sd_runs`` above theirs (its
-``study_id`` index), joined to Optuna's trial for its state and value. A record whose Optuna trial still says
-RUNNING (stored, not yet told) waits for the next poll, so trials arrive in order.
+study's, and the study's trial records of ``sd_runs`` above theirs (its ``study_id``
+index), joined to Optuna's trial for its state and value. A record whose Optuna trial
+still says RUNNING (stored, not yet told) waits for the next poll, so trials arrive in order.
+
+A sweep stores a trial's epochs while it trains (about once a second) under the trial's
+training run, which no query of the study sees (``_schema``); the feed reads them as
+the study's. When the trial ends, its record takes the same rows over, ids unchanged:
+each epoch is sent once, while its trial trains, and before the trial's event.
 
 The cursor is the three last ids, written ``"E-V-R"``; it is the stream's event id,
 which a client sends back as ``Last-Event-ID`` to resume.
@@ -23,7 +28,7 @@ from sqlalchemy import Engine, Float, Integer, and_, column, func, inspect, sele
 from sweepdoctor.errors import ConfigError, StudyNotFoundError
 from sweepdoctor.studies.db._engine import mask_url, session_scope
 from sweepdoctor.studies.db._optuna_tables import o_studies, o_trial_values, o_trials, trial_state
-from sweepdoctor.studies.db._schema import EpochRow, RunRow
+from sweepdoctor.studies.db._schema import EpochRow, RunRow, training_study_id
 
 __all__ = ["LiveCursor", "LiveEvent", "LiveFeed"]
 
@@ -129,10 +134,11 @@ class LiveFeed:
             select(win, RunRow.study_id, RunRow.trial_number).outerjoin(RunRow, RunRow.id == win.c.run_id)
             .order_by(win.c.id)
         ).all()
+        ours = (self.study_id, training_study_id(self.study_id))  # a finished trial's run, or a training one's
         out = [LiveEvent("epoch", {"trial": r.trial_number, "fold": r.fold, "epoch": r.epoch + 1,
                                    "train_loss": r.train_loss, "val_loss": r.val_loss, "val_metric": r.val_metric,
                                    "lr": r.lr}, replace(cursor, epoch_id=r.id))
-               for r in rows if r.study_id == self.study_id and r.trial_number is not None]
+               for r in rows if r.study_id in ours and r.trial_number is not None]
         return out, (rows[-1].id if rows else cursor.epoch_id), len(rows) == self.batch
 
     def _progress(self, s: Any, cursor: LiveCursor) -> tuple[list[LiveEvent], int]:

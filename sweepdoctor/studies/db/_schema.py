@@ -11,6 +11,16 @@
 - ``sd_sweeps``: sweeps submitted to the service (their TOML and optional CSV), which
   agents on any host take and run.
 
+A trial's epochs are stored while it trains (the service's live curves) under its
+*training run*: a row of ``sd_runs`` with ``study_id`` the study's negated
+(:func:`training_study_id`), ``trial_id`` NULL and state ``running``. Every query of a
+study asks for ``study_id = :id`` (or joins on ``trial_id``), so none sees it: a run
+whose worker was killed stays there unseen, never taken for a finished run. When the
+trial ends, the run record of the finished trial takes its epoch rows over (their ids
+unchanged: the live stream sends each once) and the training run is deleted, in the
+transaction that stores the record (:meth:`Store.add_run`). No column was added: a
+database made by an earlier version is read and written as before.
+
 Non-finite numbers are stored as NULL (MySQL has no NaN).
 """
 
@@ -22,11 +32,16 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Double, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "EpochRow", "FindingRow", "FoldRow", "RunRow", "StudyDocRow", "SweepRow"]
+__all__ = ["Base", "EpochRow", "FindingRow", "FoldRow", "RunRow", "StudyDocRow", "SweepRow", "training_study_id"]
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def training_study_id(study_id: int) -> int:
+    """The ``study_id`` of a trial's training run: the study's, negated (Optuna's study ids are positive)."""
+    return -study_id
 
 
 class Base(DeclarativeBase):

@@ -8,17 +8,35 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, inspect, select
+from sqlalchemy import Engine, delete, func, insert, inspect, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from sweepdoctor.diagnostics import EpochRecord, Finding, FoldHistory, History, Role, RunHistory, Task, finite_or_none
+from sweepdoctor.diagnostics import (
+    EpochRecord,
+    Finding,
+    FoldHistory,
+    History,
+    Role,
+    RunHistory,
+    RunState,
+    Task,
+    finite_or_none,
+)
 from sweepdoctor.errors import CurvesNotFoundError, StorageError, StudyNotFoundError
 from sweepdoctor.studies.db._concurrency import retry_concurrent_create
 from sweepdoctor.studies.db._engine import check_url, make_engine, mask_url, session_scope, sqlite_file_path
 from sweepdoctor.studies.db._json import jsonable
 from sweepdoctor.studies.db._optuna_tables import o_studies, o_study_user_attrs, o_trial_user_attrs
-from sweepdoctor.studies.db._schema import Base, EpochRow, FindingRow, FoldRow, RunRow, StudyDocRow
+from sweepdoctor.studies.db._schema import (
+    Base,
+    EpochRow,
+    FindingRow,
+    FoldRow,
+    RunRow,
+    StudyDocRow,
+    training_study_id,
+)
 
 __all__ = ["GUIDED_PLAN", "Store", "check_writable"]
 
@@ -148,6 +166,8 @@ class Store:
         a trial's whole record is one write. ``replace``: first delete the run stored for
         ``trial_id`` (its epochs, folds and findings), in the same transaction.
         ``study_attrs``: user attributes of the study, set in the same transaction.
+        The epochs that :meth:`add_live_epochs` stored while trial ``trial_number`` trained
+        become this run's (the same rows, not written twice); the rest are written.
         """
         self.ensure_schema()
         with session_scope(self.engine) as s:
@@ -173,13 +193,37 @@ class Store:
             )
             s.add(row)
             s.flush()
-            s.add_all(_epoch_rows(row.id, run))
+            stored = _adopt_training_run(s, study_id, trial_number, row.id) if trial_number is not None else {}
+            s.add_all(_epoch_rows(row.id, run, stored))
             scores = list(fold_scores) if fold_scores is not None else [f.score for f in run.folds]
             s.add_all(
                 FoldRow(run_id=row.id, fold=f, val_score=finite_or_none(scores[f]), test_loss=fold.test_loss)
                 for f, fold in enumerate(run.folds)
             )
             return row.id
+
+    def add_live_epochs(self, *, study_id: int, run: RunHistory, task: Task, loss: str, trial_number: int) -> int:
+        """Store the epochs of ``run`` (trial ``trial_number`` while it trains: its curves so far) that are
+        not stored yet, in one transaction; returns how many rows were written.
+
+        They go to the trial's training run (see ``_schema``), made by the first call: no query
+        of the study sees them, the live stream does. Called again with longer curves, it
+        writes only the new epochs (a retry after a lost answer writes nothing twice);
+        :meth:`add_run` takes them over when the trial ends.
+        """
+        self.ensure_schema()
+        with session_scope(self.engine) as s:
+            found = _training_run(s, study_id, trial_number)
+            if found is None:
+                row = RunRow(study_id=training_study_id(study_id), trial_number=trial_number, name=run.name,
+                             role=run.role.value, state=RunState.RUNNING.value, task=task.value, loss=loss,
+                             hyperparameters=jsonable(run.hyperparameters))
+                s.add(row)
+                s.flush()
+                found = row.id
+            rows = _epoch_rows(found, run, _last_epochs(s, found))
+            s.add_all(rows)
+        return len(rows)
 
     def has_runs(self, study_id: int) -> bool:
         """Whether the study has any run of ours (a sweep's or a recorder's); ``False`` without our tables."""
@@ -349,7 +393,34 @@ def _put_user_attrs(s: Any, table: Any, owner: Any, owner_id: int, attrs: Mappin
     s.execute(insert(table), [{owner.name: owner_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()])
 
 
-def _epoch_rows(run_id: int, run: RunHistory) -> list[EpochRow]:
+def _training_run(s: Any, study_id: int, trial_number: int) -> int | None:
+    """The id of trial ``trial_number``'s training run (see ``_schema``), or None when it has none."""
+    return s.execute(select(RunRow.id).where(RunRow.study_id == training_study_id(study_id),
+                                             RunRow.trial_number == trial_number).limit(1)).scalar()
+
+
+def _last_epochs(s: Any, run_id: int) -> dict[int, int]:
+    """Fold -> the last epoch stored for run ``run_id`` (folds without any left out)."""
+    rows = s.execute(select(EpochRow.fold, func.max(EpochRow.epoch)).where(EpochRow.run_id == run_id)
+                     .group_by(EpochRow.fold))
+    return {int(fold): int(last) for fold, last in rows}
+
+
+def _adopt_training_run(s: Any, study_id: int, trial_number: int, run_id: int) -> dict[int, int]:
+    """Move the epochs of trial ``trial_number``'s training run to run ``run_id`` (the rows keep their ids)
+    and delete the training run; returns fold -> the last epoch moved."""
+    training = _training_run(s, study_id, trial_number)
+    if training is None:
+        return {}
+    s.execute(update(EpochRow).where(EpochRow.run_id == training).values(run_id=run_id)
+              .execution_options(synchronize_session=False))
+    s.execute(delete(RunRow).where(RunRow.id == training).execution_options(synchronize_session=False))
+    return _last_epochs(s, run_id)
+
+
+def _epoch_rows(run_id: int, run: RunHistory, stored: Mapping[int, int] | None = None) -> list[EpochRow]:
+    """The rows of ``run``'s epochs, but those up to ``stored[fold]`` (the last epoch of the fold already stored)."""
+    after = stored or {}
     return [
         EpochRow(
             run_id=run_id,
@@ -364,4 +435,5 @@ def _epoch_rows(run_id: int, run: RunHistory) -> list[EpochRow]:
         )
         for f, fold in enumerate(run.folds)
         for e in fold.epochs
+        if e.epoch > after.get(f, -1)
     ]

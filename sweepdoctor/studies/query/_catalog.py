@@ -37,6 +37,7 @@ from sweepdoctor.studies.db import (
     o_trial_params,
     o_trial_values,
     o_trials,
+    training_study_id,
     session_scope,
 )
 from sweepdoctor.studies.query._records import StudySummary
@@ -258,16 +259,17 @@ def delete_study(engine: Engine, url: str, study: StudyRef, *, ours: bool) -> De
     n_runs = n_findings = 0
     with session_scope(engine) as s:
         n_trials = s.execute(select(func.count()).where(o_trials.c.study_id == study.study_id)).scalar_one()
-        if ours:
-            runs = select(RunRow.id).where(RunRow.study_id == study.study_id)
-            n_runs = s.execute(select(func.count()).select_from(runs.subquery())).scalar_one()
+        if ours:  # the trials' runs, and the training runs of trials that never ended (killed workers)
+            owned = RunRow.study_id.in_((study.study_id, training_study_id(study.study_id)))
+            runs = select(RunRow.id).where(owned)
+            n_runs = s.execute(select(func.count()).where(RunRow.study_id == study.study_id)).scalar_one()
             n_findings = s.execute(
                 select(func.count(FindingRow.id)).where(FindingRow.study_id == study.study_id)
             ).scalar_one()
             s.execute(delete(FindingRow).where(FindingRow.study_id == study.study_id))
             s.execute(delete(EpochRow).where(EpochRow.run_id.in_(runs)))
             s.execute(delete(FoldRow).where(FoldRow.run_id.in_(runs)))
-            s.execute(delete(RunRow).where(RunRow.study_id == study.study_id))
+            s.execute(delete(RunRow).where(owned))
             if inspect(s.connection()).has_table(StudyDocRow.__tablename__):  # absent in databases before it
                 s.execute(delete(StudyDocRow).where(StudyDocRow.study_id == study.study_id))
     try:

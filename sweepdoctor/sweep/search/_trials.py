@@ -28,6 +28,7 @@ from sweepdoctor.sweep.search._baselines import Baselines
 from sweepdoctor.sweep.search._coordinator import TrialCoordinator, best_value, trials_counted
 from sweepdoctor.sweep.search._doctor_pruner import CurveWatch, DoctorPruner, class_prior, curve_watch
 from sweepdoctor.sweep.search._heartbeat import HeartbeatSettings
+from sweepdoctor.sweep.search._live import LiveCurves, watch_both
 from sweepdoctor.sweep.search._result import Tally, TrialEvent
 from sweepdoctor.sweep.search._samplers import NarrowedSampler
 from sweepdoctor.sweep.search._setup import (
@@ -124,7 +125,10 @@ class TrialLoop:
 
     def _fit(self, trial: optuna.Trial, hp: TrialParams) -> FitResult | None:
         """Train ``trial``; None when it raised one of ``catch`` (the trial is then failed)."""
-        cfg, prune = self.sweep.cfg, self.sweep.cfg.study.pruner != "none"
+        sw = self.sweep
+        cfg, prune = sw.cfg, sw.cfg.study.pruner != "none"
+        live = LiveCurves(sw.store, study_id=sw.study_id, trial_number=trial.number, task=sw.ds.task, loss=sw.loss,
+                          params=hp.as_dict())
         try:
             return fit_folds(
                 self.sweep.data,
@@ -138,7 +142,7 @@ class TrialLoop:
                 on_epoch=self.coord.pruning(trial, prune),
                 measurer=self.measurer,
                 report_to=trial._trial_id if prune else None,
-                watch=self.watch if prune else None,
+                watch=watch_both(live, self.watch if prune else None),  # the live curves, then the diagnosis
             )
         except (KeyboardInterrupt, SweepdoctorError):
             raise
