@@ -47,6 +47,12 @@ def hp_note(ev: RunEvidence, *keys: str) -> str:
 _ADAPTIVE = frozenset({"adam", "adamw", "rmsprop", "adagrad"})
 
 
+def hp_aside(ev: RunEvidence, *keys: str) -> str:
+    """``" (lr=0.5, optimizer=sgd)"`` after a piece of advice, or nothing when the run records none of ``keys``."""
+    note = hp_note(ev, *keys)
+    return f" ({note})" if note else ""
+
+
 def tips(ev: RunEvidence, *candidates: tuple[str, bool]) -> str:
     """The advice that fits this run: each ``(text, applies)`` kept when ``applies``.
 
@@ -240,7 +246,7 @@ class ModelBias(Rule):
         summary = f"{comparison(ev, ref)}: the more flexible {ref.name} fits better, the model is too simple"
         advice = tips(
             ev,
-            (f"a more flexible model: raise depth or width ({hp_note(ev, 'depth', 'width')})", True),
+            (f"a more flexible model: raise depth or width{hp_aside(ev, 'depth', 'width')}", True),
             ("add features", True),
             ("lower weight_decay/dropout", _positive(ev, "weight_decay") or _positive(ev, "dropout")),
         )

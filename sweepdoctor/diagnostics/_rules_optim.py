@@ -15,7 +15,7 @@ from sweepdoctor.diagnostics._evidence import RunEvidence
 from sweepdoctor.diagnostics._findings import Finding, FindingCode, Severity
 from sweepdoctor.diagnostics._grading import confidence
 from sweepdoctor.diagnostics._history import FoldHistory, Task
-from sweepdoctor.diagnostics._rules import Rule, fmt, has, hp_note, lacks, score_impact, tips
+from sweepdoctor.diagnostics._rules import Rule, fmt, has, hp_aside, lacks, score_impact, tips
 
 __all__ = ["CriticalPoint", "Divergence", "MseForClassification", "Oscillation", "SlowConvergence"]
 
@@ -46,7 +46,7 @@ class Divergence(Rule):
             return None
         advice = tips(
             ev,
-            (f"the learning rate is too high for this model ({hp_note(ev, 'lr', 'optimizer', 'schedule')}): "
+            (f"the learning rate is too high for this model{hp_aside(ev, 'lr', 'optimizer', 'schedule')}: "
              "lower lr by 10x or more", True),
             ("use an adaptive optimizer (adam, rmsprop)", lacks(ev, "optimizer", "adam", "adamw", "rmsprop")),
             ("a warmup schedule", lacks(ev, "schedule", "warmup")),
@@ -122,7 +122,7 @@ class Oscillation(Rule):
         )
         advice = tips(
             ev,
-            (f"a smaller learning rate ({hp_note(ev, 'lr', 'optimizer')})", True),
+            (f"a smaller learning rate{hp_aside(ev, 'lr', 'optimizer')}", True),
             ("an adaptive optimizer (adam, rmsprop)", lacks(ev, "optimizer", "adam", "adamw", "rmsprop", "adagrad")),
             ("a decay schedule (step, exponential, cosine)", has(ev, "schedule", "constant", "warmup")
              or "schedule" not in ev.hp),
@@ -225,10 +225,10 @@ class SlowConvergence(Rule):
             summary += f"; the schedule cut lr from its peak {fmt(ev.lr_peak)} to {fmt(ev.lr_final)}"
         advice = tips(
             ev,
-            (f"raise the learning rate ({hp_note(ev, 'lr', 'optimizer')}) or train for more epochs", True),
+            (f"raise the learning rate{hp_aside(ev, 'lr', 'optimizer')} or train for more epochs", True),
             ("an adaptive optimizer (adam) or momentum speeds up flat directions",
              lacks(ev, "optimizer", "adam", "adamw", "rmsprop", "adagrad", "momentum", "nesterov")),
-            (f"decay later or slower ({hp_note(ev, 'schedule')})", decayed),
+            (f"decay later or slower{hp_aside(ev, 'schedule')}", decayed),
         )
         margin = None if frozen else (ev.down_fraction or 0.0) / th.steady_down_fraction
         agree = len(ev.run.folds) if frozen else sum(1 for d in ev.per_fold("down") if d >= th.steady_down_fraction)

@@ -23,6 +23,7 @@ from sweepdoctor.diagnostics._rules import (
     fmt,
     has,
     healthy,
+    hp_aside,
     hp_note,
     lacks,
     optimization_tips,
@@ -50,6 +51,18 @@ def test_hp_note_names_the_settings_the_run_has() -> None:
     ev = evidence(run=run(hp={"lr": 0.123456, "optimizer": "sgd", "depth": 3}))
     assert hp_note(ev, "lr", "optimizer", "width", "depth") == "lr=0.1235, optimizer=sgd, depth=3"
     assert hp_note(ev, "width") == ""
+    assert hp_aside(ev, "lr", "width") == " (lr=0.1235)"
+    assert hp_aside(ev, "width") == ""  # no empty "()" after a piece of advice
+
+
+def test_advice_names_no_empty_settings_when_the_run_records_none() -> None:
+    """A history without hyperparameters (``diagnose --history`` of another tool's run) gets advice
+    without empty parentheses: "a smaller learning rate", not "a smaller learning rate ()"."""
+    from sweepdoctor.diagnostics._rules_optim import Oscillation
+
+    ev = evidence(train_first=1.0, train_final=0.75, tail_improvement=0.004, up_fraction=0.5, grad_ratio=1.0)
+    found = Oscillation().check(ev)
+    assert found is not None and "a smaller learning rate" in found.advice and "()" not in found.advice
 
 
 def test_tips_keep_the_ones_that_apply() -> None:
