@@ -37,8 +37,8 @@ from sweepdoctor.studies.db import (
     o_trial_params,
     o_trial_values,
     o_trials,
-    training_study_id,
     session_scope,
+    training_study_id,
 )
 from sweepdoctor.studies.query._records import StudySummary
 from sweepdoctor.studies.query._summary import SummaryCache, TrialStats

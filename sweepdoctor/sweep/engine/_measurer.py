@@ -95,6 +95,10 @@ class MeasuringSlot:
         value to the study, or None when it failed (measure here)."""
         return self._owner._result()
 
+    def answered(self) -> bool:
+        """Whether :meth:`result` would return at once: the helper's answer (or its failure) has come."""
+        return self._owner._answered()
+
 
 def start_measurer(
     data: FoldData, *, loss: str, metric: str, reporter: ReporterFactory | None = None,
@@ -225,6 +229,12 @@ class Measurer:
             self._fail(f"it could not be reached ({e})")
             return False
         return True
+
+    def _answered(self) -> bool:
+        try:
+            return self._conn.poll()
+        except (OSError, ValueError):  # the pipe is broken: result() says so at once
+            return True
 
     def _result(self) -> tuple[np.ndarray, bool] | None:
         try:

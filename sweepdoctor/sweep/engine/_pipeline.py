@@ -9,10 +9,16 @@ diverged, early stopping) is then read after epoch e+1 has trained: that epoch i
 thrown away and the weights of epoch e are put back, so curves, scores, verdicts and
 final weights are those of measuring in place, bit for bit (tested). Reporting to the
 study and the pruner's verdict stay in the sweep's process.
+
+The verdict is read as soon as it comes: epoch e+1 asks before each of its steps
+(``_trainer.EPOCH_INTERRUPT``), and a verdict that stops training ends it there instead
+of after its last step (a pruned or early-stopped trial then trains about a third of an
+epoch for nothing instead of a whole one: measuring an epoch takes about that long).
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 import time
 from collections.abc import Callable
@@ -24,6 +30,7 @@ from torch import Tensor
 from sweepdoctor.sweep.engine._backprop import MLPWeights
 from sweepdoctor.sweep.engine._cnn import CNNSnapshot, StackedCNN
 from sweepdoctor.sweep.engine._measurer import Measurer
+from sweepdoctor.sweep.engine._trainer import EPOCH_INTERRUPT
 
 __all__ = ["EpochPipeline", "OVERLAP_ENV", "available_cores", "measure_in_background"]
 
@@ -83,12 +90,14 @@ class EpochPipeline:
         self._mlp = model
         self._slot = measurer.slot(model, report_to) if measurer is not None and model is not None else None
         self._pending: tuple[int, float, float] | None = None
+        self._stopped = False  # a verdict read while the next epoch trained stopped training
+        self._interrupt: contextvars.Token[Callable[[], bool] | None] | None = None
         self.behind = False
 
     def submit(self, epoch: int, lr: float) -> bool:
         trained_at = time.perf_counter()
         if self._slot is not None and self._mlp is not None:
-            if self.drain():
+            if self._stopped or self.drain():
                 self.behind = True
                 return True
             self._slot.fill(self._mlp)
@@ -108,6 +117,14 @@ class EpochPipeline:
         stats, stored = answer
         return self._judge(epoch, lr, stats, stored, trained_at)
 
+    def stop_requested(self) -> bool:
+        """Whether training has stopped: the verdict on the epoch measured in the background has come
+        (judged now, once) and stops training. The epoch training meanwhile is thrown away by
+        :meth:`submit`."""
+        if not self._stopped and self._pending is not None and self._slot is not None and self._slot.answered():
+            self._stopped = self.drain()
+        return self._stopped
+
     def _judge_here(self, epoch: int, lr: float, weights: MLPWeights | CNNSnapshot | None,
                     trained_at: float) -> bool:
         return self._judge(epoch, lr, self._measure(weights).cpu().numpy(), False, trained_at)
@@ -119,11 +136,16 @@ class EpochPipeline:
             self.behind = False
 
     def __enter__(self) -> EpochPipeline:
+        if self._slot is not None:  # the epochs trained meanwhile stop as soon as a verdict stops training
+            self._interrupt = EPOCH_INTERRUPT.set(self.stop_requested)
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._interrupt is not None:
+            EPOCH_INTERRUPT.reset(self._interrupt)
+            self._interrupt = None
         if self._pending is not None and self._slot is not None:  # left early: collect the answer
             self._pending = None
             self._slot.result()

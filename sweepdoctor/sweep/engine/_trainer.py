@@ -7,12 +7,18 @@ autograd for a user's module) and one optimizer update that calls torch's fused 
 directly (``_kernels.FusedStepper``). Once per epoch :meth:`FoldTrainer.evaluate`
 measures every fold (see ``_evaluate``) and returns one small tensor, read by the caller
 in a single copy.
+
+An epoch can end early: where the verdict on the previous epoch (measured in a helper
+process while this one trains, see ``_pipeline``) stops training, the epoch under way
+would be thrown away, so it stops at its next step (:data:`EPOCH_INTERRUPT`).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
+from contextvars import ContextVar
 
 import torch
 from torch import Tensor
@@ -33,7 +39,11 @@ from sweepdoctor.sweep.engine._models import FoldStack, StackedMLP
 from sweepdoctor.sweep.engine._optim import row_loss
 from sweepdoctor.sweep.engine._schedule import lr_factor
 
-__all__ = ["STAT_ROWS", "FoldTrainer"]
+__all__ = ["EPOCH_INTERRUPT", "STAT_ROWS", "FoldTrainer"]
+
+# Asked before each training step of an epoch: True ends the epoch there (its weights are thrown
+# away: the verdict on the previous epoch stopped training). Set by ``EpochPipeline`` while it runs.
+EPOCH_INTERRUPT: ContextVar[Callable[[], bool] | None] = ContextVar("sweepdoctor_epoch_interrupt", default=None)
 
 
 class FoldTrainer:
@@ -89,7 +99,8 @@ class FoldTrainer:
         return order.to(self.data.device, non_blocking=True)
 
     def run_epoch(self) -> float:
-        """One pass over every fold's training rows; returns the last learning rate."""
+        """One pass over every fold's training rows, or part of one where :data:`EPOCH_INTERRUPT` says
+        training has stopped; returns the last learning rate."""
         self.stack.train(True)
         order = self._epoch_order()
         d = self.data
@@ -101,7 +112,10 @@ class FoldTrainer:
         Ye = d.Y[self._ar, order]
         bs, base, schedule, total = self.bs, self.hp.lr, self.hp.schedule, self.total_steps
         lr = base
+        interrupt = EPOCH_INTERRUPT.get()
         for s in range(self.steps_per_epoch):
+            if interrupt is not None and interrupt():
+                break
             lr = base * lr_factor(schedule, self.step, total)
             start, end = s * bs, min((s + 1) * bs, self.n_max)
             if end > self.n_min:  # a fold ran out of rows: average over its real rows only
