@@ -76,9 +76,9 @@ def narrowed(name: str, group: Group, *, modules: list[str], only: list[str], te
     Raises ``ValueError`` when a module glob names no file of the group."""
     if not (modules or only or tests):
         return name, group
-    files = sorted({str(f.relative_to(ROOT)) for g in group.modules for f in ROOT.glob(g) if f.is_file()})
-    for m in modules:
-        if not any(fnmatch(f, m) for f in files):
+    for m in modules:  # a group's globs match as mutmut's do: ``*`` spans ``/`` (sub-packages included)
+        files = [str(f.relative_to(ROOT)) for f in ROOT.glob(m) if f.is_file()]
+        if not any(fnmatch(f, g) for f in files for g in group.modules):
             raise ValueError(f"--module {m!r} matches no file of group {name!r} ({', '.join(group.modules)})")
     picked = replace(group, modules=tuple(modules) or group.modules, tests=tuple(tests) or group.tests,
                      functions=tuple(only) or group.functions)
