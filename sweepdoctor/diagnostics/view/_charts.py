@@ -100,7 +100,10 @@ def write_curves_png(run: RunHistory, references: Sequence[RunHistory], path: st
         ax.set_title(label)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs 1..E: whole numbers
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+        else:  # no run recorded it (a history without gradient norms): say so, not an empty legend
+            ax.text(0.5, 0.5, "not recorded", ha="center", va="center", transform=ax.transAxes, color="grey")
     fig.suptitle(f"{run.name} ({run.state or 'run'}) beside its references")
     try:
         fig.savefig(out, dpi=100)
