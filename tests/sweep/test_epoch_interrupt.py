@@ -62,14 +62,17 @@ def _steps_per_epoch(data: FoldData) -> int:
     return math.ceil(max(data.train_n) / BATCH)
 
 
-def _counting_steps(monkeypatch: pytest.MonkeyPatch, measurer: Measurer | None, hold_at: int) -> list[int]:
-    """Count the training steps; at step ``hold_at`` (0-based, over the fit) wait for the helper's answer
-    to be there (not read), so that the next step sees it whatever the machine's load."""
+def _counting_steps(monkeypatch: pytest.MonkeyPatch, measurer: Measurer | None, hold_at: int, answers: int = 0
+                    ) -> list[int]:
+    """Count the training steps; at step ``hold_at`` (0-based, over the fit), unless the fit has already
+    read ``answers`` of the helper's answers, wait for the next one to be there (not read), so that the
+    next step sees it whatever the machine's load."""
     count = [0]
     step = FoldTrainer._train_step
+    read_before = measurer.measured if measurer is not None else 0
 
     def counted(self: FoldTrainer, *args: object) -> None:
-        if count[0] == hold_at and measurer is not None:
+        if count[0] == hold_at and measurer is not None and measurer.measured - read_before < answers:
             assert measurer._conn.poll(60), "the helper did not answer"
         count[0] += 1
         step(self, *args)  # type: ignore[arg-type]
@@ -103,11 +106,12 @@ def test_a_pruned_trial_stops_the_epoch_it_was_training(case, monkeypatch: pytes
         seen.append(epoch)
         return epoch == 1
 
-    # Epoch 1 (the second) is measured while epoch 2 trains: its verdict is there by epoch 2's second step.
-    steps = _counting_steps(monkeypatch, measurer, hold_at=2 * spe + 1)
+    # Epoch 1 (the second) is measured while epoch 2 trains: its verdict is there by epoch 2's second step
+    # (a fast helper may answer before epoch 2's first step: then none of it trains).
+    steps = _counting_steps(monkeypatch, measurer, hold_at=2 * spe + 1, answers=2)
     helped = _fit(data, hp, measurer, prune_at_1)
     assert helped.status == "pruned" and seen == [0, 1]
-    assert steps[0] == 2 * spe + 2  # two epochs and two steps of the third (it trained all of it before)
+    assert 2 * spe <= steps[0] <= 2 * spe + 2  # not all of the third epoch (it trained all of it before)
     monkeypatch.undo()
     in_place = _counting_steps(monkeypatch, None, hold_at=-1)
     alone = _fit(data, hp, None, lambda e, v, s: e == 1)
@@ -118,7 +122,7 @@ def test_a_pruned_trial_stops_the_epoch_it_was_training(case, monkeypatch: pytes
 def test_a_verdict_that_goes_on_leaves_the_epoch_whole(case, monkeypatch: pytest.MonkeyPatch) -> None:
     data, hp, measurer = case
     spe = _steps_per_epoch(data)
-    steps = _counting_steps(monkeypatch, measurer, hold_at=spe + 1)  # epoch 0's verdict read within epoch 1
+    steps = _counting_steps(monkeypatch, measurer, hold_at=spe + 1, answers=1)  # epoch 0's read in epoch 1
     seen: list[int] = []
     helped = _fit(data, hp, measurer, lambda e, v, s: bool(seen.append(e)))
     assert helped.status == "complete" and seen == list(range(EPOCHS))
