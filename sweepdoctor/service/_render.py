@@ -5,6 +5,7 @@ Each function takes the records of :mod:`._views` and returns escaped HTML.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -134,9 +135,13 @@ def _filter_form(view: StudyView) -> str:
     )
 
 
-def _pager(view: StudyView) -> str:
+def _pager(view: StudyView, *, links: bool) -> str:
     q, page = view.query, view.page
     shown = f"trials {q.offset + 1 if page.trials else 0}–{q.offset + len(page.trials)} of {page.matched} matching"
+    if not links:  # a report file has no other pages to link to: say where the rest are
+        rest = q.offset + len(page.trials) < page.matched
+        more = f" (every trial: sweepdoctor studies export {shlex.quote(view.name)} --format csv)" if rest else ""
+        return f'<p class="muted">{esc(shown + more)}</p>'
     links = []
     base: dict[str, Any] = {"where": "; ".join(q.where), "sort": q.sort or "", "limit": q.limit}
     if q.offset > 0:
@@ -184,7 +189,7 @@ def study_body(view: StudyView, *, links: bool = True) -> str:
     findings = (f"<h2>Findings</h2>{_findings_by_kind(view)}{_regions(view)}{_study_findings(view)}")
     search = (_filter_form(view) if links else "") + (
         '<p><input data-filter="trials" placeholder="type to hide rows without this text"></p>')
-    trials = f"<h2>Trials</h2>{search}{_pager(view)}{_trials_table(view, links=links)}"
+    trials = f"<h2>Trials</h2>{search}{_pager(view, links=links)}{_trials_table(view, links=links)}"
     back = '<p><a href="/">← all studies</a></p>' if links else ""
     return back + head + findings + plots + trials
 

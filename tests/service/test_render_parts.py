@@ -385,6 +385,9 @@ def _made_parts(view: StudyView, *, links: bool) -> tuple[str, str]:
             "filter</button></form>") if links else ""
     link = '<a href="?where=lr%3E0%3B+batch%3C64&amp;sort=value&amp;limit=3&amp;offset={}">{}</a>'
     pager = f'<p class="muted">trials 2–4 of 9 matching {link.format(0, "previous")} {link.format(4, "next")}</p>'
+    if not links:  # a report file: no pages to link to, but where every trial is
+        pager = ('<p class="muted">trials 2–4 of 9 matching (every trial: sweepdoctor studies export '
+                 '&#x27;s&amp;1&#x27; --format csv)</p>')
     return head + findings + plots, f"<h2>Trials</h2>{form}{FILTER_BOX}{pager}"
 
 
@@ -413,7 +416,9 @@ def test_the_study_page_as_a_report_file_has_no_links_back_to_a_server() -> None
                  numeric=(2,))
     html = study_body(view, links=False)
     assert html == f"{top}{trials}{rows}"
-    assert 'href="/' not in html and "<form" not in html
+    assert "href=" not in html and "<form" not in html
+    whole = replace(view, page=replace(view.page, matched=4))  # trials 2-4 of 4: nothing more to point to
+    assert '<p class="muted">trials 2–4 of 4 matching</p>' in study_body(whole, links=False)
 
 
 def test_a_fixed_parameter_gets_no_plot_of_its_own() -> None:
@@ -435,7 +440,7 @@ def test_an_empty_study_page_says_what_is_missing() -> None:
         "<p>No complete trial yet.</p><h2>Findings</h2><p>No findings.</p>"
         f'<h2>Progress</h2>{value_plot(series, metric="r2")}<h2>Value against each hyper-parameter</h2>'
         '<p class="muted">all 0 complete trials; no parameter takes more than one value</p><div class="plots"></div>'
-        f'<h2>Trials</h2>{FILTER_BOX}<p class="muted">trials 0–0 of 0 matching </p>'
+        f'<h2>Trials</h2>{FILTER_BOX}<p class="muted">trials 0–0 of 0 matching</p>'
         + table(["#", "state", "value", "findings"], [], table_id="trials", numeric=(2,)))
 
 
