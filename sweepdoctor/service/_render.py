@@ -142,13 +142,13 @@ def _pager(view: StudyView, *, links: bool) -> str:
         rest = q.offset + len(page.trials) < page.matched
         more = f" (every trial: sweepdoctor studies export {shlex.quote(view.name)} --format csv)" if rest else ""
         return f'<p class="muted">{esc(shown + more)}</p>'
-    links = []
+    pages: list[str] = []
     base: dict[str, Any] = {"where": "; ".join(q.where), "sort": q.sort or "", "limit": q.limit}
     if q.offset > 0:
-        links.append(f'<a href="?{esc(urlencode(base | {"offset": max(0, q.offset - q.limit)}))}">previous</a>')
+        pages.append(f'<a href="?{esc(urlencode(base | {"offset": max(0, q.offset - q.limit)}))}">previous</a>')
     if q.offset + len(page.trials) < page.matched:
-        links.append(f'<a href="?{esc(urlencode(base | {"offset": q.offset + q.limit}))}">next</a>')
-    return f'<p class="muted">{esc(shown)} {" ".join(links)}</p>'
+        pages.append(f'<a href="?{esc(urlencode(base | {"offset": q.offset + q.limit}))}">next</a>')
+    return f'<p class="muted">{esc(shown)} {" ".join(pages)}</p>'
 
 
 def _best(view: StudyView, *, links: bool) -> str:
