@@ -56,7 +56,8 @@ def test_saddle_finding() -> None:
     assert (f.code, f.severity, f.rule, f.run) == (FindingCode.SADDLE_POINT, Severity.WARNING, "rules.md §2", "t1")
     assert f.summary == ("saddle point: gradient norm 1.23e-05, eigenvalues from -2 to 3, minimum ratio 0.83; "
                          "moving along the escape direction lowers the loss by 1 per unit step squared")
-    assert f.advice.startswith("escape it: momentum or adam")
+    assert f.advice.startswith("escape it: momentum or adam") and f.advice.endswith("small batches' noise also helps")
+    assert "step along the escape direction (the eigenvector of the most negative eigenvalue)" in f.advice
     assert f.evidence == {"kind": "saddle_point", "grad_norm": 1.235e-05, "min_eigenvalue": -2.0,
                           "max_eigenvalue": 3.0, "minimum_ratio": 0.8333, "minimum_ratio_exact": True,
                           "method": "exact", "n_params": 6, "escape_eigenvalue": -2.0,
@@ -71,12 +72,21 @@ def test_minimum_maximum_flat_and_not_critical() -> None:
     assert m.summary == ("local minimum: gradient norm 1.23e-05, eigenvalues from 0.5 to 40, no negative eigenvalue, "
                          "minimum ratio 1.00 (estimated); sharpness 40")
     assert m.advice.startswith("if the loss here is still large") and "escape_eigenvalue" not in m.evidence
+    assert m.advice.endswith("or change the model; a large sharpness suggests smaller batches (rules.md §3)")
+    assert (m.rule, m.run) == ("rules.md §2", None)
+    assert hessian_findings(report(K.LOCAL_MINIMUM, [0.5, 40.0]), run="t2")[0].run == "t2"
     assert m.evidence["minimum_ratio_exact"] is False
     (x,) = hessian_findings(report(K.LOCAL_MAXIMUM, [-3.0, -1.0], ratio=0.0))
     assert (x.code, x.severity) == (FindingCode.CRITICAL_POINT, Severity.WARNING)
     assert x.summary == ("local maximum (no positive eigenvalue): gradient norm 1.23e-05, eigenvalues from -3 to -1, "
                          "minimum ratio 0.00")
     assert x.advice.startswith("training sits where the gradient vanishes")
+    assert x.advice.endswith("weights), use momentum or adam, or a larger learning rate with warmup")
+    assert (x.rule, x.run) == ("rules.md §2", None)
+    assert x.evidence == {"kind": "local_maximum", "grad_norm": 1.235e-05, "min_eigenvalue": -3.0,
+                          "max_eigenvalue": -1.0, "minimum_ratio": 0.0, "minimum_ratio_exact": True,
+                          "method": "exact", "n_params": 2}
+    assert hessian_findings(report(K.LOCAL_MAXIMUM, [-3.0, -1.0]), run="t3")[0].run == "t3"
     (d,) = hessian_findings(report(K.DEGENERATE, [0.0, 0.0]))
     assert d.summary.startswith("flat critical point (every eigenvalue ~0: the second-order test cannot decide): ")
     assert hessian_findings(report(K.NOT_CRITICAL, [-1.0, 1.0], escape=[1.0, 0.0])) == []
@@ -134,3 +144,41 @@ def test_slq_counts_eigenvalues_above() -> None:
     assert slq_fraction_above(lambda v: eye @ v, 6, 0.5, probes=1, steps=6, rng=rng) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="probes must be >= 1, got 0"):
         slq_fraction_above(lambda v: v, 2, 0.0, probes=0, steps=2, rng=rng)
+
+
+def test_lanczos_one_step_is_the_rayleigh_quotient() -> None:
+    a, _ = diag_op([-3.0, -1.0, 0.5, 2.0, 7.0])
+    v = np.arange(1.0, 6.0)
+    alpha, beta = lanczos_tridiagonal(lambda x: a @ x, v, 1)
+    assert alpha.tolist() == [pytest.approx(v @ a @ v / (v @ v))] and beta.shape == (0,)
+
+
+@pytest.mark.parametrize(("a00", "coupling", "steps_taken"), [
+    (0.0, 1.5e-12, 2),  # above 1e-12 (the floor of 1 on |alpha|): a real direction
+    (0.0, 1e-12, 2),  # at the cut-off: kept (only below it is round-off)
+    (0.0, 1e-6, 2),
+    (100.0, 5e-11, 1),  # below 1e-12 * |alpha| = 1e-10: round-off, an invariant subspace
+    (100.0, 2e-10, 2),
+])
+def test_lanczos_invariant_subspace_cutoff_is_relative_to_alpha(a00: float, coupling: float,
+                                                                steps_taken: int) -> None:
+    a = np.array([[a00, coupling], [coupling, 0.0]])
+    alpha, beta = lanczos_tridiagonal(lambda v: a @ v, np.array([1.0, 0.0]), 2)
+    assert alpha.tolist() == [a00, 0.0][:steps_taken] and beta.tolist() == [coupling][: steps_taken - 1]
+
+
+def test_slq_probes_are_rademacher() -> None:
+    # A = 9 on the all-ones direction, -1 across it: 1 of 8 eigenvalues above 0. A Rademacher
+    # probe v puts (1.v)^2 / n^2 of its weight there, 1/8 on average; any other sign law biases it.
+    n = 8
+    ones = np.ones((n, n)) / n
+    a = 9.0 * ones - (np.eye(n) - ones)
+    est = slq_fraction_above(lambda v: a @ v, n, 0.0, probes=400, steps=n, rng=np.random.default_rng(2))
+    assert est == pytest.approx(1 / 8, abs=0.03)
+
+
+def test_slq_eigenvalue_at_the_threshold_is_not_above() -> None:
+    # v = +-1/2 exactly: alpha = v.v = 1.0 and the residual is 0, so the one Ritz value is exactly 1.0
+    rng = np.random.default_rng(0)
+    assert slq_fraction_above(lambda v: v, 4, 1.0, probes=2, steps=4, rng=rng) == 0.0
+    assert slq_fraction_above(lambda v: v, 4, 1.0 - 1e-12, probes=2, steps=4, rng=rng) == 1.0

@@ -271,3 +271,23 @@ def test_main_counts_most_first() -> None:
     rep = report_of(*[(run(f"r{i}"), (finding(code),)) for i, code in enumerate([C.MISMATCH, C.OVERFITTING,
                                                                                      C.OVERFITTING])])
     assert list(rep.main_counts().items()) == [("overfitting", 2), ("mismatch", 1)]
+
+
+def test_curve_picture_on_a_log_scale_puts_a_tenfold_fall_half_way() -> None:
+    # 100 to 1 spans 100x: log scale, where 10 is half-way (bar 3.5 of 0-7 rounds to 4, ▅); linear would put it at ▂
+    r = run(curves=(fold([100.0, 10.0, 1.0], [10.0, 10.0, 10.0]),))
+    assert text(curve_picture(r)).splitlines() == ["train █▅▁  100 → 1  (min 1)", "val   ▅▅▅  10 → 10  (min 10)",
+                                                   "3 epochs, 1 folds, log scale"]
+
+
+def test_curve_picture_is_logarithmic_just_over_tenfold() -> None:
+    assert text(curve_picture(run(curves=(fold([10.5, 1.0]),)))).splitlines()[-1] == "2 epochs, 1 folds, log scale"
+    assert text(curve_picture(run(curves=(fold([10.0, 1.0]),)))).splitlines()[-1] == "2 epochs, 1 folds, linear scale"
+
+
+def test_a_run_panel_draws_40_characters_per_curve() -> None:
+    # 80 epochs: 40 buckets of two, the first 20 at the top (2.0), the last 20 at the bottom (1.0)
+    long = RunHistory("long", Role.CANDIDATE, (fold([2.0] * 40 + [1.0] * 40),))
+    lines = text(report_of((long, (finding(C.HEALTHY, NOTE),)))).splitlines()
+    assert "│ train " + "█" * 20 + "▁" * 20 + "  2 → 1  (min 1)" in [line.rstrip(" │") for line in lines]
+    assert "│ 80 epochs, 1 folds, linear scale" in [line.rstrip(" │") for line in lines]

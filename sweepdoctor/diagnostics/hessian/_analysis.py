@@ -83,7 +83,7 @@ def _gradient(p: _Problem) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     theta = p.theta.clone().requires_grad_(True)
     loss = p.loss_at(theta)
     if not torch.isfinite(loss):
-        raise SweepdoctorError(f"hessian: the loss at these weights is not finite ({float(loss)})")
+        raise SweepdoctorError(f"hessian: the loss at these weights is not finite ({float(loss.detach())})")
     (grad,) = torch.autograd.grad(loss, theta, create_graph=True)
     return theta, loss, grad
 
