@@ -193,6 +193,9 @@ def test_fitted_table_as_renderable_drops_optional_columns_then_falls_back_to_re
     exact = FittedTable(["ab", "cd"], [["x", "y"]])
     assert render(exact, width=6).splitlines() == ["ab  cd", "x   y"]
     assert render(exact, width=5).splitlines() == ["- ab:", "x", "  cd:", "y"]
+    three = FittedTable(["ab", "cd", "ef"], [["x", "y", "z"]])  # two gaps of 2 between three columns
+    assert render(three, width=10).splitlines() == ["ab  cd  ef", "x   y   z"]
+    assert render(three, width=9).splitlines() == ["- ab: x", "  cd: y", "  ef: z"]
 
 
 # --- _actions ------------------------------------------------------------------------
