@@ -83,7 +83,8 @@ def narrowed(name: str, group: Group, *, modules: list[str], only: list[str], te
     picked = replace(group, modules=tuple(modules) or group.modules, tests=tuple(tests) or group.tests,
                      functions=tuple(only) or group.functions)
     globs = only if len(only) <= 1 else [f"{len(only)}-globs"]
-    parts = [*(Path(m).stem.lstrip("_") for m in modules), *globs]
+    # each module by its path under the package (``hessian/_report.py`` and ``_report.py`` get two scratch copies)
+    parts = [*("_".join(p.lstrip("_") for p in Path(m).with_suffix("").parts[2:]) for m in modules), *globs]
     slug = re.sub(r"[^A-Za-z0-9_-]+", "_", "_".join(parts) or "tests").strip("_")
     return f"{name}.{slug[-60:]}", picked
 
