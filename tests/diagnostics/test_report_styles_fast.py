@@ -8,35 +8,13 @@ note of a run with nothing to draw, and the bold "worst N of M" line.
 
 from __future__ import annotations
 
-import io
-
-from rich.console import Console, RenderableType
-from rich.style import Style
-
 from sweepdoctor.diagnostics._findings import Finding, FindingCode, Severity
 from sweepdoctor.diagnostics._report import Report
 from tests.diagnostics._handmade import fold, run
+from tests.diagnostics._styled import color, segments, style_of
 from tests.diagnostics.test_report_fast import finding, report_of
 
 C, W, E, NOTE = FindingCode, Severity.WARNING, Severity.ERROR, Severity.INFO
-
-
-def segments(obj: RenderableType, width: int = 120) -> list[tuple[str, Style]]:
-    """What the terminal gets: each piece of text with its (combined) style."""
-    console = Console(width=width, color_system="truecolor", force_terminal=True, file=io.StringIO())
-    return [(s.text, s.style or Style.null()) for s in console.render(obj) if s.text.strip()]
-
-
-def style_of(segs: list[tuple[str, Style]], text: str) -> Style:
-    """The style of the first piece that contains ``text``."""
-    for piece, style in segs:
-        if text in piece:
-            return style
-    raise AssertionError(f"{text!r} is not rendered as one piece: {[p for p, _ in segs]}")
-
-
-def color(style: Style) -> str | None:
-    return style.color.name if style.color else None
 
 
 def lone_run(*findings: Finding) -> Report:

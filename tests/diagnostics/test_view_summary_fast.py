@@ -10,15 +10,14 @@ like, and work the numbers out by hand from the curves.
 
 from __future__ import annotations
 
-import io
 from itertools import takewhile
 
-from rich.console import Console, RenderableType
 from rich.style import Style
 
 from sweepdoctor.diagnostics import Finding, FindingCode, Role, RunReport, StudySummary
 from sweepdoctor.diagnostics.view import severity_counts
 from tests.diagnostics._handmade import fold, run
+from tests.diagnostics._styled import color, segments, style_of
 from tests.diagnostics.test_view_fast import (
     BASE,
     ERR,
@@ -32,30 +31,11 @@ from tests.diagnostics.test_view_fast import (
     study_runs,
 )
 
-
-def segments(obj: RenderableType, width: int = 200) -> list[tuple[str, Style]]:
-    """What the terminal gets: each piece of text with its (combined) style."""
-    console = Console(width=width, color_system="truecolor", force_terminal=True, file=io.StringIO())
-    return [(s.text, s.style or Style.null()) for s in console.render(obj) if s.text.strip()]
-
-
-def style_of(segs: list[tuple[str, Style]], text: str, *, whole: bool = False) -> Style:
-    """The style of the first piece that contains ``text`` (that is ``text``, stripped, when ``whole``)."""
-    for piece, style in segs:
-        if (piece.strip() == text) if whole else (text in piece):
-            return style
-    raise AssertionError(f"{text!r} is not rendered as one piece: {[p for p, _ in segs]}")
-
-
-def color(style: Style) -> str | None:
-    return style.color.name if style.color else None
-
-
 # --- colours and emphasis ------------------------------------------------------------------
 
 def test_headings_are_bold_and_hints_are_dim() -> None:
     rep = report(study_runs(), patterns=(pattern(FindingCode.DIVERGENCE, "lr", ">", 0.5),), baselines=(BASE,))
-    segs = segments(StudySummary(rep, title="demo"))
+    segs = segments(StudySummary(rep, title="demo"), width=200)
     assert style_of(segs, "demo", whole=True).bold
     assert not style_of(segs, ": 6 trials (").bold  # only the title is bold on the first line
     refs = style_of(segs, "references (final): ")
@@ -79,7 +59,7 @@ def test_headings_are_bold_and_hints_are_dim() -> None:
 
 def test_severity_cells_are_coloured_by_severity() -> None:
     runs = [*study_runs(), rr("trial-6", finding(FindingCode.OVERFITTING, INFO))]
-    segs = segments(StudySummary(report(runs), everything=True))
+    segs = segments(StudySummary(report(runs), everything=True), width=200)
     error, warn, info = (style_of(segs, word, whole=True) for word in ("error", "warn", "info"))
     assert (color(error), error.bold) == ("red", True)
     assert (color(warn), bool(warn.bold)) == ("yellow", False)
@@ -89,7 +69,7 @@ def test_severity_cells_are_coloured_by_severity() -> None:
 
 def test_the_worst_line_is_bold_and_the_cut_rows_are_dim() -> None:
     runs = [rr(f"trial-{i}", finding(FindingCode.DIVERGENCE, ERR)) for i in range(40)]
-    segs = segments(StudySummary(report(runs, worst=38)))
+    segs = segments(StudySummary(report(runs, worst=38)), width=200)
     assert style_of(segs, "the worst 38 of 40 candidate runs").bold
     cut = style_of(segs, "… 4 more (--all)")  # 38 worst, 34 of them shown
     assert cut.dim and not cut.bold
