@@ -254,8 +254,10 @@ def trial_page(state: ServiceState, name: str, q: TrialQuery, summary: StudySumm
     if q.after is not None and q.offset:
         raise ConfigError(f"after and offset are two ways to page: pass one, got after={q.after}, offset={q.offset}")
     page = state.db.trials(name, where=q.where, states=q.states, finding=q.finding or None, sort=q.sort or None,
-                           limit=q.offset + q.limit, after=q.after, count=False)
-    matched = state.matched(summary or state.db.summary(name), where=q.where, states=q.states, finding=q.finding)
+                           limit=q.offset + q.limit, after=q.after, count=False, summary=summary is None)
+    summary = summary or page.summary
+    assert summary is not None, "asked for with the page"
+    matched = state.matched(summary, where=q.where, states=q.states, finding=q.finding)
     return TrialPage(study=page.study, trials=page.trials[q.offset:], matched=matched)
 
 

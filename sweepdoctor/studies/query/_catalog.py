@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import threading
 from collections import defaultdict
 from typing import Any, NamedTuple
 
@@ -45,6 +46,7 @@ from sweepdoctor.studies.query._summary import SummaryCache, TrialStats
 
 __all__ = [
     "DeleteReport",
+    "Distributions",
     "ParamDecoder",
     "StudyRef",
     "delete_study",
@@ -82,8 +84,14 @@ def _directions(s: Session, study_ids: list[int] | None = None) -> dict[int, tup
 
 def find_study(s: Session, name: str, *, url: str) -> StudyRef:
     """The study called ``name``; a missing one is an error naming the close matches."""
-    sid = s.execute(select(o_studies.c.study_id).where(o_studies.c.study_name == name)).scalar_one_or_none()
-    if sid is None:
+    d = o_study_directions
+    rows = s.execute(  # the id and the directions in one statement (one round trip on a server database)
+        select(o_studies.c.study_id, d.c.direction)
+        .select_from(o_studies.outerjoin(d, d.c.study_id == o_studies.c.study_id))
+        .where(o_studies.c.study_name == name)
+        .order_by(d.c.objective)
+    ).all()
+    if not rows:
         names = list(s.execute(select(o_studies.c.study_name).order_by(o_studies.c.study_name)).scalars())
         close = difflib.get_close_matches(name, names, n=3)
         if close:
@@ -93,7 +101,8 @@ def find_study(s: Session, name: str, *, url: str) -> StudyRef:
         else:
             hint = "it holds no studies"
         raise StudyNotFoundError(f"storage: no study named {name!r} in {mask_url(url)!r}; {hint}")
-    return StudyRef(study_id=int(sid), name=name, directions=_directions(s, [int(sid)]).get(int(sid), ()))
+    return StudyRef(study_id=int(rows[0][0]), name=name,
+                    directions=tuple(str(direction).lower() for _sid, direction in rows if direction is not None))
 
 
 def _trial_stats(s: Session, only: int | None) -> TrialStats:
@@ -146,21 +155,24 @@ def _candidate_runs(s: Session, only: int | None) -> dict[int, int]:
 
 
 def list_studies(
-    s: Session, *, ours: bool, only: int | None = None, cache: SummaryCache | None = None
+    s: Session, *, ours: bool, only: StudyRef | None = None, cache: SummaryCache | None = None
 ) -> list[StudySummary]:
-    """Every study (or study ``only``) with trials counted by state, best value, last activity.
+    """Every study (or the study ``only``, just found by :func:`find_study`) with trials counted by
+    state, best value, last activity.
 
     A few GROUP BY queries; the trials themselves stay in the database. With a ``cache``
     (a long-lived reader's), only the trials after each study's settled prefix are read.
     """
-    studies = select(o_studies.c.study_id, o_studies.c.study_name).order_by(o_studies.c.study_id)
-    if only is not None:
-        studies = studies.where(o_studies.c.study_id == only)
-    named = [(int(sid), name) for sid, name in s.execute(studies)]
-    stats = _trial_stats(s, only) if cache is None else cache.stats(s, [sid for sid, _name in named])
-    attrs = _task_and_metric(s, only)
-    runs = ({} if not ours else _candidate_runs(s, only) if cache is None else cache.runs(s, stats))
-    directions = _directions(s, None if only is None else [only])
+    if only is None:
+        studies = select(o_studies.c.study_id, o_studies.c.study_name).order_by(o_studies.c.study_id)
+        named = [(int(sid), name) for sid, name in s.execute(studies)]
+        directions = _directions(s)
+    else:  # its name and directions are known: not read again
+        named, directions = [(only.study_id, only.name)], {only.study_id: only.directions}
+    one = None if only is None else only.study_id
+    stats = _trial_stats(s, one) if cache is None else cache.stats(s, [sid for sid, _name in named])
+    attrs = _task_and_metric(s, one)
+    runs = ({} if not ours else _candidate_runs(s, one) if cache is None else cache.runs(s, stats))
     out = []
     for sid, name in named:
         dirs = directions.get(sid, ())
@@ -205,6 +217,45 @@ def param_distribution(s: Session, study_id: int, name: str) -> BaseDistribution
     )
     dj = s.execute(q).scalar_one_or_none()
     return None if dj is None else json_to_distribution(dj)
+
+
+class Distributions:
+    """The parameter distributions found so far, by study and name: each read once.
+
+    One per query, or one per long-lived reader (the service's :class:`StudyDB`), where a
+    filtered page would otherwise read the same few rows on every request. Only found
+    distributions are kept (a parameter no trial has yet may appear with the next one); a
+    study's distribution of a parameter does not change while it lives (see
+    :func:`param_distribution`). The key holds the study's name as well as its id, and
+    :meth:`forget` drops a study's entries when it is deleted through the reader (SQLite hands
+    the newest study's id out again); a study deleted by another process and made again under
+    the same name and id, with other choices for a categorical parameter, would be filtered with
+    the old choices until the reader restarts.
+    """
+
+    MAX_KEPT = 10_000  # (study, parameter) pairs; past it the cache starts again rather than grow
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._found: dict[tuple[int, str, str], BaseDistribution] = {}
+
+    def get(self, s: Session, study: StudyRef, name: str) -> BaseDistribution | None:
+        """:func:`param_distribution` of ``name`` in ``study``, read from the database only until found."""
+        key = (study.study_id, study.name, name)
+        with self._lock:
+            hit = self._found.get(key)
+        if hit is None:
+            hit = param_distribution(s, study.study_id, name)
+            if hit is not None:
+                with self._lock:
+                    if len(self._found) >= self.MAX_KEPT:
+                        self._found.clear()
+                    self._found[key] = hit
+        return hit
+
+    def forget(self, study_id: int) -> None:
+        with self._lock:
+            self._found = {k: v for k, v in self._found.items() if k[0] != study_id}
 
 
 def param_names(s: Session, study_id: int) -> list[str]:

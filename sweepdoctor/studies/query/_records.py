@@ -100,11 +100,13 @@ class TrialRecord:
 
 @dataclass(frozen=True)
 class TrialPage:
-    """The trials a query returned, and how many matched before ``limit``."""
+    """The trials a query returned, and how many matched before ``limit``; ``summary``: the study's line of
+    the list of studies, read in the same transaction when asked for (``StudyDB.trials(summary=True)``)."""
 
     study: str
     trials: tuple[TrialRecord, ...]
     matched: int
+    summary: StudySummary | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"study": self.study, "matched": self.matched, "trials": [t.to_dict() for t in self.trials]}

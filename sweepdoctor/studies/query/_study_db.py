@@ -30,6 +30,7 @@ from sweepdoctor.errors import (
 from sweepdoctor.studies.db import Store, check_url, make_engine, mask_url, o_trial_values, o_trials, session_scope
 from sweepdoctor.studies.query._catalog import (
     DeleteReport,
+    Distributions,
     ParamDecoder,
     StudyRef,
     delete_study,
@@ -84,7 +85,8 @@ class StudyDB:
 
     ``keep_summaries``: a long-lived reader (the service) keeps each study's counts of its
     finished trials between calls, so that :meth:`list_studies`, :meth:`summary` and
-    :meth:`show` read only the trials that are new or still moving (:class:`SummaryCache`).
+    :meth:`show` read only the trials that are new or still moving (:class:`SummaryCache`),
+    and the distributions of the parameters its filters name (:class:`Distributions`).
     """
 
     def __init__(self, storage: str | Engine, *, keep_summaries: bool = False) -> None:
@@ -96,6 +98,7 @@ class StudyDB:
         self._raw_url = self.engine.url.render_as_string(hide_password=False)
         self._tables: _Tables | None = None
         self._summaries = SummaryCache() if keep_summaries else None
+        self._dists = Distributions() if keep_summaries else None  # a filtered page's parameters, read once
 
     @property
     def url(self) -> str:
@@ -156,7 +159,7 @@ class StudyDB:
         """One study's line of :meth:`list_studies`."""
         with self._session() as (s, tables):
             ref = self._find(s, tables, study)
-            return list_studies(s, ours=tables.ours, only=ref.study_id, cache=self._summaries)[0]
+            return list_studies(s, ours=tables.ours, only=ref, cache=self._summaries)[0]
 
     def user_attrs(self, study: str) -> dict[str, object]:
         """The study's user attributes (the sweep stores task, metric, data fingerprint, space)."""
@@ -174,6 +177,7 @@ class StudyDB:
         limit: int | None = None,
         count: bool = True,
         after: int | None = None,
+        summary: bool = False,
     ) -> TrialPage:
         """Trials filtered, sorted and limited in the database.
 
@@ -187,6 +191,7 @@ class StudyDB:
         A sorted or filtered page of a ``limit`` up to 200 whose rows do not carry the count walks the
         sort key's index first, while that reads few rows (:func:`walk_page`): the same page, found
         in time that follows the page and the filters' selectivity, not the study's size.
+        ``summary``: the page also carries the study's :meth:`summary` (one lookup of the study for both).
         """
         if limit is not None and limit < 1:
             raise ConfigError(f"--limit must be at least 1, got {limit}")
@@ -203,7 +208,8 @@ class StudyDB:
             records = load_trials(s, rows, study_id=ref.study_id, ours=tables.ours)
             if every is None:
                 every = (int(rows[0][-1]) if rows else 0) if count else len(rows)
-            return TrialPage(study=study, trials=tuple(records), matched=int(every))
+            line = list_studies(s, ours=tables.ours, only=ref, cache=self._summaries)[0] if summary else None
+            return TrialPage(study=study, trials=tuple(records), matched=int(every), summary=line)
 
     @staticmethod
     def _page(s: Session, q: TrialQuery, *, limit: int | None, counted: bool, walk: bool) -> list[Any]:
@@ -231,7 +237,7 @@ class StudyDB:
     ) -> tuple[StudyRef, TrialQuery]:
         conds = _conditions(where)
         ref = self._find(s, tables, study)
-        q = TrialQuery(s, ref, ours=tables.ours)
+        q = TrialQuery(s, ref, ours=tables.ours, dists=self._dists)
         for c in conds:
             q.where(c)
         q.states(states)
@@ -289,7 +295,7 @@ class StudyDB:
         """
         with self._session() as (s, tables):
             ref = self._find(s, tables, study)
-            summary = list_studies(s, ours=tables.ours, only=ref.study_id, cache=self._summaries)[0]
+            summary = list_studies(s, ours=tables.ours, only=ref, cache=self._summaries)[0]
             rows, values = self._best_and_values(s, ref, top=top, ours=tables.ours)
             best = load_trials(s, rows, study_id=ref.study_id, ours=tables.ours)
             return StudyDetail(
@@ -376,6 +382,8 @@ class StudyDB:
         """Delete the study: our rows first (one transaction), then Optuna's through ``optuna.delete_study``."""
         with self._session() as (s, tables):
             ref = self._find(s, tables, study)
+        if self._dists is not None:
+            self._dists.forget(ref.study_id)
         return delete_study(self.engine, self._raw_url, ref, ours=tables.ours)
 
 

@@ -31,9 +31,9 @@ from sweepdoctor.studies.db import (
     trial_state,
 )
 from sweepdoctor.studies.query._catalog import (
+    Distributions,
     ParamDecoder,
     StudyRef,
-    param_distribution,
     param_names,
     study_user_attrs,
 )
@@ -83,9 +83,10 @@ class TrialQuery:
     """Builds one SELECT of a study's trials. Call the methods, then :meth:`select` (the filters lead)
     or :meth:`walk_select` (the sort key's index leads; conditions on parameters become EXISTS probes)."""
 
-    def __init__(self, s: Session, study: StudyRef, *, ours: bool) -> None:
+    def __init__(self, s: Session, study: StudyRef, *, ours: bool, dists: Distributions | None = None) -> None:
         t, v = o_trials, o_trial_values
         self._s, self._study, self._ours = s, study, ours
+        self._dists = Distributions() if dists is None else dists  # a long-lived reader's, or this query's
         self._from: FromClause = t.outerjoin(v, and_(v.c.trial_id == t.c.trial_id, v.c.objective == 0))
         self._conds: list[ColumnElement[bool]] = [t.c.study_id == study.study_id]
         self._walk_from: FromClause = self._from  # the same, for walk_select: parameter conditions are probes
@@ -259,20 +260,20 @@ class TrialQuery:
         """Parameter ``name`` as the sweep shows it: ``weight_decay`` is 0 on the trials where
         Optuna's switch ``use_weight_decay`` is False (and which have no ``weight_decay``).
         Returns the value, the distribution and the parameter aliases read (joined by the caller)."""
-        switch = param_distribution(self._s, self._study.study_id, f"use_{name}")
+        switch = self._dists.get(self._s, self._study, f"use_{name}")
         if not isinstance(switch, CategoricalDistribution) or False not in switch.choices:
             return self._column(name, what, inner=inner)
         self._n_alias += 1
         use = _Read(o_trial_params.alias(f"p{self._n_alias}"), f"use_{name}", inner)
         off = use.alias.c.param_value == float(switch.choices.index(False))
-        dist = param_distribution(self._s, self._study.study_id, name)
+        dist = self._dists.get(self._s, self._study, name)
         if dist is None:  # no trial switched it on: 0 wherever the switch is off
             return case((off, 0.0), else_=None), None, [use]
         value, _, reads = self._column(name, what, inner=False)
         return case((off, 0.0), else_=value), dist, [use, *reads]
 
     def _column(self, name: str, what: str, *, inner: bool) -> tuple[Any, Any, list[_Read]]:
-        dist = param_distribution(self._s, self._study.study_id, name)
+        dist = self._dists.get(self._s, self._study, name)
         if dist is None:
             if name in _RUN_ATTRS and self._ours:
                 return self._run_column(name, inner=inner), None, []
