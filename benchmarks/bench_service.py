@@ -255,7 +255,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _side_by_side(url: str, args: argparse.Namespace, *, ours: dict[str, Any]) -> dict[str, Any] | None:
-    """optuna-dashboard on the same file, after ours, one client: printed beside our figures."""
+    """optuna-dashboard on the same file, after ours, one client: printed beside our figures (ours as measured,
+    with ``--clients``)."""
     import optuna
 
     db = Path(url.removeprefix("sqlite:///"))
@@ -271,7 +272,9 @@ def _side_by_side(url: str, args: argparse.Namespace, *, ours: dict[str, Any]) -
     def secs(v: float | None) -> str:
         return "not drawn" if v is None else f"{v:.2f} s"
 
-    print(f"\nside by side, one client ({args.trials:,} trials; optuna-dashboard {theirs.get('version')}):")
+    clients = f"{args.clients} client{'s' if args.clients > 1 else ''}"
+    print(f"\nside by side ({args.trials:,} trials; ours: {clients}, {args.workers} server process"
+          f"{'es' if args.workers > 1 else ''}; optuna-dashboard {theirs.get('version')}: one client, one process):")
     their_list = theirs.get("list", {})
     print(f"  list of studies p50/p99: ours {ours_list.get('p50_ms', math.nan):.1f}/"
           f"{ours_list.get('p99_ms', math.nan):.1f} ms, optuna-dashboard "

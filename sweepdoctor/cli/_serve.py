@@ -168,7 +168,7 @@ def report(study_name: str, storage: str | None, html_path: str) -> None:
     make_console(stderr=True).print(f"wrote {out} ({len(text.encode()) / 2**20:.1f} MiB)", highlight=False)
 
 
-_SERVICE_MODULES = ("fastapi", "uvicorn", "plotly")
+_SERVICE_MODULES = ("fastapi", "uvicorn")
 
 
 def _need_service_extra(command: str) -> None:

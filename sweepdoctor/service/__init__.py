@@ -14,7 +14,7 @@ Rooms: ``_app`` (application, error boundary, body limit, token), ``_api`` and
 the library's (``sweepdoctor.sweep.check_submission``, ``sweepdoctor.sweep.run_agent``): a
 training host runs ``sweepdoctor agent`` without this extra.
 
-May import: FastAPI/Starlette, plotly (its offline bundle only), SQLAlchemy (types),
+May import: FastAPI/Starlette, SQLAlchemy (types),
 Optuna (to create its schema on an empty database), ``sweepdoctor.sweep``,
 ``sweepdoctor.studies``, ``sweepdoctor.diagnostics`` and ``sweepdoctor.errors``
 (public names only). Never ``sweepdoctor.cli``.

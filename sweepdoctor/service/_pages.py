@@ -30,7 +30,7 @@ router = APIRouter(include_in_schema=False)
 @router.get(PLOTLY_URL)
 def plotly_bundle(request: Request) -> Response:
     return Response(state_of(request).plotly_js(), media_type="application/javascript",
-                    headers={"Cache-Control": "public, max-age=86400"})
+                    headers={"Cache-Control": "public, max-age=31536000, immutable"})  # its version is in the URL
 
 
 @router.get("/docs", response_class=HTMLResponse)

@@ -14,12 +14,14 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 from sqlalchemy import Engine
 
 from sweepdoctor.diagnostics import History, Report, diagnose
 from sweepdoctor.errors import StorageError
+from sweepdoctor.service._html import PLOTLY_BUNDLE
 from sweepdoctor.service._submit import Limits
 from sweepdoctor.studies import (
     Store,
@@ -110,11 +112,9 @@ class ServiceState:
             logger.info("added the trial queries' indexes: %s", ", ".join(made))
 
     def plotly_js(self) -> str:
-        """plotly's offline bundle (read once; never fetched from a CDN)."""
+        """plotly.js's basic bundle, shipped in the package (read once; never fetched from a CDN)."""
         if self._plotly_js is None:
-            from plotly.offline import get_plotlyjs
-
-            self._plotly_js = get_plotlyjs()
+            self._plotly_js = (resources.files("sweepdoctor.service") / "static" / PLOTLY_BUNDLE).read_text("utf-8")
         return self._plotly_js
 
     def sweeps(self) -> dict[str, SubmittedSweep]:

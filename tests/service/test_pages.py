@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from sweepdoctor.cli import main
+from sweepdoctor.service._html import PLOTLY_TRACES, PLOTLY_URL
 from tests.service.conftest import AUTH, XSS, MakeClient
 from tests.studies._build import full_study
 
@@ -36,15 +38,16 @@ def test_index_study_and_trial_pages(sqlite_url: str, make_client: MakeClient) -
     diagnosis = c.get("/api/studies/digits-mlp/diagnosis").json()
     listed = {_first_cell(r) for r in _rows(html, "findings")}
     assert listed == set(diagnosis.get("counts") or diagnosis["stored_counts"]) and listed
-    assert 'id="plot-values"' in html and 'id="plot-param-0"' in html and '<script src="/static/plotly.min.js">' in html
+    assert 'id="plot-values"' in html and 'id="plot-param-0"' in html and f'<script src="{PLOTLY_URL}">' in html
     narrowed = c.get("/studies/digits-mlp", params={"where": "optimizer=adam; lr>=1e-3", "sort": "value"}).text
     assert len(_rows(narrowed, "trials")) == 2
     trial = c.get("/studies/digits-mlp/trials/1").text
     assert 'id="plot-loss"' in trial and 'id="plot-grad"' in trial and "linear (validation)" in trial
     bad = c.get("/studies/digits-mlp", params={"where": "nosuch=1"})
     assert bad.status_code == 400 and "nosuch" in bad.json()["error"]
-    js = c.get("/static/plotly.min.js")
-    assert js.status_code == 200 and "plotly" in js.text[:2000].lower()
+    js = c.get(PLOTLY_URL)
+    assert js.status_code == 200 and "plotly.js (basic - minified) v4.1.1" in js.text[:300]
+    assert "immutable" in js.headers["cache-control"]
 
 
 def test_names_are_escaped(sqlite_url: str, make_client: MakeClient) -> None:
@@ -71,9 +74,28 @@ def test_report_is_one_self_contained_file(sqlite_url: str, tmp_path: Path) -> N
     r = CliRunner().invoke(main, ["report", "--study", "digits-mlp", "--storage", sqlite_url, "--html", str(out)])
     assert r.exit_code == 0, r.output
     html = out.read_text()
-    assert "Plotly" in html and "<script src=" not in html  # the bundle is inline
+    assert "plotly.js (basic - minified) v4.1.1" in html and "<script src=" not in html  # the bundle is inline
+    assert len(html.encode()) < 2 * 2**20  # the basic bundle: the full one alone is 4.6 MiB
     markup = re.sub(r"<script>.*?</script>", "", html, flags=re.S)  # the page, without plotly's own source
     assert not re.search(r'(src|href)="(https?:)?//', markup)  # nothing fetched from elsewhere
     assert len(_rows(html, "trials")) == 7 and 'href="/studies' not in html
     r = CliRunner().invoke(main, ["report", "--study", "nope", "--storage", sqlite_url, "--html", str(out)])
     assert r.exit_code == 2 and "no study named 'nope'" in r.output
+
+
+def _figures(html: str) -> dict[str, dict]:
+    return {m.group(1): json.loads(m.group(2)) for m in
+            re.finditer(r'<script type="application/json" id="([^"]+)-fig">(.*?)</script>', html, re.S)}
+
+
+def test_every_trace_is_one_the_shipped_bundle_draws(sqlite_url: str, make_client: MakeClient) -> None:
+    """plotly.js's basic bundle draws scatter, bar and pie only: a trace of another type would leave
+    its plot blank, so every figure of the study page, a trial's page and the report is checked."""
+    full_study(sqlite_url, "digits-mlp")
+    c = make_client(sqlite_url)
+    pages = [c.get("/studies/digits-mlp").text, c.get("/studies/digits-mlp/trials/1").text,
+             c.get("/studies/digits-mlp/trials/5").text]
+    figures = {f"{i}/{k}": v for i, page in enumerate(pages) for k, v in _figures(page).items()}
+    assert {"0/plot-values", "0/plot-param-0", "1/plot-loss", "1/plot-grad", "1/plot-lr"} <= set(figures)
+    types = {trace.get("type", "scatter") for fig in figures.values() for trace in fig["data"]}
+    assert types and types <= PLOTLY_TRACES, types

@@ -7,6 +7,7 @@ import re
 
 import optuna
 
+from sweepdoctor.service._html import PLOTLY_URL
 from tests.service.conftest import AUTH, MakeClient
 
 
@@ -46,7 +47,7 @@ def test_docs_work_offline(sqlite_url: str, make_client: MakeClient) -> None:
     c = make_client(sqlite_url, token=None)
     r = c.get("/docs")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-    assert "<script src=" not in r.text.replace('<script src="/static/plotly.min.js">', "")
+    assert "<script src=" not in r.text.replace(f'<script src="{PLOTLY_URL}">', "")
     assert not re.search(r"https?://(?!127\.0\.0\.1|localhost)", r.text)
     assert "GET /api/studies/{name}/trials" in r.text and "TrialsPage" in r.text and "next_after" in r.text
     assert c.get("/redoc").status_code == 404

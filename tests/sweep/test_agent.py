@@ -18,7 +18,7 @@ from sweepdoctor.studies import delete_sweep, get_sweep, make_engine, submit_swe
 from sweepdoctor.sweep import AgentOptions, check_submission, run_agent, tables_to_toml
 
 ROOT = Path(__file__).resolve().parents[2]
-WEB = ("fastapi", "starlette", "uvicorn", "plotly")
+WEB = ("fastapi", "starlette", "uvicorn")
 # Loaded by every Python process started with this folder on PYTHONPATH (the agent's spawned
 # sweep too): the web extra's packages cannot be imported, as on a host without [service].
 NO_WEB = textwrap.dedent(f"""
