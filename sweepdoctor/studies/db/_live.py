@@ -16,11 +16,22 @@ each epoch is sent once, while its trial trains, and before the trial's event.
 
 The cursor is the three last ids, written ``"E-V-R"``; it is the stream's event id,
 which a client sends back as ``Last-Event-ID`` to resume.
+
+On PostgreSQL and MariaDB an id is handed out when a row is inserted, not when it is
+committed: with several writers (agents), id 100 can become visible after id 101. Near the
+end of the table (a poll that read fewer than ``batch`` rows) a gap in the epochs' or the
+values' ids is therefore waited for, up to ``settle_s``: the cursor stays below it while
+the rows above it are sent once (the feed remembers them), and moves past it when it is
+filled or when it has stayed open that long (a rolled-back insert leaves a gap for good).
+Gaps deep in the table (a replay from an old cursor) are old: they are not waited for. A
+client that reconnects with ``Last-Event-ID`` resumes after the last event it got, past any
+gap still open then.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Engine, Float, Integer, and_, column, func, inspect, select, table
@@ -39,6 +50,7 @@ _values = table(
     column("step", Integer),
     column("intermediate_value", Float),
 )
+SETTLE_S = 5.0  # how long a gap near the end of a table is waited for: a writer's transaction still open
 _STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "fail", "RUNNING": "running", "WAITING": "waiting"}
 
 
@@ -72,12 +84,42 @@ class LiveEvent:
     cursor: LiveCursor
 
 
+@dataclass
+class _Keyset:
+    """One primary key's progress past the cursor: a gap near the end waited for, and the ids above it sent."""
+
+    sent: set[int] = field(default_factory=set)
+    gap: tuple[int, float] | None = None  # the first missing id, and when it was first seen missing
+
+    def fresh(self, ids: list[int]) -> list[bool]:
+        """Which of ``ids`` (read above the cursor) were not sent yet."""
+        return [i not in self.sent for i in ids]
+
+    def advance(self, cursor: int, ids: list[int], *, at_end: bool, now: float, settle_s: float) -> int:
+        """The cursor to read from next, ``ids`` (ascending, above ``cursor``) having been sent: past them all,
+        unless ``at_end`` and an id missing among them may still be committed (missing for under ``settle_s``)."""
+        expected = cursor + 1
+        for i in ids:
+            if i != expected and at_end:  # ids expected..i-1 are not visible (yet)
+                if self.gap is None or self.gap[0] != expected:
+                    self.gap = (expected, now)
+                if now - self.gap[1] < settle_s:
+                    self.sent = {j for j in self.sent if j >= expected} | {j for j in ids if j >= expected}
+                    return expected - 1
+            expected = i + 1
+        self.gap = None
+        self.sent = {j for j in self.sent if j >= expected}
+        return expected - 1
+
+
 class LiveFeed:
     """The new rows of one study, polled by keyset (see the module docstring)."""
 
-    def __init__(self, engine: Engine, study: str, *, batch: int = 500) -> None:
+    def __init__(self, engine: Engine, study: str, *, batch: int = 500, settle_s: float = SETTLE_S) -> None:
         self.engine = engine
         self.batch = batch
+        self.settle_s = settle_s
+        self._epoch_keys, self._value_keys = _Keyset(), _Keyset()
         self.queries = 0  # how many SQL statements this feed ran (the stream's database load)
         with session_scope(engine) as s:
             found = s.execute(select(o_studies.c.study_id).where(o_studies.c.study_name == study)).scalar()
@@ -135,11 +177,16 @@ class LiveFeed:
             .order_by(win.c.id)
         ).all()
         ours = (self.study_id, training_study_id(self.study_id))  # a finished trial's run, or a training one's
+        ids = [int(r.id) for r in rows]
+        full = len(rows) == self.batch
         out = [LiveEvent("epoch", {"trial": r.trial_number, "fold": r.fold, "epoch": r.epoch + 1,
                                    "train_loss": r.train_loss, "val_loss": r.val_loss, "val_metric": r.val_metric,
                                    "lr": r.lr}, replace(cursor, epoch_id=r.id))
-               for r in rows if r.study_id in ours and r.trial_number is not None]
-        return out, (rows[-1].id if rows else cursor.epoch_id), len(rows) == self.batch
+               for r, new in zip(rows, self._epoch_keys.fresh(ids))
+               if new and r.study_id in ours and r.trial_number is not None]
+        after = self._epoch_keys.advance(cursor.epoch_id, ids, at_end=not full, now=time.monotonic(),
+                                         settle_s=self.settle_s)
+        return out, after, full
 
     def _progress(self, s: Any, cursor: LiveCursor) -> tuple[list[LiveEvent], int]:
         self.queries += 1
@@ -151,9 +198,13 @@ class LiveFeed:
             select(win, o_trials.c.study_id, o_trials.c.number)
             .outerjoin(o_trials, o_trials.c.trial_id == win.c.trial_id).order_by(win.c.id)
         ).all()
+        ids = [int(r.id) for r in rows]
         out = [LiveEvent("progress", {"trial": r.number, "epoch": r.step + 1, "value": r.intermediate_value},
-                         replace(cursor, value_id=r.id)) for r in rows if r.study_id == self.study_id]
-        return out, (rows[-1].id if rows else cursor.value_id)
+                         replace(cursor, value_id=r.id))
+               for r, new in zip(rows, self._value_keys.fresh(ids)) if new and r.study_id == self.study_id]
+        after = self._value_keys.advance(cursor.value_id, ids, at_end=len(rows) < self.batch, now=time.monotonic(),
+                                         settle_s=self.settle_s)
+        return out, after
 
     def _trials(self, s: Any, cursor: LiveCursor) -> list[LiveEvent]:
         self.queries += 1
