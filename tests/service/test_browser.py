@@ -71,6 +71,11 @@ def test_index_study_and_trial_pages_in_chromium(site: str, tmp_path: Path) -> N
             page.wait_for_url("**/studies/small")
             assert _points(page, "plot-values") >= 6
             assert _points(page, "plot-param-0") >= 6
+            # the plots after the first are drawn one a task: every one of them is, the last included
+            plots = page.locator("div.plot").evaluate_all("ds => ds.map(d => d.id)")
+            assert len(plots) >= 4 and plots[0] == "plot-values", plots
+            drawn = {plot_id: _points(page, plot_id) for plot_id in plots[1:]}
+            assert all(n >= 1 for n in drawn.values()), drawn  # a conditional parameter has fewer trials
             listed = set(page.locator("#findings tbody tr td:first-child").all_inner_texts())
             assert listed == findings and listed
             assert page.locator("#trials tbody tr").count() == 6
