@@ -172,7 +172,7 @@ def sparkline(values: Sequence[float | None], *, lo: float, hi: float, width: in
 
     chars = []
     for v in _resample(values, width):
-        if v is None:
+        if v is None or not math.isfinite(v):  # a raw NaN or inf (a caller's list) as a missing point
             chars.append("×")
         else:
             chars.append(_BARS[min(len(_BARS) - 1, max(0, round(pos(v) * (len(_BARS) - 1))))])

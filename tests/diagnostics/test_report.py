@@ -24,6 +24,10 @@ def test_sparkline_scales_and_marks_nonfinite() -> None:
     assert sparkline([1.0, 10.0, 100.0], lo=1.0, hi=100.0, log=True) == "▁▅█"
     assert len(sparkline([float(i) for i in range(200)], lo=0.0, hi=199.0, width=40)) == 40
     assert sparkline([2.0, 2.0], lo=2.0, hi=2.0) == "▁▁"
+    nan, inf = float("nan"), float("inf")  # raw non-finite floats are marked too, never drawn (nor raised on)
+    assert sparkline([0.0, nan, 1.0, inf, -inf], lo=0.0, hi=1.0) == "▁×█××"
+    assert sparkline([1.0, nan, 100.0], lo=1.0, hi=100.0, log=True) == "▁×█"
+    assert sparkline([0.0, nan, 1.0, 1.0], lo=0.0, hi=1.0, width=2) == "×█"  # a bucket holding a NaN is marked
 
 
 def test_report_shows_findings_advice_curves_and_baselines(problems: Problems) -> None:
