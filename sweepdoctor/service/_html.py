@@ -3,7 +3,7 @@
 Every name and value from the database goes through :func:`esc` (or into a JSON island
 with ``<`` escaped), so a study named ``<script>alert(1)</script>`` shows as text.
 Plots are plotly figures drawn by plotly.js's *basic* bundle (scatter, bar and pie traces:
-every figure here is a scatter), shipped inside the package (``static/``): a fifth of the
+every figure here is a scatter), shipped inside the package (``static/``): a quarter of the
 full bundle's size, which a browser took most of a page's second to parse. A served page loads
 it from this server (:data:`PLOTLY_URL`, the version in its name, so it is cached for good),
 a report file carries it inline; nothing is fetched from elsewhere.

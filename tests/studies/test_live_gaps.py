@@ -28,7 +28,6 @@ def server_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 def _study(url: str) -> tuple[Engine, int]:
     """An engine on a study with one candidate run (trial 0) and our tables; returns the run's id."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name="s", storage=url)
     engine = make_engine(url)
     Store(engine).ensure_schema()

@@ -86,8 +86,10 @@ class LiveEvent:
 
 @dataclass
 class _Keyset:
-    """One primary key's progress past the cursor: a gap near the end waited for, and the ids above it sent."""
+    """One primary key's progress past the cursor: a gap near the end waited for (up to ``settle_s``),
+    and the ids above it sent."""
 
+    settle_s: float
     sent: set[int] = field(default_factory=set)
     gap: tuple[int, float] | None = None  # the first missing id, and when it was first seen missing
 
@@ -95,15 +97,16 @@ class _Keyset:
         """Which of ``ids`` (read above the cursor) were not sent yet."""
         return [i not in self.sent for i in ids]
 
-    def advance(self, cursor: int, ids: list[int], *, at_end: bool, now: float, settle_s: float) -> int:
+    def advance(self, cursor: int, ids: list[int], *, at_end: bool) -> int:
         """The cursor to read from next, ``ids`` (ascending, above ``cursor``) having been sent: past them all,
         unless ``at_end`` and an id missing among them may still be committed (missing for under ``settle_s``)."""
+        now = time.monotonic()
         expected = cursor + 1
         for i in ids:
             if i != expected and at_end:  # ids expected..i-1 are not visible (yet)
                 if self.gap is None or self.gap[0] != expected:
                     self.gap = (expected, now)
-                if now - self.gap[1] < settle_s:
+                if now - self.gap[1] < self.settle_s:
                     self.sent = {j for j in self.sent if j >= expected} | {j for j in ids if j >= expected}
                     return expected - 1
             expected = i + 1
@@ -118,8 +121,7 @@ class LiveFeed:
     def __init__(self, engine: Engine, study: str, *, batch: int = 500, settle_s: float = SETTLE_S) -> None:
         self.engine = engine
         self.batch = batch
-        self.settle_s = settle_s
-        self._epoch_keys, self._value_keys = _Keyset(), _Keyset()
+        self._epoch_keys, self._value_keys = _Keyset(settle_s), _Keyset(settle_s)
         self.queries = 0  # how many SQL statements this feed ran (the stream's database load)
         with session_scope(engine) as s:
             found = s.execute(select(o_studies.c.study_id).where(o_studies.c.study_name == study)).scalar()
@@ -184,9 +186,7 @@ class LiveFeed:
                                    "lr": r.lr}, replace(cursor, epoch_id=r.id))
                for r, new in zip(rows, self._epoch_keys.fresh(ids))
                if new and r.study_id in ours and r.trial_number is not None]
-        after = self._epoch_keys.advance(cursor.epoch_id, ids, at_end=not full, now=time.monotonic(),
-                                         settle_s=self.settle_s)
-        return out, after, full
+        return out, self._epoch_keys.advance(cursor.epoch_id, ids, at_end=not full), full
 
     def _progress(self, s: Any, cursor: LiveCursor) -> tuple[list[LiveEvent], int]:
         self.queries += 1
@@ -202,9 +202,7 @@ class LiveFeed:
         out = [LiveEvent("progress", {"trial": r.number, "epoch": r.step + 1, "value": r.intermediate_value},
                          replace(cursor, value_id=r.id))
                for r, new in zip(rows, self._value_keys.fresh(ids)) if new and r.study_id == self.study_id]
-        after = self._value_keys.advance(cursor.value_id, ids, at_end=len(rows) < self.batch, now=time.monotonic(),
-                                         settle_s=self.settle_s)
-        return out, after
+        return out, self._value_keys.advance(cursor.value_id, ids, at_end=len(rows) < self.batch)
 
     def _trials(self, s: Any, cursor: LiveCursor) -> list[LiveEvent]:
         self.queries += 1

@@ -141,6 +141,9 @@ class StudyDB:
             raise StudyNotFoundError(f"storage: no study named {name!r} in {self.url!r}; it holds no Optuna studies")
         return find_study(s, name, url=self._raw_url)
 
+    def _summary(self, s: Session, tables: _Tables, ref: StudyRef) -> StudySummary:
+        return list_studies(s, ours=tables.ours, only=ref, cache=self._summaries)[0]
+
     def _need_ours(self, tables: _Tables, study: str, what: str) -> None:
         if not tables.ours:
             raise CurvesNotFoundError(
@@ -158,8 +161,7 @@ class StudyDB:
     def summary(self, study: str) -> StudySummary:
         """One study's line of :meth:`list_studies`."""
         with self._session() as (s, tables):
-            ref = self._find(s, tables, study)
-            return list_studies(s, ours=tables.ours, only=ref, cache=self._summaries)[0]
+            return self._summary(s, tables, self._find(s, tables, study))
 
     def user_attrs(self, study: str) -> dict[str, object]:
         """The study's user attributes (the sweep stores task, metric, data fingerprint, space)."""
@@ -208,7 +210,7 @@ class StudyDB:
             records = load_trials(s, rows, study_id=ref.study_id, ours=tables.ours)
             if every is None:
                 every = (int(rows[0][-1]) if rows else 0) if count else len(rows)
-            line = list_studies(s, ours=tables.ours, only=ref, cache=self._summaries)[0] if summary else None
+            line = self._summary(s, tables, ref) if summary else None
             return TrialPage(study=study, trials=tuple(records), matched=int(every), summary=line)
 
     @staticmethod
@@ -295,7 +297,7 @@ class StudyDB:
         """
         with self._session() as (s, tables):
             ref = self._find(s, tables, study)
-            summary = list_studies(s, ours=tables.ours, only=ref, cache=self._summaries)[0]
+            summary = self._summary(s, tables, ref)
             rows, values = self._best_and_values(s, ref, top=top, ours=tables.ours)
             best = load_trials(s, rows, study_id=ref.study_id, ours=tables.ours)
             return StudyDetail(
